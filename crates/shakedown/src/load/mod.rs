@@ -1,0 +1,1 @@
+//! Load generation: executors, virtual users and HTTP steps.

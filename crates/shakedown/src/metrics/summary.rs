@@ -1,0 +1,99 @@
+//! The serialisable summary of one load test's measurements: what the report model embeds and
+//! what thresholds are evaluated against. Computed once from the aggregator's histograms.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Latency figures in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Number of recorded latencies.
+    pub count: u64,
+    /// Minimum.
+    pub min: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Maximum.
+    pub max: f64,
+}
+
+/// Counts and latencies of one step (or of the whole test).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepSummary {
+    /// Step name.
+    pub step: String,
+    /// Requests sent (every attempt of a poll counts).
+    pub requests: u64,
+    /// Requests whose expectations did not hold, errors included.
+    pub failures: u64,
+    /// Requests that got no response at all.
+    pub errors: u64,
+    /// Responses by status class: "2xx", "4xx", "5xx", "error".
+    pub status_classes: BTreeMap<String, u64>,
+    /// Latency of every request of the step.
+    pub latency_ms: LatencySummary,
+}
+
+/// A cluster of failures sharing one signature ("5xx POST create: 503 Service Unavailable").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorCluster {
+    /// The normalised signature (status class plus normalised error text).
+    pub signature: String,
+    /// How many failures had it.
+    pub count: u64,
+    /// One raw example message (redacted).
+    pub example: String,
+}
+
+/// Summary of a sampled gauge.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GaugeSummary {
+    /// Successful samples.
+    pub samples: u64,
+    /// Samples that failed (request error or non-numeric value).
+    pub failed_samples: u64,
+    /// Minimum observed value.
+    pub min: Option<f64>,
+    /// Maximum observed value.
+    pub max: Option<f64>,
+    /// Mean of observed values.
+    pub avg: Option<f64>,
+    /// Last observed value.
+    pub last: Option<f64>,
+}
+
+/// Everything measured in one load test.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadSummary {
+    /// Requests sent.
+    pub requests: u64,
+    /// Requests whose expectations did not hold, errors included.
+    pub failures: u64,
+    /// Requests that got no response.
+    pub errors: u64,
+    /// Scenario iterations completed (successfully or not).
+    pub iterations: u64,
+    /// Iterations that failed at some step.
+    pub failed_iterations: u64,
+    /// Wall time of the test, milliseconds.
+    pub duration_ms: f64,
+    /// Requests per second over the test's duration.
+    pub requests_per_second: f64,
+    /// Latency over all requests.
+    pub latency_ms: LatencySummary,
+    /// Per-step figures, in scenario order.
+    pub steps: Vec<StepSummary>,
+    /// Sampled gauges by name.
+    pub gauges: BTreeMap<String, GaugeSummary>,
+    /// Failures clustered by signature, largest first.
+    pub error_clusters: Vec<ErrorCluster>,
+}

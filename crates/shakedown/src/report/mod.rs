@@ -1,0 +1,3 @@
+//! The report model and its exporters (JSON, Markdown, JUnit), one file each.
+
+pub mod model;
