@@ -520,8 +520,16 @@ pub enum LedgerClass {
     Stuck,
     /// Could not be decided.
     Unknown,
-    /// Terminal in a failure state.
+    /// Terminal in a failure state (the job ran and failed).
     Failed,
+    /// Indeterminate submit (5xx, reset, timeout), found later; then checked like an acked one.
+    Recovered,
+    /// Indeterminate submit, absent after a complete settle.
+    NotApplied,
+    /// Definitely rejected, and absent at the end, as expected.
+    Rejected,
+    /// Definitely rejected, yet it exists.
+    Resurrected,
 }
 
 /// Comparison operators.
