@@ -1,0 +1,305 @@
+//! The engine: the phases of a run, and the only place that knows their order.
+//!
+//! preflight -> load tests in plan order -> settle -> verify -> report. The report is rewritten
+//! after every phase, so an interrupted run (Ctrl-C, SIGTERM, a plan bound) still leaves
+//! evidence, and it ends ABORTED rather than pretending its partial figures are a verdict.
+
+pub mod preflight;
+mod verify;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::ledger::history::Ledger;
+use crate::load::{LoadEnv, LoadOutcome, RequestBudget, StopReason};
+use crate::plan::model::{LoadTest, Plan};
+use crate::report::bundle::RunDir;
+use crate::report::model::{
+    CheckKind, CheckReport, Phase, Report, RunInfo, SCHEMA_VERSION, TargetCheck, ToolInfo,
+};
+use crate::report::redact::Redactor;
+use crate::status::Status;
+
+/// How to run a plan: process concerns, not what to test (that is the plan's).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The run directory to write evidence into (created if missing).
+    pub out_dir: PathBuf,
+    /// Run only the checks with these ids; the rest are SKIPPED with the reason.
+    pub only: Option<Vec<String>>,
+    /// Draw live progress on stderr (only when it is a terminal).
+    pub progress: bool,
+}
+
+/// What a finished run leaves: the final report and where the evidence is.
+#[derive(Debug)]
+pub struct RunResult {
+    /// The final report (also written to the run directory).
+    pub report: Report,
+    /// The run directory.
+    pub dir: PathBuf,
+}
+
+/// Name of the redacted effective plan in the run directory.
+pub const EFFECTIVE_PLAN: &str = "plan.toml";
+/// Name of the history in the run directory.
+pub const HISTORY: &str = "history.jsonl";
+
+/// Run `plan` to completion or cancellation, writing evidence to `options.out_dir`.
+pub async fn run(
+    plan: Arc<Plan>,
+    options: RunOptions,
+    cancel: CancellationToken,
+) -> anyhow::Result<RunResult> {
+    let redactor = Redactor::new(&plan.secrets);
+    let dir = RunDir::create(&options.out_dir)
+        .with_context(|| format!("cannot create run directory {}", options.out_dir.display()))?;
+    dir.write_file(EFFECTIVE_PLAN, &plan.redacted_source, &redactor)
+        .context("cannot write the effective plan")?;
+    let ledger = Ledger::create(&dir.path().join(HISTORY), plan.clone(), redactor.clone())
+        .context("cannot create history.jsonl")?;
+
+    let mut run = Run {
+        report: initial_report(&plan),
+        dir,
+        redactor,
+    };
+    run.write()?;
+
+    // A hard bound on the whole run, enforced independently of everything else.
+    let deadline = tokio::time::Instant::now() + plan.limits.duration;
+    let bound = cancel.child_token();
+    let watchdog = {
+        let bound = bound.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(deadline).await;
+            bound.cancel();
+        })
+    };
+
+    // Preflight.
+    run.report.preflight = preflight::check_targets(&plan, &run.redactor).await;
+    run.report.run.phase = Phase::Preflight;
+    run.write()?;
+
+    // Load tests, in plan order.
+    let env = LoadEnv {
+        plan: plan.clone(),
+        ledger: ledger.clone(),
+        budget: Arc::new(RequestBudget::new(plan.limits.requests, deadline)),
+        progress: options.progress,
+    };
+    let mut outcomes: BTreeMap<String, LoadOutcome> = BTreeMap::new();
+    for (index, test) in plan.load_tests.iter().enumerate() {
+        if let Some(check) = gate(test, &options, &run.report.preflight, &bound) {
+            run.report.checks[index] = check;
+            continue;
+        }
+        run.report.checks[index].reason = "running".into();
+        run.write()?;
+        let outcome = crate::load::run_load_test(&env, test, bound.clone()).await;
+        let check = &mut run.report.checks[index];
+        check.metrics = Some(outcome.summary.clone());
+        check.status = Status::Inconclusive;
+        check.reason = "ran; awaiting settle and verification".into();
+        if let Some(stop) = &outcome.stopped {
+            record_stop(&mut run.report, stop, &cancel);
+        }
+        outcomes.insert(test.id.clone(), outcome);
+        run.report.run.phase = Phase::Load;
+        run.write()?;
+    }
+    ledger.flush().context("cannot write history.jsonl")?;
+
+    // Settle, then verify: only for a run that was not interrupted, since a partial settle
+    // would turn "not finished yet" into "stuck".
+    if bound.is_cancelled() {
+        record_interrupt(&mut run.report, &cancel);
+    }
+    let ledgers = if run.report.run.interrupted {
+        None
+    } else if ledger.tracked() == 0 {
+        Some(BTreeMap::new())
+    } else {
+        let outcome = crate::ledger::settle::settle(&ledger, &bound).await;
+        ledger.flush().context("cannot write history.jsonl")?;
+        tracing::info!(settled = outcome.settled, reads = outcome.reads, "settle done");
+        run.report.run.phase = Phase::Settle;
+        if bound.is_cancelled() {
+            record_interrupt(&mut run.report, &cancel);
+            None
+        } else {
+            Some(crate::ledger::checker::classify(&ledger.records(), &plan))
+        }
+    };
+
+    for (index, test) in plan.load_tests.iter().enumerate() {
+        let Some(outcome) = outcomes.get(&test.id) else {
+            continue;
+        };
+        let check = &mut run.report.checks[index];
+        match &ledgers {
+            Some(ledgers) => verify::judge(check, test, outcome, ledgers.get(&test.id)),
+            None => verify::interrupted(check, test, outcome),
+        }
+    }
+    run.report.run.phase = Phase::Verify;
+    run.write()?;
+
+    watchdog.abort();
+    run.report.run.phase = Phase::Complete;
+    run.report.run.finished_at = Some(now_rfc3339());
+    run.write()?;
+    Ok(RunResult {
+        report: run.report,
+        dir: run.dir.path().to_path_buf(),
+    })
+}
+
+/// The run's mutable state: the report being built and where it is written.
+struct Run {
+    report: Report,
+    dir: RunDir,
+    redactor: Redactor,
+}
+
+impl Run {
+    /// Decide the verdict from what is known now and rewrite every report file.
+    fn write(&mut self) -> anyhow::Result<()> {
+        self.report.decide();
+        self.dir
+            .write_reports(&self.report, &self.redactor)
+            .with_context(|| format!("cannot write reports in {}", self.dir.path().display()))
+    }
+}
+
+/// Whether a test runs: SKIPPED when not selected or after an interruption, BLOCKED when a
+/// target it uses failed preflight. None means "run it".
+fn gate(
+    test: &LoadTest,
+    options: &RunOptions,
+    preflight: &[TargetCheck],
+    bound: &CancellationToken,
+) -> Option<CheckReport> {
+    let mut check = pending_check(test);
+    if let Some(only) = &options.only
+        && !only.iter().any(|id| id == &test.id)
+    {
+        check.status = Status::Skipped;
+        check.reason = format!("not selected by --only {}", only.join(","));
+        return Some(check);
+    }
+    if bound.is_cancelled() {
+        check.status = Status::Skipped;
+        check.reason = "not run: the run was interrupted before it started".into();
+        return Some(check);
+    }
+    let blocked: Vec<&TargetCheck> = preflight
+        .iter()
+        .filter(|t| t.status == Status::Blocked && test.targets.contains(&t.target))
+        .collect();
+    if !blocked.is_empty() {
+        check.status = Status::Blocked;
+        check.reason = blocked
+            .iter()
+            .map(|t| format!("preflight: {}", t.reason))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let hints: Vec<&str> = blocked.iter().filter_map(|t| t.hint.as_deref()).collect();
+        check.hint = (!hints.is_empty()).then(|| hints.join("; "));
+        return Some(check);
+    }
+    None
+}
+
+fn record_stop(report: &mut Report, stop: &StopReason, cancel: &CancellationToken) {
+    match stop {
+        StopReason::Cancelled => record_interrupt(report, cancel),
+        StopReason::RequestLimit => {
+            report.run.interrupted = true;
+            report.run.stop_reason =
+                Some("stopped by the plan's bound: limits.requests was reached".into());
+        }
+        StopReason::DurationLimit => {
+            report.run.interrupted = true;
+            report.run.stop_reason =
+                Some("stopped by the plan's bound: limits.duration was reached".into());
+        }
+    }
+}
+
+fn record_interrupt(report: &mut Report, cancel: &CancellationToken) {
+    report.run.interrupted = true;
+    if report.run.stop_reason.is_none() {
+        report.run.stop_reason = Some(if cancel.is_cancelled() {
+            "interrupted (Ctrl-C or SIGTERM)".into()
+        } else {
+            "stopped by the plan's bound: limits.duration was reached".into()
+        });
+    }
+}
+
+fn pending_check(test: &LoadTest) -> CheckReport {
+    CheckReport {
+        id: test.id.clone(),
+        name: test.name.clone(),
+        kind: CheckKind::Load,
+        required: test.required,
+        status: Status::Inconclusive,
+        reason: "not run yet".into(),
+        hint: None,
+        metrics: None,
+        thresholds: Vec::new(),
+        ledger: None,
+    }
+}
+
+fn initial_report(plan: &Plan) -> Report {
+    Report {
+        schema_version: SCHEMA_VERSION,
+        tool: ToolInfo {
+            name: "shakedown".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        run: RunInfo {
+            plan: plan.name.clone(),
+            plan_path: plan.source.display().to_string(),
+            environment: format!("{:?}", plan.environment).to_lowercase(),
+            seed: plan.seed,
+            started_at: now_rfc3339(),
+            finished_at: None,
+            phase: Phase::Preflight,
+            interrupted: false,
+            stop_reason: None,
+        },
+        verdict: crate::status::Verdict::Incomplete,
+        exit_code: crate::status::Verdict::Incomplete.exit_code(),
+        reasons: Vec::new(),
+        preflight: Vec::new(),
+        checks: plan.load_tests.iter().map(pending_check).collect(),
+    }
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The default run directory: `shakedown-runs/<UTC time>-<plan name>` under `base`.
+pub fn default_run_dir(base: &Path, plan_name: &str) -> PathBuf {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let name: String = plan_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    base.join(format!("{stamp}-{name}"))
+}

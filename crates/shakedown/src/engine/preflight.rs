@@ -1,0 +1,231 @@
+//! Preflight: before any load, prove that every target is reachable, healthy, and accepts its
+//! credentials. A failure here is a BLOCKED target with a fix hint after seconds, not a failure
+//! twenty minutes into the run.
+
+use std::time::{Duration, Instant};
+
+use minijinja::Value;
+
+use crate::plan::model::{Plan, Probe, Target};
+use crate::report::model::TargetCheck;
+use crate::report::redact::Redactor;
+use crate::status::Status;
+
+/// The largest body preflight reads from a probe (it only needs the status, but reads the body
+/// so the connection ends cleanly; a hostile server cannot make it read more).
+const PROBE_BODY_CAP: usize = 64 * 1024;
+
+/// Check every target concurrently and return one result per target, in name order.
+pub async fn check_targets(plan: &Plan, redactor: &Redactor) -> Vec<TargetCheck> {
+    let checks = plan
+        .targets
+        .values()
+        .map(|target| check_target(plan, target, redactor));
+    futures::future::join_all(checks).await
+}
+
+/// The template context for requests made outside a scenario: secrets, vars and the seed.
+pub fn probe_context(plan: &Plan) -> Value {
+    let secrets: std::collections::BTreeMap<&str, &str> = plan
+        .secrets
+        .values
+        .iter()
+        .map(|(name, v)| (name.as_str(), v.value.as_str()))
+        .collect();
+    minijinja::context! {
+        secrets => secrets,
+        vars => plan.vars.clone(),
+        __seed => plan.seed,
+        __step => 0,
+        vu => 0,
+        iteration => 0,
+    }
+}
+
+async fn check_target(plan: &Plan, target: &Target, redactor: &Redactor) -> TargetCheck {
+    let url = redactor.redact(&target.base_url).into_owned();
+    let blocked = |reason: String, hint: String| TargetCheck {
+        target: target.name.clone(),
+        url: url.clone(),
+        status: Status::Blocked,
+        reason: redactor.redact(&reason).into_owned(),
+        hint: Some(redactor.redact(&hint).into_owned()),
+    };
+    let client = match reqwest::Client::builder()
+        .connect_timeout(target.connect_timeout)
+        .timeout(target.request_timeout.min(Duration::from_secs(10)))
+        .build()
+    {
+        Ok(c) => c,
+        Err(err) => {
+            return blocked(
+                format!("cannot build an HTTP client: {err}"),
+                "check the target's url and timeouts".into(),
+            );
+        }
+    };
+    let ctx = probe_context(plan);
+    let mut observed = Vec::new();
+    let probes = target
+        .health
+        .iter()
+        .map(|p| (p, true))
+        .chain(target.preflight.iter().map(|p| (p, false)));
+    for (probe, is_health) in probes {
+        let what = if is_health { "health probe" } else { "preflight probe" };
+        match send_probe(&client, target, probe, &ctx).await {
+            Err(ProbeError::Render(err)) => {
+                return blocked(
+                    format!("{what} of target {} cannot be rendered: {err}", target.name),
+                    "check the variables and secrets the probe uses".into(),
+                );
+            }
+            Err(ProbeError::Transport { line, error, connect }) => {
+                let hint = if connect {
+                    format!(
+                        "start the service, or point targets.{}.url at where it runs (it is {url})",
+                        target.name
+                    )
+                } else {
+                    format!(
+                        "the service accepted the connection but did not answer in time or \
+                         spoke something other than HTTP; check targets.{}.url and its \
+                         timeout",
+                        target.name
+                    )
+                };
+                let kind = if connect { "unreachable" } else { "not answering" };
+                return blocked(
+                    format!("target {} is {kind}: {line} failed: {error}", target.name),
+                    hint,
+                );
+            }
+            Ok((line, status, elapsed)) => {
+                if probe.expect_status.contains(status) {
+                    observed.push(format!("{line} -> {status} in {}ms", elapsed.as_millis()));
+                    continue;
+                }
+                if status == 401 || status == 403 {
+                    return blocked(
+                        format!(
+                            "target {} rejected its credentials ({status} at {line})",
+                            target.name
+                        ),
+                        credential_hint(plan, target),
+                    );
+                }
+                return blocked(
+                    format!("{what} of target {}: {line} returned {status}", target.name),
+                    format!(
+                        "the service answered but is not healthy; check it is up and ready, \
+                         and that targets.{}.url points at the right service",
+                        target.name
+                    ),
+                );
+            }
+        }
+    }
+    let reason = if observed.is_empty() {
+        "no probes declared; nothing was checked beyond the plan".to_string()
+    } else {
+        observed.join("; ")
+    };
+    TargetCheck {
+        target: target.name.clone(),
+        url,
+        status: if observed.is_empty() {
+            Status::Skipped
+        } else {
+            Status::Pass
+        },
+        reason: redactor.redact(&reason).into_owned(),
+        hint: None,
+    }
+}
+
+/// A fix hint naming every secret a target's requests use, and where each comes from.
+fn credential_hint(plan: &Plan, target: &Target) -> String {
+    if target.secrets_used.is_empty() {
+        return format!(
+            "target {} sends no credentials: add the header it needs to targets.{}.headers, \
+             taking the value from a [secrets] entry",
+            target.name, target.name
+        );
+    }
+    let names: Vec<String> = target
+        .secrets_used
+        .iter()
+        .map(|name| match plan.secrets.env_of(name) {
+            Some(env) => format!("secret {name} (env {env})"),
+            None => format!("secret {name}"),
+        })
+        .collect();
+    format!(
+        "check {}: the value set is not the one the service expects",
+        names.join(", ")
+    )
+}
+
+enum ProbeError {
+    Render(String),
+    Transport {
+        line: String,
+        error: String,
+        connect: bool,
+    },
+}
+
+async fn send_probe(
+    client: &reqwest::Client,
+    target: &Target,
+    probe: &Probe,
+    ctx: &Value,
+) -> Result<(String, u16, Duration), ProbeError> {
+    let path = probe
+        .path
+        .render(ctx)
+        .map_err(|e| ProbeError::Render(e.to_string()))?;
+    let line = format!("{} {path}", probe.method.as_str());
+    let method = reqwest::Method::from_bytes(probe.method.as_str().as_bytes())
+        .map_err(|e| ProbeError::Render(e.to_string()))?;
+    let mut request = client.request(method, format!("{}{path}", target.base_url));
+    for header in target.headers.iter().chain(probe.headers.iter()) {
+        let value = header
+            .value
+            .render(ctx)
+            .map_err(|e| ProbeError::Render(format!("header {}: {e}", header.name)))?;
+        request = request.header(header.name.as_str(), value);
+    }
+    let started = Instant::now();
+    let transport = |err: reqwest::Error| ProbeError::Transport {
+        line: line.clone(),
+        connect: err.is_connect(),
+        error: error_chain(&err),
+    };
+    let mut response = request.send().await.map_err(transport)?;
+    let status = response.status().as_u16();
+    let mut read = 0usize;
+    while read < PROBE_BODY_CAP {
+        match response.chunk().await {
+            Ok(Some(chunk)) => read += chunk.len(),
+            Ok(None) => break,
+            Err(err) => return Err(transport(err)),
+        }
+    }
+    Ok((line, status, started.elapsed()))
+}
+
+/// An error with its sources, on one line ("error sending request: connection refused").
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let piece = s.to_string();
+        if !text.contains(&piece) {
+            text.push_str(": ");
+            text.push_str(&piece);
+        }
+        source = s.source();
+    }
+    text
+}
