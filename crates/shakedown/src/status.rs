@@ -48,6 +48,7 @@ pub enum Verdict {
     /// Every required check passed (or was skipped with a reason).
     Go,
     /// At least one required check failed.
+    #[serde(rename = "NO-GO")]
     NoGo,
     /// No required check failed, but at least one is BLOCKED or INCONCLUSIVE.
     Incomplete,

@@ -1,7 +1,18 @@
-//! The testbed's command line: `stack`, `api` and `worker`.
+//! The testbed's command line: `stack` (the API and N workers as child processes, driven over
+//! stdin), `api` and `worker` (one part each, as a process driver starts them).
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{
+    ArtifactTarget, DEFAULT_BUCKET, DEFAULT_LEASE_MS, DEFAULT_STEP_MS, Secrets, Settings,
+};
+use crate::defects::{Defect, DefectSet};
 
 /// Arguments of the testbed command.
 #[derive(Debug, clap::Args)]
@@ -14,8 +25,151 @@ pub struct TestbedArgs {
 /// The testbed's parts.
 #[derive(Debug, clap::Subcommand)]
 pub enum TestbedCommand {
-    /// Start the API and N workers as child processes.
-    Stack,
+    /// Start the API and N workers as child processes; print their addresses as JSON on the first
+    /// line, then obey control commands on stdin.
+    Stack(StackArgs),
+    /// Run the API alone.
+    Api(ApiArgs),
+    /// Run one worker.
+    Worker(WorkerArgs),
+}
+
+/// Storage, defect and timing options shared by every part.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// Database URL: `sqlite://PATH` or `postgres://...` (default: SQLite in the data dir).
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+    /// S3-compatible endpoint for artifacts (default: a local folder in the data dir).
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// Artifact bucket.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_BUCKET)]
+    pub s3_bucket: String,
+    /// Switch on a seeded defect (repeatable).
+    #[arg(long = "defect", value_name = "NAME")]
+    pub defects: Vec<Defect>,
+    /// Milliseconds per work step.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_STEP_MS)]
+    pub step_ms: u64,
+    /// Milliseconds a claimed run's lease lasts without a heartbeat.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_LEASE_MS)]
+    pub lease_ms: u64,
+}
+
+impl StoreArgs {
+    /// Validate into [`Settings`] for `data_dir`, with the secrets from the environment.
+    pub fn settings(&self, data_dir: &Path) -> anyhow::Result<Settings> {
+        if !(100..=600_000).contains(&self.lease_ms) {
+            anyhow::bail!(
+                "--lease-ms must be between 100 and 600000, got {}",
+                self.lease_ms
+            );
+        }
+        if self.step_ms > 60_000 {
+            anyhow::bail!("--step-ms must be at most 60000, got {}", self.step_ms);
+        }
+        if self.s3_bucket.is_empty() || self.s3_bucket.contains('/') {
+            anyhow::bail!(
+                "--s3-bucket must be a non-empty name without '/', got {:?}",
+                self.s3_bucket
+            );
+        }
+        let artifacts = match &self.s3_endpoint {
+            Some(endpoint) => ArtifactTarget::S3 {
+                endpoint: endpoint.clone(),
+            },
+            None => ArtifactTarget::Local {
+                root: Settings::default_artifact_root(data_dir),
+            },
+        };
+        let database_url = self
+            .database
+            .clone()
+            .unwrap_or_else(|| Settings::default_database_url(data_dir));
+        crate::store::Backend::from_url(&database_url)?;
+        Ok(Settings {
+            data_dir: data_dir.to_path_buf(),
+            database_url,
+            artifacts,
+            bucket: self.s3_bucket.clone(),
+            defects: DefectSet::new(self.defects.iter().copied()),
+            step: Duration::from_millis(self.step_ms),
+            lease: Duration::from_millis(self.lease_ms),
+            secrets: Secrets::from_env(),
+        })
+    }
+}
+
+/// The same options, as arguments for a child process.
+pub fn settings_to_args(settings: &Settings) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![
+        "--data-dir".into(),
+        settings.data_dir.clone().into(),
+        "--database".into(),
+        settings.database_url.clone().into(),
+        "--s3-bucket".into(),
+        settings.bucket.clone().into(),
+        "--step-ms".into(),
+        settings.step.as_millis().to_string().into(),
+        "--lease-ms".into(),
+        settings.lease.as_millis().to_string().into(),
+    ];
+    if let ArtifactTarget::S3 { endpoint } = &settings.artifacts {
+        args.extend(["--s3-endpoint".into(), endpoint.into()]);
+    }
+    for defect in settings.defects.iter() {
+        args.extend(["--defect".into(), defect.name().into()]);
+    }
+    args
+}
+
+/// `testbed stack`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StackArgs {
+    /// Number of worker processes.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub workers: usize,
+    /// Data directory (default: a temporary directory, removed on exit).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// API port on 127.0.0.1 (0: a free port).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub port: u16,
+    /// Storage, defects and timing.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `testbed api`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApiArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8080.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Data directory (SQLite file, outage marker, local artifacts).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Stop when the parent process exits.
+    #[arg(long, hide = true)]
+    pub exit_with_parent: bool,
+    /// Storage, defects and timing.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `testbed worker`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerArgs {
+    /// Data directory (SQLite file, outage marker, local artifacts).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Stop when the parent process exits.
+    #[arg(long, hide = true)]
+    pub exit_with_parent: bool,
+    /// Storage, defects and timing.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// How to start this program again as a child process (for workers and the API).
@@ -37,8 +191,53 @@ impl Launcher {
     }
 }
 
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TESTBED_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx=error"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// Run the testbed command to completion.
 pub fn run(args: TestbedArgs, launcher: Launcher) -> anyhow::Result<()> {
-    let _ = (args, launcher);
-    anyhow::bail!("the testbed is not built yet")
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let outcome = runtime.block_on(run_async(args, launcher));
+    // A blocking read of stdin may still be parked; do not wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    outcome
+}
+
+async fn run_async(args: TestbedArgs, launcher: Launcher) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    match args.command {
+        TestbedCommand::Stack(stack) => crate::stack::run(stack, launcher).await,
+        TestbedCommand::Api(api) => {
+            let settings = api.store.settings(&api.data_dir)?;
+            std::fs::create_dir_all(&api.data_dir)
+                .with_context(|| format!("creating {}", api.data_dir.display()))?;
+            crate::lifecycle::cancel_on_signals(shutdown.clone())?;
+            if api.exit_with_parent {
+                crate::lifecycle::cancel_when_orphaned(shutdown.clone());
+            }
+            crate::api::run(settings, api.listen, shutdown).await
+        }
+        TestbedCommand::Worker(worker) => {
+            let settings = worker.store.settings(&worker.data_dir)?;
+            std::fs::create_dir_all(&worker.data_dir)
+                .with_context(|| format!("creating {}", worker.data_dir.display()))?;
+            crate::lifecycle::cancel_on_signals(shutdown.clone())?;
+            if worker.exit_with_parent {
+                crate::lifecycle::cancel_when_orphaned(shutdown.clone());
+            }
+            crate::worker::run(settings, shutdown).await
+        }
+    }
 }

@@ -33,6 +33,19 @@ pub struct RunOptions {
     pub only: Option<Vec<String>>,
     /// Draw live progress on stderr (only when it is a terminal).
     pub progress: bool,
+    /// Called after the load tests and before settle. The faults issue puts heal here; tests
+    /// use it to restart the system under test between load and settle.
+    pub before_settle: Option<PhaseHook>,
+}
+
+/// An async callback run between two phases.
+#[derive(Clone)]
+pub struct PhaseHook(pub Arc<dyn Fn() -> futures::future::BoxFuture<'static, ()> + Send + Sync>);
+
+impl std::fmt::Debug for PhaseHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PhaseHook")
+    }
 }
 
 /// What a finished run leaves: the final report and where the evidence is.
@@ -125,6 +138,9 @@ pub async fn run(
     } else if ledger.tracked() == 0 {
         Some(BTreeMap::new())
     } else {
+        if let Some(hook) = &options.before_settle {
+            (hook.0)().await;
+        }
         let outcome = crate::ledger::settle::settle(&ledger, &bound).await;
         ledger.flush().context("cannot write history.jsonl")?;
         tracing::info!(settled = outcome.settled, reads = outcome.reads, "settle done");

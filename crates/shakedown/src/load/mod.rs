@@ -1,1 +1,164 @@
-//! Load generation: executors, virtual users and HTTP steps.
+//! Load generation, closed model: executors, virtual users and HTTP steps.
+//!
+//! [`run_load_test`] prepares a test once ([`prepared`]), starts one aggregator task that owns
+//! the statistics ([`crate::metrics::aggregator`]), one task per gauge sampler ([`sampler`]), an
+//! optional progress bar ([`progress`]), and the executor ([`executor`]), whose virtual users
+//! ([`vu`], [`step`]) send samples over a bounded channel. It returns the mergeable measurements,
+//! their summary, and why the test stopped early, if it did.
+//!
+//! Bounds: every request takes a unit of the run's [`RequestBudget`]; a spent budget or the
+//! run's deadline stops the test, and cancellation abandons requests in flight. The partial
+//! measurements are returned in every case.
+
+pub mod budget;
+pub mod executor;
+pub mod http;
+pub mod mix;
+pub mod prepared;
+pub mod progress;
+pub mod sampler;
+pub mod scope;
+mod step;
+#[cfg(test)]
+mod test_server;
+#[cfg(test)]
+mod tests;
+pub mod track;
+pub mod vu;
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use budget::RequestBudget;
+
+use crate::ledger::history::Ledger;
+use crate::metrics::Measurements;
+use crate::metrics::aggregator::{Aggregator, CHANNEL_CAPACITY, LiveCounters};
+use crate::metrics::summary::LoadSummary;
+use crate::plan::model::{LoadTest, Plan};
+use crate::report::redact::Redactor;
+use budget::StopSignal;
+use prepared::PreparedTest;
+use progress::Progress;
+use track::TrackSink;
+use vu::Runtime;
+
+/// What every load test of a run shares.
+#[derive(Debug, Clone)]
+pub struct LoadEnv {
+    /// The plan.
+    pub plan: Arc<Plan>,
+    /// The run's ledger, where tracked submits are recorded.
+    pub ledger: Arc<Ledger>,
+    /// The run's request budget and deadline, shared by all tests.
+    pub budget: Arc<RequestBudget>,
+    /// Draw an indicatif bar on stderr (only if it is a terminal).
+    pub progress: bool,
+}
+
+/// Why a load test stopped before it ran to completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The run was cancelled (Ctrl-C, SIGTERM).
+    Cancelled,
+    /// The plan's request limit was reached.
+    RequestLimit,
+    /// The plan's duration limit (the run's deadline) passed.
+    DurationLimit,
+}
+
+/// The result of one load test.
+#[derive(Debug, Clone)]
+pub struct LoadOutcome {
+    /// The aggregator's final, mergeable state.
+    pub measurements: Measurements,
+    /// The summary the report embeds.
+    pub summary: LoadSummary,
+    /// None if the test ran to completion.
+    pub stopped: Option<StopReason>,
+}
+
+/// Run one load test until its executor completes, the budget or deadline stops it, or `cancel`
+/// fires. Always returns the measurements taken so far.
+pub async fn run_load_test(
+    env: &LoadEnv,
+    test: &LoadTest,
+    cancel: CancellationToken,
+) -> LoadOutcome {
+    let started = Instant::now();
+    let prepared = PreparedTest::new(&env.plan, test);
+    let step_names = prepared.step_names.clone();
+    let gauge_names: Vec<String> = test.samplers.iter().map(|s| s.name.clone()).collect();
+    let live = Arc::new(LiveCounters::default());
+    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let aggregator = Aggregator::new(
+        &step_names,
+        &gauge_names,
+        Redactor::new(&env.plan.secrets),
+        live.clone(),
+    )
+    .spawn(rx);
+
+    let rt = Arc::new(Runtime {
+        prepared,
+        budget: env.budget.clone(),
+        stop: StopSignal::new(&cancel),
+        track: TrackSink {
+            ledger: env.ledger.clone(),
+            test: test.id.clone(),
+        },
+        body_cap: http::BODY_CAP,
+    });
+    // The run's deadline abandons requests in flight, like cancellation.
+    let deadline = env.budget.deadline();
+    let watchdog = {
+        let rt = rt.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {
+                    rt.stop.stop(StopReason::DurationLimit);
+                }
+                _ = rt.stop.token().cancelled() => {}
+            }
+        })
+    };
+    let samplers_done = rt.stop.token().child_token();
+    let samplers = sampler::spawn(&rt, &env.plan, &test.samplers, &tx, &samplers_done);
+    let progress = Progress::start(
+        env.progress,
+        &test.id,
+        executor::planned_iterations(&test.executor),
+        live,
+    );
+
+    executor::run(rt.clone(), &test.executor, &tx).await;
+    let stopped = rt.stop.reason(deadline);
+
+    samplers_done.cancel();
+    for task in samplers {
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "load: a gauge sampler failed");
+        }
+    }
+    watchdog.abort();
+    drop(tx);
+    let mut measurements = match aggregator.await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(error = %e, "load: the aggregator failed; its figures are lost");
+            Measurements::new(step_names.iter().map(String::as_str))
+        }
+    };
+    measurements.elapsed = started.elapsed();
+    if let Some(p) = progress {
+        p.finish();
+    }
+    LoadOutcome {
+        summary: measurements.summary(),
+        measurements,
+        stopped,
+    }
+}

@@ -1,4 +1,65 @@
 //! The plan: raw serde structs mirroring the TOML, a compile step that reports every error with
 //! its span, and the validated model the engine runs.
+//!
+//! [`load`] and [`compile_str`] are the entry points: TOML text goes in, a [`model::Plan`] or
+//! [`PlanErrors`] (every problem of the file, rendered with positions and hints) comes out. The
+//! environment is injected, so that tests are deterministic.
 
+mod compile;
+mod compile_load;
+mod compile_step;
+mod compile_target;
+#[cfg(test)]
+mod compile_tests;
+mod compile_track;
+pub mod diagnostics;
+pub mod docs;
+pub mod duration;
+pub mod interpolate;
+mod locate;
 pub mod model;
+mod parse;
+pub mod raw;
+pub mod raw_forms;
+pub mod request_line;
+pub mod schema;
+mod scope;
+pub mod threshold;
+
+use std::path::Path;
+
+pub use diagnostics::{Diagnostic, PlanErrors};
+
+/// Read and compile the plan at `path`. `env` reads environment variables (the CLI passes
+/// `|name| std::env::var(name).ok()`).
+pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<model::Plan, PlanErrors> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => compile_str(&text, path, env),
+        Err(err) => Err(PlanErrors::new(
+            path,
+            "",
+            vec![
+                Diagnostic::new(
+                    None,
+                    format!("cannot read the plan {}: {err}", path.display()),
+                )
+                .hint("check the path; a plan is a TOML file (see docs/plan.md)"),
+            ],
+        )),
+    }
+}
+
+/// Compile plan text. `path` is where it came from (for messages and `Plan::source`).
+pub fn compile_str(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<model::Plan, PlanErrors> {
+    let locator = locate::Locator::new(text);
+    let (raw, unknown_keys) = match parse::parse_raw(text, &locator) {
+        Ok(parsed) => parsed,
+        Err(diagnostic) => return Err(PlanErrors::new(path, text, vec![*diagnostic])),
+    };
+    compile::compile(&raw, text, path, env, &locator, unknown_keys)
+        .map_err(|diagnostics| PlanErrors::new(path, text, diagnostics))
+}

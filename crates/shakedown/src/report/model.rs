@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ledger::summary::LedgerSummary;
 use crate::metrics::summary::LoadSummary;
+use crate::plan::model::LedgerClass;
 use crate::status::{Status, Verdict};
 
 /// The report's schema version; bump it on any incompatible change.
@@ -78,6 +79,8 @@ pub struct RunInfo {
     pub phase: Phase,
     /// True if Ctrl-C, SIGTERM or a bound stopped the run early.
     pub interrupted: bool,
+    /// What stopped the run early, in plain words, when `interrupted`.
+    pub stop_reason: Option<String>,
 }
 
 /// Preflight result for one target.
@@ -139,4 +142,157 @@ pub struct ThresholdResult {
     pub unit: String,
     /// Whether it held. A threshold that could not be measured did not hold.
     pub passed: bool,
+}
+
+/// Format a measured `value` in `unit` ("ms", "count", "ratio" or "value") for people:
+/// `6120.4ms`, `3`, `0.0125`, `42.5`.
+pub fn format_measured(value: f64, unit: &str) -> String {
+    if !value.is_finite() {
+        return value.to_string();
+    }
+    match unit {
+        "ms" => {
+            let decimals = if value.abs() < 10.0 { 2 } else { 1 };
+            format!("{}ms", trim_decimals(value, decimals))
+        }
+        "count" => trim_decimals(value, 0),
+        "ratio" => trim_decimals(value, 4),
+        _ => trim_decimals(value, 2),
+    }
+}
+
+/// `value` with at most `decimals` decimals, without trailing zeros.
+fn trim_decimals(value: f64, decimals: usize) -> String {
+    let text = format!("{value:.decimals$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    };
+    if text == "-0" { "0".to_string() } else { text }
+}
+
+impl ThresholdResult {
+    /// The measured value in its unit, or `not measured`.
+    pub fn measured_text(&self) -> String {
+        match self.measured {
+            Some(value) => format_measured(value, &self.unit),
+            None => "not measured".to_string(),
+        }
+    }
+
+    /// The expression with its measurement: `p(95) < 5000ms measured 6120.4ms`.
+    pub fn describe(&self) -> String {
+        match self.measured {
+            Some(_) => format!("{} measured {}", self.expression, self.measured_text()),
+            None => format!("{} could not be measured", self.expression),
+        }
+    }
+}
+
+impl CheckKind {
+    /// The kind's name as serialised, e.g. `load`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckKind::Load => "load",
+        }
+    }
+}
+
+/// A ledger class's name as `report.json` spells it, e.g. `not_applied`.
+pub fn ledger_class_name(class: LedgerClass) -> String {
+    match serde_json::to_value(class) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => format!("{class:?}").to_lowercase(),
+    }
+}
+
+impl ToolInfo {
+    /// This build of shakedown.
+    pub fn current() -> ToolInfo {
+        ToolInfo {
+            name: "shakedown".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+impl Report {
+    /// A report of this build for `run`, with its verdict, exit code and reasons already
+    /// decided from `preflight` and `checks` (see [`Report::decide`]).
+    pub fn new(run: RunInfo, preflight: Vec<TargetCheck>, checks: Vec<CheckReport>) -> Report {
+        let mut report = Report {
+            schema_version: SCHEMA_VERSION,
+            tool: ToolInfo::current(),
+            run,
+            verdict: Verdict::Go,
+            exit_code: Verdict::Go.exit_code(),
+            reasons: Vec::new(),
+            preflight,
+            checks,
+        };
+        report.decide();
+        report
+    }
+
+    /// The check with this id.
+    pub fn check(&self, id: &str) -> Option<&CheckReport> {
+        self.checks.iter().find(|c| c.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_format_for_people() {
+        assert_eq!(format_measured(6120.43, "ms"), "6120.4ms");
+        assert_eq!(format_measured(5000.0, "ms"), "5000ms");
+        assert_eq!(format_measured(0.354, "ms"), "0.35ms");
+        assert_eq!(format_measured(3.0, "count"), "3");
+        assert_eq!(format_measured(0.0125, "ratio"), "0.0125");
+        assert_eq!(format_measured(0.0, "ratio"), "0");
+        assert_eq!(format_measured(42.5, "value"), "42.5");
+        assert_eq!(format_measured(-0.001, "value"), "0");
+    }
+
+    #[test]
+    fn threshold_describes_its_measurement() {
+        let mut t = ThresholdResult {
+            expression: "p(95) < 5000ms".into(),
+            measured: Some(6120.4),
+            unit: "ms".into(),
+            passed: false,
+        };
+        assert_eq!(t.describe(), "p(95) < 5000ms measured 6120.4ms");
+        t.measured = None;
+        assert_eq!(t.describe(), "p(95) < 5000ms could not be measured");
+        assert_eq!(t.measured_text(), "not measured");
+    }
+
+    #[test]
+    fn a_new_report_is_decided_and_names_this_build() {
+        let base = crate::report::fixtures::sample_report();
+        let report = Report::new(
+            base.run.clone(),
+            base.preflight.clone(),
+            base.checks.clone(),
+        );
+        assert_eq!(report.verdict, Verdict::NoGo);
+        assert_eq!(report.exit_code, 1);
+        assert_eq!(report.reasons, base.reasons);
+        assert_eq!(report.tool.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(report.check("L2").map(|c| c.status), Some(Status::Blocked));
+        assert!(report.check("L9").is_none());
+    }
+
+    #[test]
+    fn names_match_their_serialised_form() {
+        assert_eq!(ledger_class_name(LedgerClass::NotApplied), "not_applied");
+        assert_eq!(
+            serde_json::to_value(CheckKind::Load).ok(),
+            Some(serde_json::Value::from(CheckKind::Load.as_str()))
+        );
+    }
 }

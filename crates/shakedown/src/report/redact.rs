@@ -59,7 +59,7 @@ impl Redactor {
             .filter(|(_, v)| !v.value.is_empty())
             .map(|(name, v)| (name.clone(), v.value.clone()))
             .collect();
-        values.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+        values.sort_by_key(|(_, value)| std::cmp::Reverse(value.len()));
         Redactor { values }
     }
 
@@ -139,11 +139,11 @@ fn redact_url_credentials(text: &str) -> String {
 
 fn redact_query_params(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut chars = text.char_indices().peekable();
     let bytes = text;
     let mut last = 0;
-    while let Some((i, c)) = chars.next() {
-        if c != '?' && c != '&' {
+    for (i, c) in text.char_indices() {
+        // Inside a value already redacted (it may hold a `?` of its own): nothing to do.
+        if i < last || (c != '?' && c != '&') {
             continue;
         }
         let start = i + 1;
@@ -207,6 +207,23 @@ mod tests {
             url,
             "GET http://[REDACTED]@127.0.0.1:80/x?token=[REDACTED]&page=2"
         );
+    }
+
+    #[test]
+    fn a_credential_value_holding_another_query_is_redacted_once() {
+        let r = redactor();
+        assert_eq!(
+            r.redact("GET /x?token=a?api_key=bc&page=2"),
+            "GET /x?token=[REDACTED]&page=2"
+        );
+        assert_eq!(r.redact("?token=x?token=y"), "?token=[REDACTED]");
+    }
+
+    #[test]
+    fn text_without_secrets_or_credentials_is_borrowed_unchanged() {
+        let r = redactor();
+        let text = "GET http://127.0.0.1:8080/health?page=2 returned 200";
+        assert!(matches!(r.redact(text), Cow::Borrowed(t) if t == text));
     }
 
     #[test]

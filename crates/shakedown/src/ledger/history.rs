@@ -1,0 +1,457 @@
+//! The ledger: the append-only `history.jsonl` of tracked work, and the registry of keys that
+//! settle polls.
+//!
+//! The load generator records each tracked submit with [`Ledger::submit_invoke`] and
+//! [`Ledger::submit_complete`]; settle records its reads through the crate-internal methods
+//! below. Every record is redacted, numbered, stamped on the ledger's monotonic clock, appended
+//! to the file, and folded into a [`Checker`] under one `std::sync::Mutex` that is held only for
+//! the append (never across an `.await`).
+//!
+//! Memory is bounded by the number of keys, not the number of reads: the file holds the history,
+//! and memory holds one registry entry and one checker entry per key (plus the submits in
+//! flight). [`Ledger::summaries`] classifies from that memory with the same fold that
+//! [`crate::ledger::checker::classify`] runs over a saved history.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::ledger::checker::Checker;
+use crate::ledger::record::{
+    HeaderField, OpFn, OpType, ReadDone, ReadInvoke, ReadSpec, Record, SettleDone, SettleInvoke,
+    SubmitDone, SubmitInvoke, read_history,
+};
+use crate::ledger::summary::LedgerSummary;
+use crate::plan::model::{Method, Plan};
+use crate::report::redact::Redactor;
+
+/// Where a tracked submit comes from: the track spec is plan.scenarios[scenario].steps[step].
+#[derive(Debug, Clone, Copy)]
+pub struct TrackSite<'a> {
+    /// The load test's id, e.g. `L1`.
+    pub test: &'a str,
+    /// The scenario holding the track step.
+    pub scenario: &'a str,
+    /// The index of the track step in the scenario.
+    pub step: usize,
+}
+
+/// The id of an operation: the `index` of its invoke record.
+pub type OpId = u64;
+
+/// A fully rendered request (URL joined to the target's base, headers rendered).
+#[derive(Debug, Clone)]
+pub struct ReadRequest {
+    /// HTTP method.
+    pub method: Method,
+    /// Absolute URL.
+    pub url: String,
+    /// Headers, rendered (they may hold credentials: they are redacted before being written).
+    pub headers: Vec<(String, String)>,
+    /// Timeout of the whole request.
+    pub timeout: Duration,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+}
+
+/// How a submit ended (DESIGN section 7): Ok on 2xx; Fail on a 4xx (a documented rejection) or
+/// a connect error before any byte was sent; Info (indeterminate) on 5xx, timeout, or a reset or
+/// any other error after sending.
+#[derive(Debug, Clone)]
+pub enum SubmitOutcome {
+    /// Acknowledged with a 2xx.
+    Ok {
+        /// The status.
+        status: u16,
+    },
+    /// Definitely not applied.
+    Fail {
+        /// The status, if a response arrived.
+        status: Option<u16>,
+        /// What went wrong.
+        error: String,
+    },
+    /// Indeterminate: it may or may not have been applied.
+    Info {
+        /// The status, if a response arrived.
+        status: Option<u16>,
+        /// What went wrong.
+        error: String,
+    },
+}
+
+/// One key registered for settle: how to read it, and whether a poll found it settled.
+#[derive(Debug)]
+pub(crate) struct TrackedKey {
+    /// The load test's id.
+    pub test: String,
+    /// The client key, as the load generator gave it.
+    pub key: String,
+    /// The scenario of the track step.
+    pub scenario: String,
+    /// The track step's index.
+    pub step: usize,
+    /// The rendered read request (never written unredacted).
+    pub read: ReadRequest,
+    /// Set once a poll saw every job of the key terminal, or no job.
+    pub settled: AtomicBool,
+}
+
+/// A submit between its invoke and its completion.
+struct PendingSubmit {
+    test: String,
+    key: String,
+    process: String,
+    scenario: String,
+    step: usize,
+}
+
+struct Inner {
+    writer: BufWriter<File>,
+    next_index: u64,
+    /// The first write error, reported by the next `flush`.
+    write_error: Option<std::io::Error>,
+    checker: Checker,
+    pending: HashMap<OpId, PendingSubmit>,
+    keys: Vec<Arc<TrackedKey>>,
+    key_slots: HashMap<(String, String), usize>,
+}
+
+/// The append-only history of tracked work, and the keys settle must poll. `Send + Sync`.
+pub struct Ledger {
+    path: PathBuf,
+    plan: Arc<Plan>,
+    redactor: Redactor,
+    start: Instant,
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("path", &self.path)
+            .field("tracked", &self.tracked())
+            .finish()
+    }
+}
+
+/// A record before it is numbered and stamped.
+struct Draft<'a> {
+    process: &'a str,
+    kind: OpType,
+    f: OpFn,
+    test: &'a str,
+    key: &'a str,
+    value: serde_json::Value,
+}
+
+impl Ledger {
+    /// Create `history.jsonl` at `path` (truncating), redacting everything written with `redactor`.
+    pub fn create(
+        path: &Path,
+        plan: Arc<Plan>,
+        redactor: Redactor,
+    ) -> std::io::Result<Arc<Ledger>> {
+        let file = File::create(path)?;
+        Ok(Arc::new(Ledger {
+            path: path.to_path_buf(),
+            plan,
+            redactor,
+            start: Instant::now(),
+            inner: Mutex::new(Inner {
+                writer: BufWriter::new(file),
+                next_index: 0,
+                write_error: None,
+                checker: Checker::new(),
+                pending: HashMap::new(),
+                keys: Vec::new(),
+                key_slots: HashMap::new(),
+            }),
+        }))
+    }
+
+    /// Record the invoke of a tracked submit. `process` names the VU, e.g. "L1/vu-3".
+    pub fn submit_invoke(
+        &self,
+        site: TrackSite<'_>,
+        process: &str,
+        key: &str,
+        method: Method,
+        url: &str,
+    ) -> OpId {
+        let value = to_value(&SubmitInvoke {
+            method: method.as_str().to_string(),
+            url: url.to_string(),
+            scenario: site.scenario.to_string(),
+            step: site.step,
+        });
+        let draft = Draft {
+            process,
+            kind: OpType::Invoke,
+            f: OpFn::Submit,
+            test: site.test,
+            key,
+            value,
+        };
+        let record = self.redacted(draft);
+        let mut inner = self.lock();
+        let op = self.append(&mut inner, record);
+        inner.pending.insert(
+            op,
+            PendingSubmit {
+                test: site.test.to_string(),
+                key: key.to_string(),
+                process: process.to_string(),
+                scenario: site.scenario.to_string(),
+                step: site.step,
+            },
+        );
+        op
+    }
+
+    /// Record how it ended, and register the key for settle with its rendered read request.
+    ///
+    /// An `op` that is not a pending submit (unknown, or already completed) is ignored with a
+    /// warning: every invoke gets exactly one completion.
+    pub fn submit_complete(&self, op: OpId, outcome: SubmitOutcome, read: ReadRequest) {
+        let Some(pending) = self.lock().pending.remove(&op) else {
+            tracing::warn!(
+                op,
+                "ledger: completion of an unknown or completed submit ignored"
+            );
+            return;
+        };
+        let (kind, status, error) = match outcome {
+            SubmitOutcome::Ok { status } => (OpType::Ok, Some(status), None),
+            SubmitOutcome::Fail { status, error } => (OpType::Fail, status, Some(error)),
+            SubmitOutcome::Info { status, error } => (OpType::Info, status, Some(error)),
+        };
+        let spec = ReadSpec {
+            method: read.method.as_str().to_string(),
+            url: read.url.clone(),
+            headers: read
+                .headers
+                .iter()
+                .map(|(name, value)| HeaderField {
+                    name: name.clone(),
+                    value: self.redactor.header_value(name, value),
+                })
+                .collect(),
+        };
+        let value = to_value(&SubmitDone {
+            status,
+            error,
+            read: Some(spec),
+        });
+        let record = self.redacted(Draft {
+            process: &pending.process,
+            kind,
+            f: OpFn::Submit,
+            test: &pending.test,
+            key: &pending.key,
+            value,
+        });
+        let tracked = Arc::new(TrackedKey {
+            test: pending.test,
+            key: pending.key,
+            scenario: pending.scenario,
+            step: pending.step,
+            read,
+            settled: AtomicBool::new(false),
+        });
+        let mut inner = self.lock();
+        self.append(&mut inner, record);
+        let slot = (tracked.test.clone(), tracked.key.clone());
+        match inner.key_slots.get(&slot).copied() {
+            // A key submitted again is read with its latest request.
+            Some(at) => inner.keys[at] = tracked,
+            None => {
+                let at = inner.keys.len();
+                inner.keys.push(tracked);
+                inner.key_slots.insert(slot, at);
+            }
+        }
+    }
+
+    /// Number of keys tracked so far (all tests): distinct keys whose submit was invoked.
+    pub fn tracked(&self) -> usize {
+        self.lock().checker.keys()
+    }
+
+    /// Flush the history to disk (called by the engine after each phase). Reports the first
+    /// write error since the last flush, if any.
+    pub fn flush(&self) -> std::io::Result<()> {
+        let mut inner = self.lock();
+        if let Some(error) = inner.write_error.take() {
+            return Err(error);
+        }
+        inner.writer.flush()?;
+        inner.writer.get_ref().sync_data()
+    }
+
+    /// The path of `history.jsonl`.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The plan the ledger tracks work for.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Every record written so far, read back from `history.jsonl` after a flush (the ledger
+    /// does not keep records in memory). An I/O error is logged and gives the records that
+    /// could be read, possibly none; [`Ledger::summaries`] does not depend on the file.
+    pub fn records(&self) -> Vec<Record> {
+        if let Err(error) = self.flush() {
+            tracing::warn!(%error, "ledger: flushing the history failed");
+        }
+        match read_history(&self.path) {
+            Ok((records, warnings)) => {
+                for warning in warnings {
+                    tracing::warn!("ledger: {warning}");
+                }
+                records
+            }
+            Err(error) => {
+                tracing::warn!(%error, path = %self.path.display(), "ledger: reading the history failed");
+                Vec::new()
+            }
+        }
+    }
+
+    /// The classification of every test's keys so far: the same answer as
+    /// [`crate::ledger::checker::classify`] over [`Ledger::records`], computed from memory.
+    pub fn summaries(&self) -> BTreeMap<String, LedgerSummary> {
+        self.lock().checker.finish(&self.plan)
+    }
+
+    /// The keys registered for settle, in registration order.
+    pub(crate) fn tracked_keys(&self) -> Vec<Arc<TrackedKey>> {
+        self.lock().keys.clone()
+    }
+
+    /// Record the invoke of a read of `key`.
+    pub(crate) fn read_invoke(&self, key: &TrackedKey, f: OpFn) -> OpId {
+        let value = to_value(&ReadInvoke {
+            method: key.read.method.as_str().to_string(),
+            url: key.read.url.clone(),
+        });
+        self.record(Draft {
+            process: SETTLE_PROCESS,
+            kind: OpType::Invoke,
+            f,
+            test: &key.test,
+            key: &key.key,
+            value,
+        })
+    }
+
+    /// Record how a read of `key` ended: `Ok` with what it saw, or `Err` (an `info`) with why it
+    /// failed.
+    pub(crate) fn read_complete(
+        &self,
+        key: &TrackedKey,
+        f: OpFn,
+        seen: &Result<ReadDone, ReadDone>,
+    ) {
+        let (kind, done) = match seen {
+            Ok(done) => (OpType::Ok, done),
+            Err(done) => (OpType::Info, done),
+        };
+        self.record(Draft {
+            process: SETTLE_PROCESS,
+            kind,
+            f,
+            test: &key.test,
+            key: &key.key,
+            value: to_value(done),
+        });
+    }
+
+    /// Record the start of settle.
+    pub(crate) fn settle_invoke(&self, value: &SettleInvoke) -> OpId {
+        self.record(Draft {
+            process: SETTLE_PROCESS,
+            kind: OpType::Invoke,
+            f: OpFn::Settle,
+            test: "",
+            key: "",
+            value: to_value(value),
+        })
+    }
+
+    /// Record the end of settle.
+    pub(crate) fn settle_complete(&self, value: &SettleDone) {
+        self.record(Draft {
+            process: SETTLE_PROCESS,
+            kind: OpType::Ok,
+            f: OpFn::Settle,
+            test: "",
+            key: "",
+            value: to_value(value),
+        });
+    }
+
+    fn record(&self, draft: Draft<'_>) -> OpId {
+        let record = self.redacted(draft);
+        let mut inner = self.lock();
+        self.append(&mut inner, record)
+    }
+
+    /// Redact every string of a draft (outside the lock).
+    fn redacted(&self, draft: Draft<'_>) -> Record {
+        let mut value = draft.value;
+        self.redactor.redact_json(&mut value);
+        Record {
+            index: 0,
+            time_ns: 0,
+            process: self.redactor.redact(draft.process).into_owned(),
+            kind: draft.kind,
+            f: draft.f,
+            test: self.redactor.redact(draft.test).into_owned(),
+            key: self.redactor.redact(draft.key).into_owned(),
+            value,
+        }
+    }
+
+    /// Number, stamp, write and fold one record. Called with the lock held.
+    fn append(&self, inner: &mut Inner, mut record: Record) -> OpId {
+        record.index = inner.next_index;
+        inner.next_index += 1;
+        record.time_ns = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let written = record
+            .to_line()
+            .map_err(std::io::Error::from)
+            .and_then(|line| {
+                inner.writer.write_all(line.as_bytes())?;
+                inner.writer.write_all(b"\n")
+            });
+        if let Err(error) = written {
+            if inner.write_error.is_none() {
+                tracing::warn!(%error, "ledger: writing the history failed");
+                inner.write_error = Some(error);
+            }
+        }
+        inner.checker.observe(&record);
+        record.index
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while appending leaves the state consistent enough to keep recording.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The `process` of every settle operation.
+pub const SETTLE_PROCESS: &str = "settle";
+
+fn to_value<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}

@@ -1,0 +1,320 @@
+//! Tests of settle against a real HTTP server on 127.0.0.1:0 whose jobs change state as they
+//! are polled.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio_util::sync::CancellationToken;
+
+use crate::ledger::fixtures;
+use crate::ledger::history::{Ledger, ReadRequest, SubmitOutcome, TrackSite};
+use crate::ledger::history_tests::assert_paired;
+use crate::ledger::record::{OpFn, SettleDone};
+use crate::ledger::settle::settle;
+use crate::ledger::summary::LedgerSummary;
+use crate::plan::model::{LedgerClass, Method};
+use crate::report::redact::Redactor;
+
+/// The server's behaviour per key, chosen by what follows the `:` in the key's name:
+/// `done-after-N` is `running` until its N-th read, then `completed`; `never` stays `running`;
+/// `absent` has no job; `gone-404` answers 404; `broken` answers 500; `cancel-at-N` stays
+/// `running` and cancels the test's token on its N-th read.
+#[derive(Default)]
+struct Server {
+    reads: Mutex<HashMap<String, u64>>,
+    /// (key, peer address) of every request, in arrival order.
+    peers: Mutex<Vec<(String, SocketAddr)>>,
+    cancel: CancellationToken,
+}
+
+async fn runs(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let key = query.get("key").cloned().unwrap_or_default();
+    server.peers.lock().unwrap().push((key.clone(), peer));
+    let n = {
+        let mut reads = server.reads.lock().unwrap();
+        let n = reads.entry(key.clone()).or_insert(0);
+        *n += 1;
+        *n
+    };
+    let job = |status: &str| {
+        Json(
+            serde_json::json!({"runs": [{"id": format!("run-{key}"), "status": status, "result_count": 1}]}),
+        )
+    };
+    let behaviour = key.split_once(':').map_or(key.as_str(), |(_, b)| b);
+    let after = |prefix: &str| {
+        behaviour
+            .strip_prefix(prefix)
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    if let Some(threshold) = after("done-after-") {
+        return job(if n >= threshold {
+            "completed"
+        } else {
+            "running"
+        })
+        .into_response();
+    }
+    if let Some(at) = after("cancel-at-") {
+        if n >= at {
+            server.cancel.cancel();
+        }
+        return job("running").into_response();
+    }
+    match behaviour {
+        "never" => job("running").into_response(),
+        "absent" => Json(serde_json::json!({"runs": []})).into_response(),
+        "gone-404" => StatusCode::NOT_FOUND.into_response(),
+        _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn serve(server: Arc<Server>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new()
+        .route("/runs", get(runs))
+        .with_state(server);
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    format!("http://{addr}")
+}
+
+/// A ledger whose keys were submitted with the given outcomes, read from `base`.
+fn ledger(
+    dir: &tempfile::TempDir,
+    base: &str,
+    timeout_ms: u64,
+    keys: &[(&str, SubmitOutcome)],
+) -> Arc<Ledger> {
+    let plan = Arc::new(fixtures::plan(fixtures::settle_config(timeout_ms, 10)));
+    let ledger =
+        Ledger::create(&dir.path().join("history.jsonl"), plan, Redactor::default()).unwrap();
+    let site = TrackSite {
+        test: "L1",
+        scenario: fixtures::SCENARIO,
+        step: fixtures::STEP,
+    };
+    for (key, outcome) in keys {
+        let op = ledger.submit_invoke(
+            site,
+            "L1/vu-0",
+            key,
+            Method::Post,
+            &format!("{base}/submit"),
+        );
+        let read = ReadRequest {
+            method: Method::Get,
+            url: format!("{base}/runs?key={key}"),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(2),
+        };
+        ledger.submit_complete(op, outcome.clone(), read);
+    }
+    ledger
+}
+
+fn ok() -> SubmitOutcome {
+    SubmitOutcome::Ok { status: 201 }
+}
+
+fn nonzero(summary: &LedgerSummary) -> Vec<(LedgerClass, u64)> {
+    summary
+        .counts
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(c, n)| (*c, *n))
+        .collect()
+}
+
+/// Run settle with a hard bound so a bug cannot hang the test suite.
+async fn bounded_settle(
+    ledger: &Ledger,
+    cancel: &CancellationToken,
+) -> crate::ledger::settle::SettleOutcome {
+    tokio::time::timeout(Duration::from_secs(60), settle(ledger, cancel))
+        .await
+        .expect("settle is bounded by its own deadline")
+}
+
+#[tokio::test]
+async fn settle_polls_until_every_job_is_terminal_then_reads_through_fresh_connections() {
+    let server = Arc::new(Server::default());
+    let base = serve(server.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = [
+        ("a:done-after-3", ok()),
+        ("b:done-after-1", ok()),
+        ("lost:absent", ok()),
+        ("lost404:gone-404", ok()),
+        (
+            "maybe:absent",
+            SubmitOutcome::Info {
+                status: Some(503),
+                error: "HTTP 503".into(),
+            },
+        ),
+        (
+            "zombie:done-after-1",
+            SubmitOutcome::Fail {
+                status: Some(409),
+                error: "HTTP 409".into(),
+            },
+        ),
+    ];
+    let ledger = ledger(&dir, &base, 30_000, &keys);
+    let outcome = bounded_settle(&ledger, &CancellationToken::new()).await;
+    assert!(outcome.settled);
+    // Round 1 reads all six keys, rounds 2 and 3 only `a`; then six final reads.
+    assert_eq!(outcome.reads, 6 + 1 + 1 + 6);
+    assert_eq!(server.reads.lock().unwrap()["a:done-after-3"], 4);
+
+    let s = &ledger.summaries()["L1"];
+    assert!(s.settled);
+    use LedgerClass::*;
+    assert_eq!(
+        nonzero(s),
+        vec![(Ok, 2), (Lost, 2), (NotApplied, 1), (Resurrected, 1)]
+    );
+    let lost: BTreeSet<&str> = s.examples[&Lost].iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(lost, BTreeSet::from(["lost:absent", "lost404:gone-404"]));
+    assert!(
+        s.examples[&Lost][1]
+            .why
+            .contains("saw no job (HTTP 404, op"),
+        "{}",
+        s.examples[&Lost][1].why
+    );
+
+    // The last request for each key is its final read; none came over a polling connection.
+    let peers = server.peers.lock().unwrap().clone();
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    for (i, (key, _)) in peers.iter().enumerate() {
+        last.insert(key.as_str(), i);
+    }
+    let finals: BTreeSet<usize> = last.values().copied().collect();
+    let poll_peers: BTreeSet<SocketAddr> = peers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !finals.contains(i))
+        .map(|(_, (_, p))| *p)
+        .collect();
+    let final_peers: BTreeSet<SocketAddr> = finals.iter().map(|&i| peers[i].1).collect();
+    assert!(!poll_peers.is_empty() && !final_peers.is_empty());
+    assert!(
+        poll_peers.is_disjoint(&final_peers),
+        "final reads reused a polling connection"
+    );
+
+    let records = ledger.records();
+    assert_paired(&records);
+    assert_eq!(
+        records.iter().filter(|r| r.f == OpFn::FinalRead).count(),
+        12
+    );
+    assert_eq!(
+        crate::ledger::checker::classify(&records, ledger.plan()),
+        ledger.summaries()
+    );
+}
+
+#[tokio::test]
+async fn a_job_that_never_finishes_is_stuck_when_the_deadline_passes() {
+    let server = Arc::new(Server::default());
+    let base = serve(server.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = ledger(
+        &dir,
+        &base,
+        300,
+        &[
+            ("s:never", ok()),
+            ("e:broken", ok()),
+            ("d:done-after-1", ok()),
+        ],
+    );
+    let outcome = bounded_settle(&ledger, &CancellationToken::new()).await;
+    assert!(!outcome.settled);
+    let s = &ledger.summaries()["L1"];
+    assert!(!s.settled);
+    use LedgerClass::*;
+    assert_eq!(nonzero(s), vec![(Ok, 1), (Stuck, 1), (Unknown, 1)]);
+    let stuck = &s.examples[&Stuck][0];
+    assert_eq!(stuck.key, "s:never");
+    assert!(stuck.why.contains("run-s:never running"), "{}", stuck.why);
+    let unknown = &s.examples[&Unknown][0];
+    assert!(unknown.why.contains("HTTP 500"), "{}", unknown.why);
+    // `d` settled at its first poll and was read once more at the end; `s` was polled until the
+    // deadline.
+    let reads = server.reads.lock().unwrap().clone();
+    assert_eq!(reads["d:done-after-1"], 2);
+    assert!(
+        reads["s:never"] >= 2,
+        "polled, then read once more at the end"
+    );
+
+    let records = ledger.records();
+    assert_paired(&records);
+    let done: SettleDone = records.last().unwrap().decode();
+    assert!(!done.settled && !done.cancelled);
+}
+
+#[tokio::test]
+async fn cancellation_stops_settle_without_final_reads() {
+    let server = Arc::new(Server::default());
+    let base = serve(server.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = ledger(
+        &dir,
+        &base,
+        30_000,
+        &[("c:cancel-at-2", ok()), ("d:done-after-1", ok())],
+    );
+    let outcome = bounded_settle(&ledger, &server.cancel).await;
+    assert!(!outcome.settled);
+    assert_eq!(
+        outcome.reads, 3,
+        "two reads in round 1, one in round 2, no final reads"
+    );
+    let s = &ledger.summaries()["L1"];
+    assert_eq!(nonzero(s), vec![(LedgerClass::Unknown, 2)]);
+    assert!(
+        s.examples[&LedgerClass::Unknown][0]
+            .why
+            .contains("no final read was made")
+    );
+
+    let records = ledger.records();
+    assert_paired(&records);
+    assert!(records.iter().all(|r| r.f != OpFn::FinalRead));
+    let done: SettleDone = records.last().unwrap().decode();
+    assert!(done.cancelled && !done.settled);
+}
+
+#[tokio::test]
+async fn settle_with_nothing_tracked_is_settled_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = ledger(&dir, "http://127.0.0.1:9", 30_000, &[]);
+    let outcome = bounded_settle(&ledger, &CancellationToken::new()).await;
+    assert!(outcome.settled);
+    assert_eq!(outcome.reads, 0);
+    assert!(ledger.summaries().is_empty());
+    assert_paired(&ledger.records());
+}

@@ -1,0 +1,191 @@
+//! The HTTP client side: one client (one connection pool) per virtual user and target, and one
+//! exchange = send a request, read the body with a size cap, time it.
+//!
+//! A body larger than the cap is a failure ("body larger than cap"), never an allocation of
+//! whatever the server chose to send. Errors are described by their cause chain without the URL,
+//! so that they cluster well and do not leak query strings.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::prepared::TargetSpec;
+
+/// The default cap on a response body: 4 MiB.
+pub const BODY_CAP: usize = 4 * 1024 * 1024;
+
+/// A client for one target: its own pool, the target's connect and request timeouts.
+pub fn client(target: &TargetSpec) -> Result<reqwest::Client, reqwest::Error> {
+    client_with(target.connect_timeout, target.request_timeout)
+}
+
+/// A client with these timeouts (the request timeout covers reading the body).
+pub fn client_with(
+    connect_timeout: Duration,
+    request_timeout: Duration,
+) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .timeout(request_timeout)
+        .tcp_nodelay(true)
+        .build()
+}
+
+/// Why an exchange did not produce a complete response.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExchangeError {
+    /// No connection could be made; no byte of the request was sent.
+    #[error("connect: {0}")]
+    Connect(String),
+    /// The request timeout passed.
+    #[error("timeout: {0}")]
+    Timeout(String),
+    /// Sending failed after connecting, or the response could not be read.
+    #[error("request: {0}")]
+    Request(String),
+    /// The body was larger than the cap.
+    #[error("body larger than cap ({cap} bytes)")]
+    TooLarge {
+        /// The cap in bytes.
+        cap: usize,
+    },
+}
+
+/// How an exchange ended. The body, if any, is in the caller's buffer.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The response status, if a response arrived (even if its body then failed).
+    pub status: Option<u16>,
+    /// From sending to the end of the body (or the error).
+    pub latency: Duration,
+    /// What went wrong, if anything.
+    pub error: Option<ExchangeError>,
+}
+
+/// Send `request` and read the response body into `body` (cleared first), at most `cap` bytes.
+pub async fn exchange(
+    client: &reqwest::Client,
+    request: reqwest::Request,
+    cap: usize,
+    body: &mut Vec<u8>,
+) -> Exchange {
+    body.clear();
+    let start = Instant::now();
+    let mut response = match client.execute(request).await {
+        Ok(r) => r,
+        Err(e) => {
+            return Exchange {
+                status: None,
+                latency: start.elapsed(),
+                error: Some(classify(&e)),
+            };
+        }
+    };
+    let status = Some(response.status().as_u16());
+    let too_large = Some(ExchangeError::TooLarge { cap });
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Exchange {
+            status,
+            latency: start.elapsed(),
+            error: too_large,
+        };
+    }
+    let error = loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > cap {
+                    break too_large;
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break None,
+            Err(e) => break Some(classify(&e)),
+        }
+    };
+    Exchange {
+        status,
+        latency: start.elapsed(),
+        error,
+    }
+}
+
+/// Classify a reqwest error, describing it by its causes (the URL is left out).
+pub fn classify(e: &reqwest::Error) -> ExchangeError {
+    let text = causes(e);
+    if e.is_connect() {
+        ExchangeError::Connect(text)
+    } else if e.is_timeout() {
+        ExchangeError::Timeout(text)
+    } else {
+        ExchangeError::Request(text)
+    }
+}
+
+/// The error's source chain joined with ": ", without reqwest's own "error sending request
+/// for url (...)" layer.
+fn causes(e: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    if parts.is_empty() {
+        // No cause: reqwest's own message, with the URL removed.
+        let mut e = e.to_string();
+        if let Some(at) = e.find(" for url (") {
+            e.truncate(at);
+        }
+        return e;
+    }
+    parts.join(": ")
+}
+
+/// A short, single-line excerpt of a body for failure messages.
+pub fn excerpt(body: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(max * 4)]);
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect();
+    if text.chars().count() > max || body.len() > max * 4 {
+        out.push('…');
+    }
+    out.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_are_short_and_single_line() {
+        assert_eq!(excerpt(b"queue\nfull", 50), "queue full");
+        assert_eq!(excerpt(b"abcdef", 3), "abc…");
+        assert_eq!(excerpt(&[0xff, b'a'], 10), "\u{fffd}a");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_error_without_the_url() {
+        // Bind and drop a listener: its port now refuses connections.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let c = client_with(Duration::from_secs(2), Duration::from_secs(5)).unwrap();
+        let req = c
+            .get(format!("http://127.0.0.1:{port}/x?token=abc"))
+            .build()
+            .unwrap();
+        let mut body = Vec::new();
+        let ex = exchange(&c, req, 1024, &mut body).await;
+        assert_eq!(ex.status, None);
+        let err = ex.error.unwrap();
+        assert!(matches!(err, ExchangeError::Connect(_)), "{err:?}");
+        assert!(!err.to_string().contains("token"), "{err}");
+    }
+}

@@ -1,0 +1,364 @@
+//! One HTTP step of a virtual user: render, send, check, capture, poll, and (for a tracked step)
+//! record the submit in the ledger.
+//!
+//! Every attempt (a poll repeats the request) takes one unit of the budget and yields exactly
+//! one sample. An attempt that is still waiting for its poll condition is a success; the attempt
+//! at which the step fails carries the failure and its reason.
+
+use minijinja::Value;
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use tokio::time::Instant;
+
+use super::http::{Exchange, excerpt, exchange};
+use super::prepared::{
+    BodySpec, HeaderSpec, HeaderValueSpec, HttpSpec, PreparedStep, UrlSpec, join,
+};
+use super::track;
+use super::vu::{StepEnd, VirtualUser};
+use crate::metrics::aggregator::{Event, Failure, RequestSample};
+use crate::plan::model::StatusSet;
+use crate::template::Template;
+
+/// The header a tracked step's key is sent in.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Longest body excerpt quoted in a failure message, in characters.
+const EXCERPT: usize = 120;
+
+/// What one response means for the step.
+enum Judgement {
+    /// Every expectation held (captures are stored).
+    Pass,
+    /// The poll condition does not hold yet; the value it saw.
+    Pending(String),
+    /// An expectation failed.
+    Fail(String),
+}
+
+/// How the attempts of a step ended.
+enum Attempts {
+    Passed,
+    Failed,
+    Stopped,
+}
+
+impl VirtualUser {
+    /// Run an HTTP step of scenario `scenario`.
+    pub(super) async fn run_http(
+        &mut self,
+        scenario: &str,
+        step: &PreparedStep,
+        spec: &HttpSpec,
+    ) -> StepEnd {
+        let rt = self.rt.clone();
+        let method = spec.plan_method.as_str();
+        // The key first: the step's other templates may use it.
+        let key = match &spec.track {
+            None => None,
+            Some(t) => match t.key.render(&self.scope.context(step.id, None)) {
+                Ok(k) => Some(k),
+                Err(e) => return self.unsent(step, method, format!("track key: {e}")).await,
+            },
+        };
+        let ctx = (spec.needs_context || key.is_some())
+            .then(|| self.scope.context(step.id, key.as_deref()));
+        let mut request = match self.build(spec, ctx.as_ref(), key.as_deref()) {
+            Ok(r) => Some(r),
+            Err(message) => return self.unsent(step, method, message).await,
+        };
+        let client = match self.client(spec.target) {
+            Ok(c) => c,
+            Err(message) => return self.unsent(step, method, message).await,
+        };
+        let poll_deadline = spec.poll.as_ref().map(|p| Instant::now() + p.timeout);
+        let mut op = None;
+        let mut last: Option<Exchange> = None;
+        let ended = loop {
+            if let Err(reason) = rt.budget.take() {
+                rt.stop.stop(reason);
+                break Attempts::Stopped;
+            }
+            // Only a polled request is sent more than once; the others are not copied.
+            let attempt = if spec.poll.is_some() {
+                request.as_ref().and_then(reqwest::Request::try_clone)
+            } else {
+                request.take()
+            };
+            let Some(attempt) = attempt else {
+                // Bodies are always in memory, so this does not happen; fail visibly if it does.
+                return self
+                    .unsent(step, method, "request cannot be repeated".into())
+                    .await;
+            };
+            if let (Some(key), None) = (&key, op) {
+                op = Some(rt.track.invoke(
+                    scenario,
+                    step.index,
+                    &self.process,
+                    key,
+                    spec.plan_method,
+                    attempt.url().as_str(),
+                ));
+            }
+            let ex = tokio::select! {
+                biased;
+                _ = rt.stop.token().cancelled() => {
+                    last = None;
+                    break Attempts::Stopped;
+                }
+                ex = exchange(&client, attempt, rt.body_cap, &mut self.body) => ex,
+            };
+            let judgement = self.judge(spec, &ex, ctx.as_ref());
+            let timed_out = poll_deadline.is_some_and(|d| Instant::now() >= d);
+            let failure = match &judgement {
+                Judgement::Pass => None,
+                Judgement::Fail(m) => Some(m.clone()),
+                Judgement::Pending(seen) if timed_out => spec.poll.as_ref().map(|p| {
+                    format!(
+                        "poll-until {} not one of {} within {}ms (last: {seen})",
+                        p.until.source,
+                        serde_json::Value::Array(p.until.one_of.clone()),
+                        p.timeout.as_millis()
+                    )
+                }),
+                Judgement::Pending(_) => None,
+            };
+            self.emit(Event::Request(RequestSample {
+                step: step.slot,
+                latency: Some(ex.latency),
+                status: ex.status,
+                failure: failure.map(|message| Box::new(Failure { method, message })),
+            }))
+            .await;
+            last = Some(ex);
+            match judgement {
+                Judgement::Pass => break Attempts::Passed,
+                Judgement::Fail(_) => break Attempts::Failed,
+                Judgement::Pending(_) => {}
+            }
+            // Pending: wait for the next attempt, never past the poll deadline.
+            let (Some(deadline), Some(poll)) = (poll_deadline, &spec.poll) else {
+                break Attempts::Failed;
+            };
+            if timed_out {
+                break Attempts::Failed;
+            }
+            let wake = (Instant::now() + poll.interval).min(deadline);
+            tokio::select! {
+                biased;
+                _ = rt.stop.token().cancelled() => break Attempts::Stopped,
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        };
+        let mut end = match ended {
+            Attempts::Passed => StepEnd::Passed,
+            Attempts::Failed => StepEnd::Failed,
+            Attempts::Stopped => StepEnd::Stopped,
+        };
+        if let (Some(op), Some(t)) = (op, &spec.track) {
+            // Rendered now, so that the read can use this step's captures.
+            let ctx = self.scope.context(step.id, key.as_deref());
+            let (read, error) = track::read_request(&rt.prepared, t, &ctx);
+            rt.track.complete(op, track::outcome(last.as_ref()), read);
+            if let (Some(message), StepEnd::Passed) = (error, end) {
+                end = self.unsent(step, method, message).await;
+            }
+        }
+        end
+    }
+
+    /// Build the request: URL, the target's headers, the step's headers, the key, the body.
+    fn build(
+        &self,
+        spec: &HttpSpec,
+        ctx: Option<&Value>,
+        key: Option<&str>,
+    ) -> Result<reqwest::Request, String> {
+        let target = &self.rt.prepared.targets[spec.target];
+        let url = match &spec.url {
+            UrlSpec::Literal(url) => url.clone(),
+            UrlSpec::Template(path) => {
+                let text = join(&target.base_url, &render(path, ctx)?);
+                reqwest::Url::parse(&text).map_err(|e| format!("invalid URL {text:?}: {e}"))?
+            }
+        };
+        let mut request = reqwest::Request::new(spec.method.clone(), url);
+        let headers = request.headers_mut();
+        for h in target.headers.iter().chain(&spec.headers) {
+            headers.insert(h.name.clone(), header_value(h, ctx)?);
+        }
+        if let Some(key) = key
+            && !spec.sets_idempotency_key
+        {
+            let value = HeaderValue::from_str(key)
+                .map_err(|_| format!("track key {key:?} is not a valid header value"))?;
+            headers.insert(IDEMPOTENCY_KEY, value);
+        }
+        let (bytes, json) = match &spec.body {
+            None => return Ok(request),
+            Some(BodySpec::Literal { bytes, json }) => (bytes.clone(), *json),
+            Some(BodySpec::Json(t)) => {
+                let ctx = ctx.unwrap_or(&Value::UNDEFINED);
+                let doc = t.render(ctx).map_err(|e| format!("body template: {e}"))?;
+                let bytes = serde_json::to_vec(&doc).map_err(|e| format!("body: {e}"))?;
+                (bytes.into(), true)
+            }
+            Some(BodySpec::Raw(t)) => (render(t, ctx)?.into(), false),
+        };
+        if json && !headers.contains_key(CONTENT_TYPE) {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        *request.body_mut() = Some(bytes.into());
+        Ok(request)
+    }
+
+    /// Check one response against the step's expectations and poll condition, and store its
+    /// captures if everything held.
+    fn judge(&mut self, spec: &HttpSpec, ex: &Exchange, ctx: Option<&Value>) -> Judgement {
+        if let Some(e) = &ex.error {
+            return Judgement::Fail(e.to_string());
+        }
+        let Some(status) = ex.status else {
+            return Judgement::Fail("no response".into());
+        };
+        if !spec.status.contains(status) {
+            return Judgement::Fail(format!(
+                "status {status}, expected {}: {}",
+                describe(&spec.status),
+                excerpt(&self.body, EXCERPT)
+            ));
+        }
+        let doc: Option<serde_json::Value> = if spec.needs_json {
+            match serde_json::from_slice(&self.body) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    return Judgement::Fail(format!(
+                        "body is not JSON ({e}): {}",
+                        excerpt(&self.body, EXCERPT)
+                    ));
+                }
+            }
+        } else {
+            None
+        };
+        if let (Some(poll), Some(doc)) = (&spec.poll, &doc) {
+            let seen = poll.until.path.query(doc).first();
+            if !seen.is_some_and(|v| poll.until.one_of.contains(v)) {
+                return Judgement::Pending(seen.map_or("no match".into(), |v| v.to_string()));
+            }
+        }
+        if let Some(max) = spec.max_latency
+            && ex.latency > max
+        {
+            return Judgement::Fail(format!(
+                "latency {}ms over the {}ms bound",
+                ex.latency.as_millis(),
+                max.as_millis()
+            ));
+        }
+        for needle in &spec.body_contains {
+            if !contains(&self.body, needle.as_bytes()) {
+                return Judgement::Fail(format!("body does not contain {needle:?}"));
+            }
+        }
+        let Some(doc) = doc else {
+            return Judgement::Pass;
+        };
+        for check in &spec.json {
+            let Some(actual) = check.path.query(&doc).first() else {
+                return Judgement::Fail(format!("{}: no match in the body", check.source));
+            };
+            let Some(expected) = &check.equals else {
+                continue;
+            };
+            let want = match expected.render(ctx.unwrap_or(&Value::UNDEFINED)) {
+                Ok(v) => v,
+                Err(e) => {
+                    return Judgement::Fail(format!("expected value of {}: {e}", check.source));
+                }
+            };
+            if !json_matches(actual, &want, !expected.is_literal()) {
+                return Judgement::Fail(format!("{}: expected {want}, got {actual}", check.source));
+            }
+        }
+        for capture in &spec.captures {
+            match capture.path.query(&doc).first() {
+                Some(v) => self.scope.capture(&capture.name, Value::from_serialize(v)),
+                None => {
+                    return Judgement::Fail(format!(
+                        "capture `{}`: no match for {}",
+                        capture.name, capture.source
+                    ));
+                }
+            }
+        }
+        Judgement::Pass
+    }
+}
+
+/// Render a template (literal templates skip the engine).
+fn render(t: &Template, ctx: Option<&Value>) -> Result<String, String> {
+    if t.is_literal() {
+        return Ok(t.source().to_string());
+    }
+    t.render(ctx.unwrap_or(&Value::UNDEFINED))
+        .map_err(|e| format!("template {:?}: {e}", t.source()))
+}
+
+fn header_value(h: &HeaderSpec, ctx: Option<&Value>) -> Result<HeaderValue, String> {
+    match &h.value {
+        HeaderValueSpec::Literal(v) => Ok(v.clone()),
+        HeaderValueSpec::Template(t) => HeaderValue::from_str(&render(t, ctx)?)
+            .map_err(|_| format!("header {} renders to an invalid value", h.name)),
+    }
+}
+
+/// Whether `haystack` contains `needle`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Equality of a JSON value with an expectation. A templated expectation renders to a string,
+/// so it also matches a number or boolean with the same text (`{{ run_id }}` against `42`).
+fn json_matches(actual: &serde_json::Value, expected: &serde_json::Value, templated: bool) -> bool {
+    if actual == expected {
+        return true;
+    }
+    match (actual, expected) {
+        (
+            serde_json::Value::Number(_) | serde_json::Value::Bool(_),
+            serde_json::Value::String(s),
+        ) if templated => s.parse::<serde_json::Value>().is_ok_and(|v| v == *actual),
+        _ => false,
+    }
+}
+
+fn describe(set: &StatusSet) -> String {
+    match set {
+        StatusSet::Success => "2xx".into(),
+        StatusSet::Codes(codes) => {
+            let codes: Vec<String> = codes.iter().map(u16::to_string).collect();
+            format!("[{}]", codes.join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn templated_expectations_match_numbers_by_text() {
+        assert!(json_matches(&json!(42), &json!("42"), true));
+        assert!(!json_matches(&json!(42), &json!("42"), false));
+        assert!(json_matches(&json!("a"), &json!("a"), false));
+        assert!(!json_matches(&json!("a"), &json!("b"), true));
+    }
+
+    #[test]
+    fn substring_search_on_bytes() {
+        assert!(contains(b"event: run_completed\n", b"run_completed"));
+        assert!(!contains(b"run_started", b"run_completed"));
+        assert!(contains(b"", b""));
+    }
+}

@@ -1,0 +1,186 @@
+//! A virtual user: one scenario, run one iteration at a time, with its own HTTP clients (its own
+//! connection pools), its own seeded RNG for think time, and its own template scope.
+//!
+//! An iteration runs the scenario's steps in order. A failed step ends the iteration (it counts
+//! as failed) and the VU goes on with its next one; a stop (cancellation, the deadline, a spent
+//! budget) ends the VU.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::mpsc;
+
+use super::budget::{RequestBudget, StopSignal};
+use super::http;
+use super::prepared::{PreparedStep, PreparedTest, StepAction};
+use super::scope::VuScope;
+use super::track::TrackSink;
+use crate::metrics::aggregator::{Event, Failure, RequestSample};
+
+/// Everything the VUs of one load test share.
+#[derive(Debug)]
+pub struct Runtime {
+    /// The test, prepared.
+    pub prepared: PreparedTest,
+    /// The run's request budget.
+    pub budget: Arc<RequestBudget>,
+    /// The test's stop signal.
+    pub stop: StopSignal,
+    /// Where tracked submits are recorded.
+    pub track: TrackSink,
+    /// The response body cap, in bytes.
+    pub body_cap: usize,
+}
+
+/// Whether a VU goes on after an iteration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Run the next iteration.
+    Continue,
+    /// The test stopped: end the VU.
+    Stop,
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StepEnd {
+    /// Go on with the next step.
+    Passed,
+    /// End the iteration as failed.
+    Failed,
+    /// End the VU.
+    Stopped,
+}
+
+/// One virtual user.
+#[derive(Debug)]
+pub struct VirtualUser {
+    pub(super) rt: Arc<Runtime>,
+    pub(super) scenario: usize,
+    pub(super) scope: VuScope,
+    pub(super) clients: Vec<Option<reqwest::Client>>,
+    pub(super) rng: ChaCha8Rng,
+    /// The response body buffer, reused across requests.
+    pub(super) body: Vec<u8>,
+    pub(super) tx: mpsc::Sender<Event>,
+    /// The ledger's process name, e.g. `L1/vu-3`.
+    pub(super) process: String,
+}
+
+impl VirtualUser {
+    /// VU number `vu` (1-based) running the mix's scenario `scenario`.
+    pub fn new(rt: Arc<Runtime>, scenario: usize, vu: u32, tx: mpsc::Sender<Event>) -> Self {
+        let seed = rt.prepared.seed
+            ^ ((rt.prepared.index as u64) << 32)
+            ^ u64::from(vu).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        VirtualUser {
+            scope: VuScope::new(rt.prepared.shared.clone(), vu),
+            clients: vec![None; rt.prepared.targets.len()],
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            body: Vec::new(),
+            process: format!("{}/vu-{vu}", rt.prepared.id),
+            rt,
+            scenario,
+            tx,
+        }
+    }
+
+    /// Whether the test told its VUs to stop.
+    pub fn stopped(&self) -> bool {
+        self.rt.stop.is_stopped()
+    }
+
+    /// Run iteration `iteration` (0-based, per VU) of the VU's scenario.
+    pub async fn iterate(&mut self, iteration: u64) -> Flow {
+        self.scope.begin(iteration);
+        let rt = self.rt.clone();
+        let Some(scenario) = rt.prepared.scenarios.get(self.scenario) else {
+            return Flow::Stop;
+        };
+        for step in &scenario.steps {
+            let end = match &step.action {
+                StepAction::Http(spec) => self.run_http(&scenario.name, step, spec).await,
+                StepAction::Think { min, max } => self.think(*min, *max).await,
+                StepAction::Broken { method, message } => {
+                    self.unsent(step, method, message.clone()).await
+                }
+            };
+            match end {
+                StepEnd::Passed => {}
+                StepEnd::Failed => {
+                    self.emit(Event::Iteration { failed: true }).await;
+                    return Flow::Continue;
+                }
+                StepEnd::Stopped => return Flow::Stop,
+            }
+        }
+        self.emit(Event::Iteration { failed: false }).await;
+        Flow::Continue
+    }
+
+    /// Think time: a seeded random pause in `[min, max]`, cut short by a stop.
+    async fn think(&mut self, min: Duration, max: Duration) -> StepEnd {
+        let pause = if max > min {
+            self.rng.gen_range(min..=max)
+        } else {
+            min
+        };
+        tokio::select! {
+            biased;
+            _ = self.rt.stop.token().cancelled() => StepEnd::Stopped,
+            _ = tokio::time::sleep(pause) => StepEnd::Passed,
+        }
+    }
+
+    /// A step that failed before sending a request. It still takes a unit of the budget, so a
+    /// scenario that can never send cannot spin unbounded.
+    pub(super) async fn unsent(
+        &mut self,
+        step: &PreparedStep,
+        method: &'static str,
+        message: String,
+    ) -> StepEnd {
+        if let Err(reason) = self.rt.budget.take() {
+            self.rt.stop.stop(reason);
+            return StepEnd::Stopped;
+        }
+        self.emit(Event::Request(RequestSample {
+            step: step.slot,
+            latency: None,
+            status: None,
+            failure: Some(Box::new(Failure { method, message })),
+        }))
+        .await;
+        // Nothing here awaited the network: give other tasks a turn.
+        tokio::task::yield_now().await;
+        StepEnd::Failed
+    }
+
+    /// The VU's client for target `index`, built on first use.
+    pub(super) fn client(&mut self, index: usize) -> Result<reqwest::Client, String> {
+        if let Some(Some(c)) = self.clients.get(index) {
+            return Ok(c.clone());
+        }
+        let target = self
+            .rt
+            .prepared
+            .targets
+            .get(index)
+            .ok_or_else(|| format!("no target #{index}"))?;
+        let client = http::client(target)
+            .map_err(|e| format!("cannot build an HTTP client for `{}`: {e}", target.name))?;
+        if let Some(slot) = self.clients.get_mut(index) {
+            *slot = Some(client.clone());
+        }
+        Ok(client)
+    }
+
+    /// Send an event to the aggregator (which outlives every VU).
+    pub(super) async fn emit(&self, event: Event) {
+        if self.tx.send(event).await.is_err() {
+            tracing::warn!("load: the aggregator is gone; a sample was lost");
+        }
+    }
+}

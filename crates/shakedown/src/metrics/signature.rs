@@ -1,0 +1,325 @@
+//! Error signatures: failures clustered by what they have in common, so a report says "503 on
+//! POST create: 180 of 200" instead of listing 180 messages that differ only in an id.
+//!
+//! A signature is the status class, the method, the step and the error text with the variable
+//! parts (numbers, uuids, hex ids) replaced, truncated. The table keeps a bounded number of
+//! distinct signatures; anything beyond the cap is counted under one overflow entry.
+
+use std::collections::HashMap;
+
+use super::summary::ErrorCluster;
+
+/// Most distinct signatures kept per table; further ones are counted under [`OVERFLOW`].
+pub const MAX_SIGNATURES: usize = 64;
+/// Longest normalised error text kept in a signature, in characters.
+pub const MAX_TEXT: usize = 160;
+/// Longest example message kept, in characters.
+pub const MAX_EXAMPLE: usize = 400;
+/// The signature under which failures beyond the cap are counted.
+pub const OVERFLOW: &str = "(other signatures beyond the cap)";
+
+/// The status class of a response ("2xx", "4xx", ...), or "error" when there was none.
+pub fn status_class(status: Option<u16>) -> &'static str {
+    match status {
+        None => "error",
+        Some(100..=199) => "1xx",
+        Some(200..=299) => "2xx",
+        Some(300..=399) => "3xx",
+        Some(400..=499) => "4xx",
+        Some(500..=599) => "5xx",
+        Some(_) => "other",
+    }
+}
+
+/// The signature of one failure: `"{class} {method} {step}: {normalised text}"`.
+pub fn signature(status: Option<u16>, method: &str, step: &str, text: &str) -> String {
+    format!(
+        "{} {method} {step}: {}",
+        status_class(status),
+        normalise(text)
+    )
+}
+
+/// Replace the variable parts of an error text: uuids become `<uuid>`, hex ids (eight or more hex
+/// digits with at least one digit) `<hex>`, and other digit runs `<n>`, except three-digit HTTP
+/// statuses right after the word "status", "HTTP" or "expected" (and lists of them: "expected
+/// [200, 201]"). Whitespace runs collapse to one space, and the result is truncated to
+/// [`MAX_TEXT`] characters.
+pub fn normalise(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_TEXT + 8));
+    // Whether the next number may be a status: set by "status", "HTTP", "expected" or a status.
+    let mut status_context = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if out.len() > MAX_TEXT * 4 {
+            break;
+        }
+        if c.is_whitespace() {
+            if !out.ends_with(' ') && !out.is_empty() {
+                out.push(' ');
+            }
+            rest = rest.trim_start();
+            continue;
+        }
+        if !c.is_ascii_alphanumeric() {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        if let Some(len) = uuid_len(rest) {
+            out.push_str("<uuid>");
+            rest = &rest[len..];
+            status_context = false;
+            continue;
+        }
+        let end = rest
+            .find(|ch: char| !ch.is_ascii_alphanumeric())
+            .unwrap_or(rest.len());
+        let word = &rest[..end];
+        let kept_status = push_word(&mut out, word, status_context);
+        status_context = kept_status
+            || word.eq_ignore_ascii_case("status")
+            || word == "HTTP"
+            || word == "expected";
+        rest = &rest[end..];
+    }
+    truncate(out.trim_end(), MAX_TEXT)
+}
+
+/// Append `word` with its variable parts replaced; true if it was kept as an HTTP status.
+fn push_word(out: &mut String, word: &str, status_context: bool) -> bool {
+    let all_digits = word.bytes().all(|b| b.is_ascii_digit());
+    if all_digits {
+        let keeps_status =
+            status_context && word.len() == 3 && matches!(word.as_bytes()[0], b'1'..=b'5');
+        out.push_str(if keeps_status { word } else { "<n>" });
+        return keeps_status;
+    }
+    let is_hex_id = word.len() >= 8
+        && word.bytes().all(|b| b.is_ascii_hexdigit())
+        && word.bytes().any(|b| b.is_ascii_digit());
+    if is_hex_id {
+        out.push_str("<hex>");
+        return false;
+    }
+    // Letters with embedded numbers ("10ms", "vu3"): keep the letters.
+    let mut in_digits = false;
+    for ch in word.chars() {
+        if ch.is_ascii_digit() {
+            if !in_digits {
+                out.push_str("<n>");
+                in_digits = true;
+            }
+        } else {
+            out.push(ch);
+            in_digits = false;
+        }
+    }
+    false
+}
+
+/// Length of a uuid (8-4-4-4-12 hex digits) at the start of `s`, if there is one.
+fn uuid_len(s: &str) -> Option<usize> {
+    const GROUPS: [usize; 5] = [8, 4, 4, 4, 12];
+    let bytes = s.as_bytes();
+    let mut pos = 0;
+    for (i, len) in GROUPS.iter().enumerate() {
+        if i > 0 {
+            if bytes.get(pos) != Some(&b'-') {
+                return None;
+            }
+            pos += 1;
+        }
+        let group = bytes.get(pos..pos + len)?;
+        if !group.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        pos += len;
+    }
+    // A uuid followed directly by more alphanumerics is something else.
+    match bytes.get(pos) {
+        Some(b) if b.is_ascii_alphanumeric() => None,
+        _ => Some(pos),
+    }
+}
+
+/// One signature's count and first example.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignatureEntry {
+    /// Failures with this signature.
+    pub count: u64,
+    /// The first raw message seen (already redacted by the caller), truncated.
+    pub example: String,
+}
+
+/// Failures counted by signature, with a cap on distinct signatures. Mergeable.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SignatureTable {
+    entries: HashMap<String, SignatureEntry>,
+}
+
+impl SignatureTable {
+    /// Count one failure under `signature`, keeping `example` if it is the first.
+    pub fn add(&mut self, signature: String, example: &str) {
+        self.add_n(signature, 1, example);
+    }
+
+    fn add_n(&mut self, signature: String, count: u64, example: &str) {
+        let key = if self.entries.contains_key(&signature) || self.entries.len() < MAX_SIGNATURES {
+            signature
+        } else {
+            OVERFLOW.to_string()
+        };
+        self.entries
+            .entry(key)
+            .or_insert_with(|| SignatureEntry {
+                count: 0,
+                example: truncate(example, MAX_EXAMPLE),
+            })
+            .count += count;
+    }
+
+    /// Add every count of `other`.
+    pub fn merge(&mut self, other: &SignatureTable) {
+        // Largest first, so the cap keeps the most frequent signatures.
+        let mut theirs: Vec<(&String, &SignatureEntry)> = other.entries.iter().collect();
+        theirs.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
+        for (signature, entry) in theirs {
+            self.add_n(signature.clone(), entry.count, &entry.example);
+        }
+    }
+
+    /// Number of distinct signatures (the overflow entry included).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no failure was counted.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Total failures counted.
+    pub fn total(&self) -> u64 {
+        self.entries.values().map(|e| e.count).sum()
+    }
+
+    /// The count of one signature.
+    pub fn count(&self, signature: &str) -> u64 {
+        self.entries.get(signature).map_or(0, |e| e.count)
+    }
+
+    /// The clusters, largest first (ties by signature, so the order is stable).
+    pub fn clusters(&self) -> Vec<ErrorCluster> {
+        let mut clusters: Vec<ErrorCluster> = self
+            .entries
+            .iter()
+            .map(|(signature, e)| ErrorCluster {
+                signature: signature.clone(),
+                count: e.count,
+                example: e.example.clone(),
+            })
+            .collect();
+        clusters.sort_by(|a, b| b.count.cmp(&a.count).then(a.signature.cmp(&b.signature)));
+        clusters
+    }
+}
+
+/// `text` cut to at most `max` characters, with an ellipsis when cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_uuids_and_hex_ids_are_replaced() {
+        assert_eq!(
+            normalise("run 3f2b8c1e-1d2a-4b7c-9e0f-0123456789ab not found after 1500ms"),
+            "run <uuid> not found after <n>ms"
+        );
+        assert_eq!(
+            normalise("connect: Connection refused (os error 111) to 127.0.0.1:40123"),
+            "connect: Connection refused (os error <n>) to <n>.<n>.<n>.<n>:<n>"
+        );
+        assert_eq!(
+            normalise("object deadbeef0042 is gone"),
+            "object <hex> is gone"
+        );
+        // A plain word made of hex letters only is a word, not an id.
+        assert_eq!(normalise("deadbeefcafe   failed"), "deadbeefcafe failed");
+    }
+
+    #[test]
+    fn http_statuses_after_status_are_kept() {
+        assert_eq!(
+            normalise("status 503, expected [201, 202]: run 42"),
+            "status 503, expected [201, 202]: run <n>"
+        );
+        assert_eq!(normalise("expected one of [201]"), "expected one of [<n>]");
+        assert_eq!(normalise("took 503 ms"), "took <n> ms");
+    }
+
+    #[test]
+    fn messages_differing_only_in_ids_share_a_signature() {
+        let a = signature(
+            Some(404),
+            "GET",
+            "fetch",
+            "run 17 not found (id 9a8b7c6d5e4f)",
+        );
+        let b = signature(
+            Some(404),
+            "GET",
+            "fetch",
+            "run 4242 not found (id 0011aabbccdd)",
+        );
+        assert_eq!(a, b);
+        assert_eq!(a, "4xx GET fetch: run <n> not found (id <hex>)");
+        let c = signature(None, "GET", "fetch", "run 17 not found (id 9a8b7c6d5e4f)");
+        assert_ne!(a, c, "the status class is part of the signature");
+    }
+
+    #[test]
+    fn long_texts_are_truncated() {
+        let long = "x".repeat(1000);
+        let n = normalise(&long);
+        assert!(n.chars().count() <= MAX_TEXT + 1);
+        assert!(n.ends_with('…'));
+    }
+
+    #[test]
+    fn the_table_caps_distinct_signatures() {
+        let mut t = SignatureTable::default();
+        for i in 0..(MAX_SIGNATURES + 10) {
+            t.add(format!("sig-{i}"), "example");
+        }
+        t.add("sig-0".into(), "again");
+        assert_eq!(t.len(), MAX_SIGNATURES + 1);
+        assert_eq!(t.count(OVERFLOW), 10);
+        assert_eq!(t.count("sig-0"), 2);
+        assert_eq!(t.total(), MAX_SIGNATURES as u64 + 11);
+        let clusters = t.clusters();
+        assert_eq!(clusters[0].signature, OVERFLOW);
+        assert_eq!(clusters[1].signature, "sig-0");
+        assert_eq!(clusters[1].example, "example");
+    }
+
+    #[test]
+    fn tables_merge() {
+        let mut a = SignatureTable::default();
+        a.add("x".into(), "first");
+        let mut b = SignatureTable::default();
+        b.add("x".into(), "second");
+        b.add("y".into(), "other");
+        a.merge(&b);
+        assert_eq!(a.count("x"), 2);
+        assert_eq!(a.count("y"), 1);
+        assert_eq!(a.clusters()[0].example, "first");
+    }
+}

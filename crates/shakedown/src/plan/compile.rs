@@ -1,0 +1,573 @@
+//! The second stage: [`RawPlanFile`] to the validated [`Plan`], collecting every error.
+//!
+//! The [`Compiler`] carries what the checks share: the plan text and its locator, the injected
+//! environment, the declared names (vars, secrets, targets) and the diagnostics so far. Each
+//! check records a diagnostic and carries on with what it can, so that one run reports every
+//! problem. A `Plan` is only built when there is none. Targets, steps and load tests are compiled
+//! in their own files; template scoping is in `scope.rs`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::diagnostics::Diagnostic;
+use super::duration::{DURATION_HINT, parse_duration};
+use super::interpolate::{InterpolationError, Text, interpolate, is_var_name};
+use super::locate::{DisplayPath, Locator, Seg};
+use super::model::{Environment, Limits, Plan, SecretValue, Secrets, Settle};
+use super::raw::{RawPlanFile, RawPlanSection, Str};
+use crate::report::redact::Redactor;
+
+/// A declared secret: where its value comes from.
+pub(super) struct SecretDecl {
+    /// The environment variable.
+    pub env: Text,
+}
+
+/// State shared by every check of one compilation.
+pub(super) struct Compiler<'a> {
+    pub source: &'a str,
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    pub locator: &'a Locator<'a>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Names in `[vars]`.
+    pub vars: BTreeSet<String>,
+    /// Declared secrets by name.
+    pub secrets: BTreeMap<String, SecretDecl>,
+    /// Referenced secrets, with the first reference.
+    pub secret_refs: BTreeMap<String, Range<usize>>,
+    /// Declared target names.
+    pub targets: BTreeSet<String>,
+}
+
+/// Build a path of keys: `key_path!["targets", name]`.
+macro_rules! key_path {
+    ($($seg:expr),* $(,)?) => { [$($crate::plan::locate::Seg::from($seg)),*] };
+}
+pub(super) use key_path;
+
+impl From<&str> for Seg {
+    fn from(key: &str) -> Seg {
+        Seg::Key(key.to_string())
+    }
+}
+
+impl From<&String> for Seg {
+    fn from(key: &String) -> Seg {
+        Seg::Key(key.clone())
+    }
+}
+
+impl From<usize> for Seg {
+    fn from(index: usize) -> Seg {
+        Seg::Index(index)
+    }
+}
+
+/// Whether `name` is a valid name for targets, steps, load ids and gauges.
+pub(super) fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+}
+
+/// Compile the raw plan. `source` is the plan text and `path` where it came from.
+pub fn compile(
+    raw: &RawPlanFile,
+    source: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    locator: &Locator<'_>,
+    mut diagnostics: Vec<Diagnostic>,
+) -> Result<Plan, Vec<Diagnostic>> {
+    let mut cx = Compiler {
+        source,
+        env,
+        locator,
+        diagnostics: std::mem::take(&mut diagnostics),
+        vars: BTreeSet::new(),
+        secrets: BTreeMap::new(),
+        secret_refs: BTreeMap::new(),
+        targets: BTreeSet::new(),
+    };
+    let section = cx.plan_section(raw.plan.as_ref());
+    let settle = cx.settle(raw);
+    let vars = cx.vars(raw);
+    cx.declare_secrets(raw);
+    let targets = cx.targets(raw);
+    let scenarios = cx.scenarios(raw);
+    let load_tests = cx.load_tests(raw, &scenarios);
+    let secrets = cx.secret_values();
+    let redactor = Redactor::new(&secrets);
+    if !cx.diagnostics.is_empty() {
+        return Err(redact(cx.diagnostics, &redactor));
+    }
+    let (Some((name, environment, seed, limits)), Some(settle)) = (section, settle) else {
+        // Every path that leaves these empty records why; this is a guard, not a plan error.
+        return Err(vec![Diagnostic::new(
+            None,
+            "internal error: the plan section did not compile",
+        )]);
+    };
+    let redacted_source = redactor.redact(source).into_owned();
+    Ok(Plan {
+        name,
+        environment,
+        seed,
+        limits,
+        settle,
+        secrets,
+        vars,
+        targets,
+        scenarios: scenarios
+            .into_iter()
+            .map(|(k, v)| (k, v.scenario))
+            .collect(),
+        load_tests,
+        source: path.to_path_buf(),
+        redacted_source,
+    })
+}
+
+/// Diagnostics may quote interpolated values; a secret's value must not leak through them.
+fn redact(diagnostics: Vec<Diagnostic>, redactor: &Redactor) -> Vec<Diagnostic> {
+    diagnostics
+        .into_iter()
+        .map(|mut d| {
+            d.message = redactor.redact(&d.message).into_owned();
+            d.label = redactor.redact(&d.label).into_owned();
+            d.hint = redactor.redact(&d.hint).into_owned();
+            d
+        })
+        .collect()
+}
+
+impl<'a> Compiler<'a> {
+    /// Record a problem.
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// Record that `key` is missing from the table at `path`.
+    pub fn missing(&mut self, path: &[Seg], key: &str, hint: impl Into<String>) {
+        let place = DisplayPath(path).to_string();
+        let message = if place.is_empty() {
+            format!("the plan has no `{key}`")
+        } else {
+            format!("`{place}` has no `{key}`")
+        };
+        let span = self.locator.key_span(path);
+        self.push(
+            Diagnostic::new(span, message)
+                .label(format!("`{key}` is required here"))
+                .hint(hint),
+        );
+    }
+
+    /// Interpolate `${VAR}` in a string value; `what` names the field for messages.
+    pub fn text(&mut self, value: &Str, what: &str) -> Option<Text> {
+        let text = Text::from_source(value.get_ref(), value.span(), self.source);
+        match interpolate(&text.value, self.env) {
+            Ok(interpolated) => Some(text.with_value(interpolated)),
+            Err(errors) => {
+                for error in errors {
+                    let d = match error {
+                        InterpolationError::Missing { name, range } => Diagnostic::new(
+                            Some(text.sub_span(range)),
+                            format!("environment variable `{name}` is not set (used in {what})"),
+                        )
+                        .label(format!("`${{{name}}}` has no default"))
+                        .hint(format!(
+                            "set it before running shakedown (`export {name}=...`), or give a default: `${{{name}:-value}}`"
+                        )),
+                        InterpolationError::Unterminated { range } => Diagnostic::new(
+                            Some(text.sub_span(range)),
+                            format!("`${{` is not closed in {what}"),
+                        )
+                        .label("no closing `}`")
+                        .hint("write `${VAR}` or `${VAR:-default}`; write `$${` for a literal `${`"),
+                        InterpolationError::BadName { name, range } => Diagnostic::new(
+                            Some(text.sub_span(range)),
+                            format!("`${{{name}}}` in {what} is not a valid variable reference"),
+                        )
+                        .label("not a variable name")
+                        .hint("variable names are letters, digits and `_`: `${API_URL}`; write `$${` for a literal `${`"),
+                    };
+                    self.push(d);
+                }
+                None
+            }
+        }
+    }
+
+    /// Parse an optional duration, with a default (as written in TOML, without quotes).
+    pub fn duration(&mut self, value: Option<&Str>, default: &str, what: &str) -> Option<Duration> {
+        let Some(value) = value else {
+            return parse_duration(default).ok();
+        };
+        self.required_duration(value, what)
+    }
+
+    /// Parse a duration that is present; zero is rejected.
+    pub fn required_duration(&mut self, value: &Str, what: &str) -> Option<Duration> {
+        let text = self.text(value, what)?;
+        match parse_duration(&text.value) {
+            Ok(d) if d.is_zero() => {
+                self.push(
+                    Diagnostic::new(Some(text.span), format!("{what} cannot be zero"))
+                        .label("zero")
+                        .hint("use a positive duration, e.g. \"100ms\""),
+                );
+                None
+            }
+            Ok(d) => Some(d),
+            Err(message) => {
+                self.push(
+                    Diagnostic::new(Some(text.span), format!("{message} (in {what})"))
+                        .label("not a duration")
+                        .hint(DURATION_HINT),
+                );
+                None
+            }
+        }
+    }
+
+    /// A positive integer that fits in `T`.
+    pub fn positive<T: TryFrom<i64>>(&mut self, value: &Spanned<i64>, what: &str) -> Option<T> {
+        match T::try_from(*value.get_ref()) {
+            Ok(v) if *value.get_ref() > 0 => Some(v),
+            _ => {
+                self.push(
+                    Diagnostic::new(
+                        Some(value.span()),
+                        format!("{what} must be a positive integer, not {}", value.get_ref()),
+                    )
+                    .label("out of range")
+                    .hint(format!("write a whole number from 1 to {}", u32::MAX)),
+                );
+                None
+            }
+        }
+    }
+
+    fn plan_section(
+        &mut self,
+        section: Option<&Spanned<RawPlanSection>>,
+    ) -> Option<(String, Environment, u64, Limits)> {
+        let Some(section) = section else {
+            self.push(
+                Diagnostic::new(Some(0..0), "the plan has no [plan] table")
+                    .label("expected [plan] here")
+                    .hint("start the file with [plan], name = \"...\" and limits = { duration = \"5m\", requests = 10000 }"),
+            );
+            return None;
+        };
+        let section = section.get_ref();
+        let name = match &section.name {
+            Some(name) => self.text(name, "[plan] name").map(|t| t.value),
+            None => {
+                self.missing(
+                    &key_path!["plan"],
+                    "name",
+                    "name the plan: name = \"staging-gate\"",
+                );
+                None
+            }
+        };
+        let environment = match &section.environment {
+            None => Some(Environment::Local),
+            Some(value) => {
+                let text = self.text(value, "[plan] environment")?;
+                match text.value.as_str() {
+                    "local" => Some(Environment::Local),
+                    "staging" => Some(Environment::Staging),
+                    "production" => Some(Environment::Production),
+                    other => {
+                        self.push(
+                            Diagnostic::new(
+                                Some(text.span.clone()),
+                                format!("`{other}` is not an environment"),
+                            )
+                            .label("unknown environment")
+                            .hint("environment is one of: local, staging, production"),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        let seed = match &section.seed {
+            None => Some(0),
+            Some(seed) => match u64::try_from(*seed.get_ref()) {
+                Ok(s) => Some(s),
+                Err(_) => {
+                    self.push(
+                        Diagnostic::new(
+                            Some(seed.span()),
+                            format!("the seed must be 0 or more, not {}", seed.get_ref()),
+                        )
+                        .label("negative")
+                        .hint("use any whole number >= 0, e.g. seed = 42"),
+                    );
+                    None
+                }
+            },
+        };
+        let limits = self.limits(section);
+        Some((name?, environment?, seed?, limits?))
+    }
+
+    fn limits(&mut self, section: &RawPlanSection) -> Option<Limits> {
+        const WHY: &str = "the limits bound the run so that a gate can never run away: \
+limits = { duration = \"10m\", requests = 100000 }";
+        let Some(limits) = &section.limits else {
+            self.missing(&key_path!["plan"], "limits", WHY);
+            return None;
+        };
+        let span = limits.span();
+        let limits = limits.get_ref();
+        let duration = match &limits.duration {
+            Some(d) => self.required_duration(d, "limits.duration"),
+            None => {
+                self.push(
+                    Diagnostic::new(Some(span.clone()), "`plan.limits` has no `duration`")
+                        .label("`duration` is required here")
+                        .hint(format!(
+                            "the maximum wall time of the run is mandatory; {WHY}"
+                        )),
+                );
+                None
+            }
+        };
+        let requests = match &limits.requests {
+            Some(r) => self.positive::<u64>(r, "limits.requests"),
+            None => {
+                self.push(
+                    Diagnostic::new(Some(span), "`plan.limits` has no `requests`")
+                        .label("`requests` is required here")
+                        .hint(format!(
+                            "the maximum number of requests is mandatory; {WHY}"
+                        )),
+                );
+                None
+            }
+        };
+        let rate = match &limits.rate {
+            None => Some(None),
+            Some(rate) if *rate.get_ref() > 0.0 && rate.get_ref().is_finite() => {
+                Some(Some(*rate.get_ref()))
+            }
+            Some(rate) => {
+                self.push(
+                    Diagnostic::new(Some(rate.span()), format!("limits.rate must be positive, not {}", rate.get_ref()))
+                        .label("not a rate")
+                        .hint("requests per second over all tests, e.g. rate = 1000; leave it out for no limit"),
+                );
+                None
+            }
+        };
+        Some(Limits {
+            duration: duration?,
+            requests: requests?,
+            rate: rate?,
+        })
+    }
+
+    fn settle(&mut self, raw: &RawPlanFile) -> Option<Settle> {
+        let settle = raw.settle.as_ref().map(|s| s.get_ref());
+        let timeout = self.duration(
+            settle.and_then(|s| s.timeout.as_ref()),
+            "30s",
+            "settle.timeout",
+        );
+        let interval = self.duration(
+            settle.and_then(|s| s.interval.as_ref()),
+            "250ms",
+            "settle.interval",
+        );
+        Some(Settle {
+            timeout: timeout?,
+            interval: interval?,
+        })
+    }
+
+    fn vars(&mut self, raw: &RawPlanFile) -> BTreeMap<String, serde_json::Value> {
+        let mut out = BTreeMap::new();
+        for (name, value) in raw.vars.iter().flatten() {
+            self.vars.insert(name.clone());
+            if let Some(json) = self.json_value(value, &format!("vars.{name}"), None) {
+                out.insert(name.clone(), json);
+            }
+        }
+        out
+    }
+
+    fn declare_secrets(&mut self, raw: &RawPlanFile) {
+        for (name, secret) in raw.secrets.iter().flatten() {
+            let Some(env) = &secret.get_ref().env else {
+                self.push(
+                    Diagnostic::new(
+                        Some(secret.span()),
+                        format!("secret `{name}` does not say where its value comes from"),
+                    )
+                    .label("no `env`")
+                    .hint(format!("{name} = {{ env = \"ENV_VAR_NAME\" }}")),
+                );
+                continue;
+            };
+            let Some(text) = self.text(env, &format!("secrets.{name}.env")) else {
+                continue;
+            };
+            if !is_var_name(&text.value) {
+                self.push(
+                    Diagnostic::new(Some(text.span.clone()), format!("`{}` is not an environment variable name", text.value))
+                        .label("not a variable name")
+                        .hint("name the variable itself, e.g. env = \"OPS_API_KEY\" (letters, digits and `_`)"),
+                );
+                continue;
+            }
+            self.secrets.insert(name.clone(), SecretDecl { env: text });
+        }
+    }
+
+    /// Read every declared secret from the environment. A referenced secret that is unset or
+    /// empty is an error; an unreferenced one is simply left out.
+    fn secret_values(&mut self) -> Secrets {
+        let mut secrets = Secrets::default();
+        let names: Vec<String> = self.secrets.keys().cloned().collect();
+        for name in names {
+            let Some(decl) = self.secrets.get(&name) else {
+                continue;
+            };
+            let var = decl.env.value.clone();
+            let span = decl.env.span.clone();
+            match (self.env)(&var) {
+                Some(value) if !value.is_empty() => {
+                    secrets.values.insert(name, SecretValue { env: var, value });
+                }
+                value => {
+                    let Some(first_use) = self.secret_refs.get(&name).cloned() else {
+                        continue;
+                    };
+                    let state = if value.is_some() {
+                        "is empty"
+                    } else {
+                        "is not set"
+                    };
+                    let line = self.source[..first_use.start.min(self.source.len())]
+                        .matches('\n')
+                        .count()
+                        + 1;
+                    self.push(
+                        Diagnostic::new(
+                            Some(span),
+                            format!("secret `{name}` is referenced, but its variable `{var}` {state}"),
+                        )
+                        .label(format!("`{name}` is read from ${var}, referenced first on line {line}"))
+                        .hint(format!(
+                            "set it in the environment that runs shakedown (`export {var}=...`, or a CI secret); it is never written to any output"
+                        )),
+                    );
+                }
+            }
+        }
+        secrets
+    }
+
+    /// A TOML value as JSON. Strings are interpolated; with `template` (a scope and a field
+    /// name) they are also checked as templates.
+    pub fn json_value(
+        &mut self,
+        value: &Spanned<toml::Value>,
+        what: &str,
+        template: Option<&super::scope::Scope<'_>>,
+    ) -> Option<serde_json::Value> {
+        let span = value.span();
+        self.json_inner(value.get_ref(), &span, what, template)
+    }
+
+    fn json_inner(
+        &mut self,
+        value: &toml::Value,
+        span: &Range<usize>,
+        what: &str,
+        template: Option<&super::scope::Scope<'_>>,
+    ) -> Option<serde_json::Value> {
+        use serde_json::Value as J;
+        Some(match value {
+            toml::Value::String(s) => {
+                let located = self.locate_string(s, span);
+                let text = self.text(&located, what)?;
+                if let Some(scope) = template {
+                    self.template(&text, what, scope)?;
+                }
+                J::String(text.value)
+            }
+            toml::Value::Integer(i) => J::from(*i),
+            toml::Value::Float(f) => match serde_json::Number::from_f64(*f) {
+                Some(n) => J::Number(n),
+                None => {
+                    self.push(
+                        Diagnostic::new(
+                            Some(span.clone()),
+                            format!("{what} holds {f}, which JSON cannot represent"),
+                        )
+                        .label("not a JSON number")
+                        .hint("use a finite number"),
+                    );
+                    return None;
+                }
+            },
+            toml::Value::Boolean(b) => J::Bool(*b),
+            toml::Value::Datetime(d) => J::String(d.to_string()),
+            toml::Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                let mut ok = true;
+                for item in items {
+                    match self.json_inner(item, span, what, template) {
+                        Some(v) => out.push(v),
+                        None => ok = false,
+                    }
+                }
+                if !ok {
+                    return None;
+                }
+                J::Array(out)
+            }
+            toml::Value::Table(table) => {
+                let mut out = serde_json::Map::new();
+                let mut ok = true;
+                for (k, v) in table {
+                    match self.json_inner(v, span, what, template) {
+                        Some(v) => {
+                            out.insert(k.clone(), v);
+                        }
+                        None => ok = false,
+                    }
+                }
+                if !ok {
+                    return None;
+                }
+                J::Object(out)
+            }
+        })
+    }
+
+    /// A string nested in a larger value, with its own span when it is written plainly once
+    /// within `within`, else the span of the whole value.
+    fn locate_string(&self, s: &str, within: &Range<usize>) -> Str {
+        let region = self.source.get(within.clone()).unwrap_or_default();
+        for quoted in [format!("\"{s}\""), format!("'{s}'")] {
+            let mut found = region.match_indices(quoted.as_str());
+            if let (Some((at, _)), None) = (found.next(), found.next()) {
+                let start = within.start + at;
+                return Spanned::new(start..start + quoted.len(), s.to_string());
+            }
+        }
+        Spanned::new(within.clone(), s.to_string())
+    }
+}

@@ -1,0 +1,369 @@
+//! The raw plan: serde structs that mirror the TOML file one to one.
+//!
+//! Nothing here is validated beyond TOML types. Every key is optional at this stage, so that a
+//! missing key becomes a compile error with a span and a hint (collected with all the others)
+//! instead of serde's first-error stop. Values keep their byte spans (`toml::Spanned`) for the
+//! diagnostics. The `///` comment on each field is the plan reference: `docs/plan.md` is generated
+//! from them (see `docs.rs`).
+
+use std::collections::BTreeMap;
+
+use toml::Spanned;
+
+use super::raw_forms::{OrderedMap, ProbeForm, StatusForm, ThinkForm};
+use super::schema::Presence::{DefaultsTo, Optional, Required};
+use super::schema::Shape::{ListOfTables, MapOfTables, Table};
+use super::schema::{Nested, raw_table};
+
+/// A string value with its span.
+pub type Str = Spanned<String>;
+
+const fn nested(shape: super::schema::Shape, table: &'static super::schema::TableSchema) -> Nested {
+    Nested { shape, table }
+}
+
+raw_table! {
+    /// A plan file. Its top-level tables are below; any other key is an error.
+    pub struct RawPlanFile as "the plan file" {
+        /// What the plan is called, where it runs, and its hard bounds.
+        plan: Option<Spanned<RawPlanSection>> = "table", Required, nested(Table, &RawPlanSection::SCHEMA);
+        /// How the settle phase waits for tracked work to finish.
+        settle: Option<Spanned<RawSettle>> = "table", DefaultsTo("{}"), nested(Table, &RawSettle::SCHEMA);
+        /// Free values that templates read as `{{ vars.NAME }}`. Strings in them are
+        /// interpolated (`${VAR}`), not templated.
+        vars: Option<BTreeMap<String, Spanned<toml::Value>>> = "table of any values", DefaultsTo("{}");
+        /// Secrets, by name, each read from an environment variable. A secret's value never
+        /// appears in any output; templates read it as `{{ secrets.NAME }}`.
+        secrets: Option<BTreeMap<String, Spanned<RawSecret>>> = "table of secrets", DefaultsTo("{}"), nested(MapOfTables, &RawSecret::SCHEMA);
+        /// Named services under test.
+        targets: Option<BTreeMap<String, RawTarget>> = "table of targets", DefaultsTo("{}"), nested(MapOfTables, &RawTarget::SCHEMA);
+        /// Named journeys: ordered steps that one virtual user runs per iteration.
+        scenarios: Option<BTreeMap<String, RawScenario>> = "table of scenarios", DefaultsTo("{}"), nested(MapOfTables, &RawScenario::SCHEMA);
+        /// Load tests, run in the order they are written.
+        load: Option<Vec<Spanned<RawLoad>>> = "array of tables", DefaultsTo("[]"), nested(ListOfTables, &RawLoad::SCHEMA);
+    }
+}
+
+raw_table! {
+    /// The plan itself.
+    pub struct RawPlanSection as "[plan]" {
+        /// The plan's name, shown in every report.
+        name: Option<Str> = "string", Required;
+        /// Where the plan runs: `local`, `staging` or `production`. Fault injection against
+        /// `production` needs `--allow-production`.
+        environment: Option<Str> = "string", DefaultsTo("\"local\"");
+        /// The seed of every random choice (`uuid()` in templates, think times, mixes), so that
+        /// a run can be repeated.
+        seed: Option<Spanned<i64>> = "integer >= 0", DefaultsTo("0");
+        /// Hard bounds on the whole run, enforced by the engine. `duration` and `requests` are
+        /// mandatory: a gate must not be able to run away.
+        limits: Option<Spanned<RawLimits>> = "table", Required, nested(Table, &RawLimits::SCHEMA);
+    }
+}
+
+raw_table! {
+    /// `limits = { duration = "5m", requests = 50000, rate = 1000 }` in `[plan]`.
+    pub struct RawLimits as "[plan] limits" {
+        /// Maximum wall time of the whole run; the run stops when it passes.
+        duration: Option<Str> = "duration", Required;
+        /// Maximum number of requests the run sends, over all tests and probes.
+        requests: Option<Spanned<i64>> = "integer > 0", Required;
+        /// Maximum request rate per second over all tests.
+        rate: Option<Spanned<f64>> = "number > 0", Optional;
+    }
+}
+
+raw_table! {
+    /// After the load, the engine polls every tracked unit of work until it is terminal or the
+    /// timeout passes, then classifies it (ok, lost, duplicates, stuck, ...).
+    pub struct RawSettle as "[settle]" {
+        /// How long to wait for every tracked unit of work to reach a terminal state.
+        timeout: Option<Str> = "duration", DefaultsTo("\"30s\"");
+        /// Pause between polling rounds.
+        interval: Option<Str> = "duration", DefaultsTo("\"250ms\"");
+    }
+}
+
+raw_table! {
+    /// `NAME = { env = "VAR" }` in `[secrets]`. A secret whose variable is unset or empty is an
+    /// error only if a template references it.
+    pub struct RawSecret as "[secrets] NAME" {
+        /// The environment variable holding the secret's value.
+        env: Option<Str> = "string", Required;
+    }
+}
+
+raw_table! {
+    /// A named service under test. Steps address it as `METHOD NAME:/path`.
+    pub struct RawTarget as "[targets.NAME]" {
+        /// Base URL, `http` or `https`, usually from the environment
+        /// (`"${API_URL:-http://127.0.0.1:8080}"`). A trailing slash is removed.
+        url: Option<Str> = "string (URL)", Required;
+        /// Headers sent with every request to this target, including probes; values are
+        /// templates (usually `{{ secrets.NAME }}`).
+        headers: Option<OrderedMap<Str>> = "table of templates", DefaultsTo("{}");
+        /// Health probe, checked at preflight before any load: `"GET /health"` or
+        /// `{ request = "GET /health", status = [200] }`.
+        health: Option<Spanned<ProbeForm>> = "probe", Optional, nested(Table, &RawProbeTable::SCHEMA);
+        /// More preflight probes, typically to prove that credentials work before any load.
+        preflight: Option<Vec<Spanned<ProbeForm>>> = "list of probes", DefaultsTo("[]"), nested(ListOfTables, &RawProbeTable::SCHEMA);
+        /// Connect timeout of every connection to this target.
+        connect_timeout: Option<Str> = "duration", DefaultsTo("\"5s\"");
+        /// Timeout of a whole request to this target.
+        timeout: Option<Str> = "duration", DefaultsTo("\"30s\"");
+    }
+}
+
+raw_table! {
+    /// The table form of a probe (`health`, `preflight`).
+    pub struct RawProbeTable as "probe" {
+        /// `METHOD /path` on the probe's target; the path is a template.
+        request: Option<Str> = "request line", Required;
+        /// Statuses that count as success: one code or a list.
+        status: Option<Spanned<StatusForm>> = "status or list of statuses", DefaultsTo("any 2xx");
+        /// Extra headers for this probe (templates), added to the target's.
+        headers: Option<OrderedMap<Str>> = "table of templates", DefaultsTo("{}");
+    }
+}
+
+raw_table! {
+    /// A named journey.
+    pub struct RawScenario as "[scenarios.NAME]" {
+        /// The steps, in order. Each is an HTTP step (`request = ...`) or a think step
+        /// (`think = ...`).
+        steps: Option<Vec<Spanned<RawStep>>> = "list of steps", Required, nested(ListOfTables, &RawStep::SCHEMA);
+    }
+}
+
+raw_table! {
+    /// One step of a scenario: exactly one of `request` (an HTTP step) or `think` (a pause).
+    /// Templates in a step may read the builtins (`vu`, `iteration`, `vars.*`, `secrets.*`,
+    /// `uuid()`), the captures of earlier steps, and in a tracked step `key`.
+    pub struct RawStep as "step" {
+        /// The step's name, unique within its scenario; metrics and `{step=NAME}` thresholds use
+        /// it. Default: its position in `steps`, counting from 0 (`"0"`, `"1"`, ...).
+        name: Option<Str> = "string", DefaultsTo("position");
+        /// `METHOD target:/path`, e.g. `"POST api:/api/v1/runs"`. The target must exist; the
+        /// path (with any query string) is a template.
+        request: Option<Str> = "request line", Optional;
+        /// Request headers (templates), added to the target's own headers.
+        headers: Option<OrderedMap<Str>> = "table of templates", DefaultsTo("{}");
+        /// A JSON body, written as any TOML value; every string inside is a template.
+        json: Option<Spanned<toml::Value>> = "any value", Optional;
+        /// A raw body (a template), sent as is. Not together with `json`.
+        body: Option<Str> = "template", Optional;
+        /// Values to capture from the JSON response: `{ NAME = "$.json.path" }`. Later steps
+        /// of the same iteration read them as `{{ NAME }}`.
+        capture: Option<OrderedMap<Str>> = "table of JSONPaths", DefaultsTo("{}");
+        /// What must hold of the response. Default: any 2xx status.
+        expect: Option<Spanned<RawExpect>> = "table", DefaultsTo("{ status = 2xx }"), nested(Table, &RawExpect::SCHEMA);
+        /// Repeat the request until a condition on its response holds.
+        poll: Option<Spanned<RawPoll>> = "table", Optional, nested(Table, &RawPoll::SCHEMA);
+        /// Register the unit of work this request creates in the ledger, which checks after
+        /// settle that it was neither lost, duplicated nor stuck.
+        track: Option<Spanned<RawTrack>> = "table", Optional, nested(Table, &RawTrack::SCHEMA);
+        /// A pause instead of a request: `"100ms"`, or `["50ms", "200ms"]` for a uniformly
+        /// random pause in that range (seeded).
+        think: Option<Spanned<ThinkForm>> = "duration or [min, max]", Optional;
+    }
+}
+
+raw_table! {
+    /// `expect = { ... }` in a step.
+    pub struct RawExpect as "step expect" {
+        /// Acceptable statuses: one code or a list.
+        status: Option<Spanned<StatusForm>> = "status or list of statuses", DefaultsTo("any 2xx");
+        /// Substrings the response body must contain.
+        body_contains: Option<Vec<Str>> = "list of strings", DefaultsTo("[]");
+        /// JSONPath assertions: `{ "$.path" = value }`; the first match must equal the value.
+        /// Strings in values are templates.
+        json: Option<OrderedMap<Spanned<toml::Value>>> = "table of JSONPath = value", DefaultsTo("{}");
+        /// The response must complete within this time.
+        latency: Option<Str> = "duration", Optional;
+    }
+}
+
+raw_table! {
+    /// `poll = { ... }` in a step: repeat the request until the condition holds.
+    pub struct RawPoll as "step poll" {
+        /// JSONPath into the response body, e.g. `"$.status"`.
+        until: Option<Str> = "JSONPath", Required;
+        /// Values of `until` that end the polling, e.g. `["completed", "failed"]`.
+        r#in: Option<Vec<Spanned<toml::Value>>> = "list of values", Required;
+        /// Pause between attempts.
+        interval: Option<Str> = "duration", DefaultsTo("\"1s\"");
+        /// Give up (the step fails) after this long.
+        timeout: Option<Str> = "duration", DefaultsTo("\"30s\"");
+    }
+}
+
+raw_table! {
+    /// `track = { ... }` in a step: how to find, later, the unit of work the request created.
+    pub struct RawTrack as "step track" {
+        /// The client-generated key (a template, usually `"{{ uuid() }}"`). It is sent as the
+        /// `Idempotency-Key` header unless the step sets that header, and the step's templates
+        /// can read it as `{{ key }}`.
+        key: Option<Str> = "template", Required;
+        /// `METHOD target:/path` that lists every job for the key, e.g.
+        /// `"GET api:/api/v1/runs?key={{ key }}"`. It may read the step's own captures.
+        read: Option<Str> = "request line", Required;
+        /// Headers of the read request (templates).
+        headers: Option<OrderedMap<Str>> = "table of templates", DefaultsTo("{}");
+        /// JSONPath selecting the list of jobs in the read's response, e.g. `"$.runs[*]"`.
+        items: Option<Str> = "JSONPath", Required;
+        /// JSONPath, relative to one job, of its state, e.g. `"$.status"`.
+        state: Option<Str> = "JSONPath", Required;
+        /// JSONPath, relative to one job, of how many results it produced (finds duplicates).
+        results: Option<Str> = "JSONPath", Optional;
+        /// States that are terminal.
+        terminal: Option<Vec<Str>> = "list of strings", Required;
+        /// Terminal states that count as success; the other terminal states are failures.
+        success: Option<Vec<Str>> = "list of strings", Required;
+    }
+}
+
+raw_table! {
+    /// A load test. Exactly one of `scenario` or `mix`.
+    pub struct RawLoad as "[[load]]" {
+        /// Short unique id, e.g. `"L1"`; `--only L1,L2` selects by it.
+        id: Option<Str> = "string", Required;
+        /// Human name for the reports. Default: the id.
+        name: Option<Str> = "string", DefaultsTo("id");
+        /// Whether the verdict depends on this test.
+        required: Option<bool> = "boolean", DefaultsTo("true");
+        /// The one scenario every virtual user runs.
+        scenario: Option<Str> = "string", Optional;
+        /// A weighted mix of scenarios: `[{ scenario = "a", weight = 1 }, ...]`. Virtual users
+        /// are assigned to scenarios by weight.
+        mix: Option<Vec<Spanned<RawMixEntry>>> = "list of tables", Optional, nested(ListOfTables, &RawMixEntry::SCHEMA);
+        /// How load is generated: `{ rounds = { concurrency = 20, rounds = 3 } }`,
+        /// `{ vus = { count = 10, duration = "30s" } }` or `{ vus = { count = 10, iterations = 100 } }`.
+        executor: Option<Spanned<RawExecutor>> = "table", Required, nested(Table, &RawExecutor::SCHEMA);
+        /// Pass criteria in k6's syntax, e.g. `["p(95) < 500ms", "count(failures) == 0"]`
+        /// (see Thresholds below).
+        thresholds: Option<Vec<Str>> = "list of strings", DefaultsTo("[]");
+        /// Gauges sampled while the test runs, usable in thresholds as `max(NAME)`.
+        sample: Option<Vec<Spanned<RawSampler>>> = "list of tables", DefaultsTo("[]"), nested(ListOfTables, &RawSampler::SCHEMA);
+    }
+}
+
+raw_table! {
+    /// One entry of `mix` in `[[load]]`.
+    pub struct RawMixEntry as "[[load]] mix" {
+        /// Scenario name.
+        scenario: Option<Str> = "string", Required;
+        /// Relative weight.
+        weight: Option<Spanned<i64>> = "integer > 0", DefaultsTo("1");
+    }
+}
+
+raw_table! {
+    /// `executor` in `[[load]]`: exactly one of `rounds` or `vus`.
+    pub struct RawExecutor as "[[load]] executor" {
+        /// `concurrency` virtual users each run one iteration per round; the rounds run one
+        /// after another.
+        rounds: Option<Spanned<RawRounds>> = "table", Optional, nested(Table, &RawRounds::SCHEMA);
+        /// `count` virtual users loop over their scenario for a `duration`, or share a number
+        /// of `iterations`.
+        vus: Option<Spanned<RawVus>> = "table", Optional, nested(Table, &RawVus::SCHEMA);
+    }
+}
+
+raw_table! {
+    /// `executor = { rounds = { ... } }`.
+    pub struct RawRounds as "executor rounds" {
+        /// Virtual users per round.
+        concurrency: Option<Spanned<i64>> = "integer > 0", Required;
+        /// Number of rounds.
+        rounds: Option<Spanned<i64>> = "integer > 0", Required;
+    }
+}
+
+raw_table! {
+    /// `executor = { vus = { ... } }`: exactly one of `duration` or `iterations`.
+    pub struct RawVus as "executor vus" {
+        /// Number of virtual users.
+        count: Option<Spanned<i64>> = "integer > 0", Required;
+        /// Each user loops until this much time has passed.
+        duration: Option<Str> = "duration", Optional;
+        /// The users share this many iterations in total.
+        iterations: Option<Spanned<i64>> = "integer > 0", Optional;
+    }
+}
+
+raw_table! {
+    /// One entry of `sample` in `[[load]]`: a request sent periodically while the test runs,
+    /// whose JSON value is recorded as a gauge.
+    pub struct RawSampler as "[[load]] sample" {
+        /// The gauge's name, used in thresholds as `max(NAME)`, `min`, `avg` or `last`.
+        name: Option<Str> = "string", Required;
+        /// `METHOD target:/path`; the path is a template.
+        request: Option<Str> = "request line", Required;
+        /// Extra headers (templates), added to the target's.
+        headers: Option<OrderedMap<Str>> = "table of templates", DefaultsTo("{}");
+        /// JSONPath of the numeric value in the response, e.g. `"$.depth"`.
+        value: Option<Str> = "JSONPath", Required;
+        /// Sampling period.
+        every: Option<Str> = "duration", DefaultsTo("\"1s\"");
+    }
+}
+
+/// Every table of the plan file, for the docs and for tests that walk them all.
+pub const ALL_TABLES: &[&super::schema::TableSchema] = &[
+    &RawPlanFile::SCHEMA,
+    &RawPlanSection::SCHEMA,
+    &RawLimits::SCHEMA,
+    &RawSettle::SCHEMA,
+    &RawSecret::SCHEMA,
+    &RawTarget::SCHEMA,
+    &RawProbeTable::SCHEMA,
+    &RawScenario::SCHEMA,
+    &RawStep::SCHEMA,
+    &RawExpect::SCHEMA,
+    &RawPoll::SCHEMA,
+    &RawTrack::SCHEMA,
+    &RawLoad::SCHEMA,
+    &RawMixEntry::SCHEMA,
+    &RawExecutor::SCHEMA,
+    &RawRounds::SCHEMA,
+    &RawVus::SCHEMA,
+    &RawSampler::SCHEMA,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_is_documented_and_every_table_is_reachable() {
+        for table in ALL_TABLES {
+            assert!(!table.doc.trim().is_empty(), "{} has no doc", table.title);
+            for field in table.fields {
+                assert!(
+                    !field.doc.trim().is_empty(),
+                    "{}.{} has no doc",
+                    table.title,
+                    field.key()
+                );
+            }
+        }
+        let mut seen = vec![RawPlanFile::SCHEMA.title];
+        let mut stack = vec![&RawPlanFile::SCHEMA];
+        while let Some(table) = stack.pop() {
+            for nested in table.fields.iter().filter_map(|f| f.nested) {
+                if !seen.contains(&nested.table.title) {
+                    seen.push(nested.table.title);
+                    stack.push(nested.table);
+                }
+            }
+        }
+        assert_eq!(seen.len(), ALL_TABLES.len(), "reachable: {seen:?}");
+    }
+
+    #[test]
+    fn the_demo_plan_deserializes() {
+        let text = include_str!("../../../../examples/demo.toml");
+        let raw: RawPlanFile = toml::from_str(text).expect("the demo plan is valid TOML");
+        assert_eq!(raw.load.map(|l| l.len()), Some(3));
+    }
+}

@@ -1,0 +1,254 @@
+//! The run directory: where a run's evidence lives (`report.json`, `report.md`, `junit.xml`,
+//! `history.jsonl`, the redacted effective plan).
+//!
+//! Every file is written atomically, to a temporary file in the same directory that is synced
+//! and then renamed over the old one, so a run interrupted at any moment leaves the previous
+//! complete version of each report, never half of a new one. Every byte goes through the
+//! [`Redactor`] on the way out.
+
+use std::fs::{self, File};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::report::export::exporters;
+use crate::report::model::Report;
+use crate::report::redact::Redactor;
+
+/// Makes temporary file names unique within this process; the process id makes them unique
+/// across processes sharing a directory.
+static TEMP_SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+/// A run directory that exists on disk.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// Create the directory (and its parents) if needed.
+    pub fn create(path: &Path) -> io::Result<RunDir> {
+        fs::create_dir_all(path)?;
+        Ok(RunDir {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The directory's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Render every exporter's file from `report` and write each atomically. The report is
+    /// redacted as a model first (so that escaping in JSON, Markdown or XML cannot hide a secret
+    /// from the redactor), and each rendered file is redacted again as text.
+    pub fn write_reports(&self, report: &Report, redactor: &Redactor) -> io::Result<()> {
+        let redacted = redact_report(report, redactor)?;
+        for exporter in exporters() {
+            let contents = exporter.render(&redacted);
+            self.write_file(exporter.file_name(), &contents, redactor)?;
+        }
+        Ok(())
+    }
+
+    /// Write `contents`, redacted, to the file `name` in this directory, atomically. `name` must
+    /// be a plain file name: no directories, no `..`.
+    pub fn write_file(&self, name: &str, contents: &str, redactor: &Redactor) -> io::Result<()> {
+        check_file_name(name)?;
+        let contents = redactor.redact(contents);
+        write_atomically(&self.path, name, contents.as_bytes())
+    }
+}
+
+/// The report with every string redacted, and whole values under credential-like keys replaced.
+fn redact_report(report: &Report, redactor: &Redactor) -> io::Result<Report> {
+    let mut value = serde_json::to_value(report).map_err(io::Error::other)?;
+    redactor.redact_json(&mut value);
+    serde_json::from_value(value).map_err(|err| {
+        io::Error::other(format!(
+            "the report no longer fits its model after redaction: {err}"
+        ))
+    })
+}
+
+fn check_file_name(name: &str) -> io::Result<()> {
+    let plain = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && Path::new(name).file_name() == Some(name.as_ref());
+    if plain {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("run directory file name {name:?} must be a plain file name"),
+        ))
+    }
+}
+
+fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let sequence = TEMP_SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    let temp = dir.join(format!(".{name}.{}.{sequence}.tmp", std::process::id()));
+    let written = (|| {
+        let mut file = File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temp, dir.join(name))
+    })();
+    if written.is_err() {
+        // Best effort: the error that matters is the write's, not the clean-up's.
+        let _ = fs::remove_file(&temp);
+    }
+    written?;
+    sync_dir(dir)
+}
+
+/// Make the rename itself durable.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::model::{SecretValue, Secrets};
+    use crate::report::fixtures::sample_report;
+    use crate::report::model::Report;
+
+    /// A secret with characters that JSON, Markdown and XML all escape differently.
+    const CANARY: &str = "c4n4ry&<\"s3cr3t\">";
+
+    fn redactor() -> Redactor {
+        let mut secrets = Secrets::default();
+        secrets.values.insert(
+            "ops_key".into(),
+            SecretValue {
+                env: "TESTBED_OPS_KEY".into(),
+                value: CANARY.into(),
+            },
+        );
+        Redactor::new(&secrets)
+    }
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .expect("readable")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn writes_every_report_and_leaves_no_temporary_files() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = RunDir::create(&tmp.path().join("runs").join("one")).expect("created");
+        let report = sample_report();
+        dir.write_reports(&report, &redactor()).expect("written");
+        dir.write_reports(&report, &redactor()).expect("rewritten");
+        assert_eq!(
+            listing(dir.path()),
+            vec!["junit.xml", "report.json", "report.md"]
+        );
+        let json = fs::read_to_string(dir.path().join("report.json")).expect("read");
+        let back: Report = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back, report);
+    }
+
+    #[test]
+    fn a_secret_never_reaches_any_file_in_any_escaping() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = RunDir::create(tmp.path()).expect("created");
+        let mut report = sample_report();
+        report.checks[1].reason = format!("401 with key {CANARY}");
+        if let Some(m) = report.checks[0].metrics.as_mut() {
+            m.error_clusters[0].example = format!("echoed <{CANARY}>");
+        }
+        report.preflight[1].url = format!("http://127.0.0.1:9/?api_key={CANARY}");
+        report.decide();
+        dir.write_reports(&report, &redactor()).expect("written");
+        dir.write_file("plan.toml", &format!("key = \"{CANARY}\"\n"), &redactor())
+            .expect("written");
+
+        let escaped = [
+            CANARY.to_string(),
+            "c4n4ry".to_string(),
+            serde_json::to_string(CANARY).expect("json"),
+            "c4n4ry&amp;&lt;".to_string(),
+        ];
+        for name in listing(dir.path()) {
+            let text = fs::read_to_string(dir.path().join(&name)).expect("read");
+            for form in &escaped {
+                assert!(
+                    !text.contains(form.as_str()),
+                    "{name} leaks {form}:\n{text}"
+                );
+            }
+        }
+        let json = fs::read_to_string(dir.path().join("report.json")).expect("read");
+        assert!(json.contains("[REDACTED:ops_key]"));
+    }
+
+    #[test]
+    fn without_the_redactor_the_canary_would_be_written() {
+        // The leak test above can fail: with no secrets registered, the canary is written.
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = RunDir::create(tmp.path()).expect("created");
+        let mut report = sample_report();
+        report.checks[1].reason = format!("401 with key {CANARY}");
+        dir.write_reports(&report, &Redactor::default())
+            .expect("written");
+        let md = fs::read_to_string(dir.path().join("report.md")).expect("read");
+        assert!(md.contains("c4n4ry"));
+    }
+
+    #[test]
+    fn file_names_must_stay_inside_the_directory() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = RunDir::create(&tmp.path().join("run")).expect("created");
+        for bad in ["", ".", "..", "../escape.txt", "sub/file", "a\\b"] {
+            let err = dir.write_file(bad, "x", &redactor()).expect_err("rejected");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad:?}");
+        }
+        assert!(!tmp.path().join("escape.txt").exists());
+        assert_eq!(listing(dir.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_failed_write_reports_the_error_and_keeps_the_old_file() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = RunDir::create(tmp.path()).expect("created");
+        dir.write_file("effective-plan.toml", "old", &redactor())
+            .expect("written");
+        // A directory where the target file should go makes the rename fail.
+        fs::create_dir(tmp.path().join("report.md")).expect("mkdir");
+        let err = dir
+            .write_reports(&sample_report(), &redactor())
+            .expect_err("cannot replace a directory");
+        assert_ne!(err.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("effective-plan.toml")).expect("read"),
+            "old"
+        );
+        assert_eq!(
+            listing(dir.path()),
+            vec!["effective-plan.toml", "report.md"],
+            "no temporary file is left behind"
+        );
+    }
+
+    #[test]
+    fn create_fails_where_a_file_is_in_the_way() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let file = tmp.path().join("taken");
+        fs::write(&file, "x").expect("write");
+        assert!(RunDir::create(&file.join("run")).is_err());
+    }
+}

@@ -1,0 +1,96 @@
+//! `shakedown demo` end to end: the bundled testbed, the embedded plan, the verdict, the exit
+//! code and the report, clean and with the defects that L1 and L2 exist to catch.
+
+use std::time::Duration;
+
+use crate::run::{Outcome, assert_schema_valid, finish, report_json, shakedown};
+
+fn demo(out: &std::path::Path, defects: &[&str]) -> Outcome {
+    let mut command = shakedown();
+    command.arg("demo").arg("--out").arg(out).arg("--no-progress");
+    for defect in defects {
+        command.args(["--defect", defect]);
+    }
+    finish(command, Duration::from_secs(240))
+}
+
+fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .expect("checks array")
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id} in {report}"))
+}
+
+#[test]
+fn clean_demo_is_go_with_l1_l2_l3_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = demo(&run, &[]);
+    assert_eq!(out.code, 0, "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("verdict: GO"), "{}", out.stdout);
+    let report = report_json(&run);
+    assert_schema_valid(&report);
+    assert_eq!(report["verdict"], "GO");
+    for id in ["L1", "L2", "L3"] {
+        let c = check(&report, id);
+        assert_eq!(c["status"], "PASS", "{id}: {c}");
+        assert!(c["metrics"]["requests"].as_u64().unwrap() > 0, "{id} sent requests");
+        assert!(c["metrics"]["latency_ms"]["p95"].as_f64().unwrap() > 0.0);
+        for t in c["thresholds"].as_array().unwrap() {
+            assert_eq!(t["passed"], true, "{id}: {t}");
+            assert!(t["measured"].is_number(), "{id}: {t} was measured");
+        }
+    }
+    // L1: 20 concurrent x 3 rounds of login + create + fetch, every run tracked and settled.
+    let l1 = check(&report, "L1");
+    assert_eq!(l1["metrics"]["iterations"], 60);
+    assert_eq!(l1["ledger"]["tracked"], 60);
+    assert_eq!(l1["ledger"]["counts"]["ok"], 60);
+    // L2: the queue depth was really sampled.
+    let l2 = check(&report, "L2");
+    assert!(l2["metrics"]["gauges"]["queue_depth"]["samples"].as_u64().unwrap() > 0);
+    for file in ["report.md", "junit.xml", "history.jsonl", "plan.toml"] {
+        assert!(run.join(file).is_file(), "{file} is in the run directory");
+    }
+}
+
+#[test]
+fn slow_under_load_is_no_go_on_the_latency_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = demo(&run, &["slow-under-load"]);
+    assert_eq!(out.code, 1, "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    let report = report_json(&run);
+    assert_eq!(report["verdict"], "NO-GO");
+    let l1 = check(&report, "L1");
+    assert_eq!(l1["status"], "FAIL");
+    let p95 = l1["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["expression"] == "p(95) < 5000ms")
+        .expect("the p95 threshold");
+    assert_eq!(p95["passed"], false);
+    assert!(p95["measured"].as_f64().unwrap() >= 5000.0, "{p95}");
+    assert!(l1["reason"].as_str().unwrap().contains("p(95) < 5000ms"));
+}
+
+#[test]
+fn ops_key_mismatch_blocks_l2_at_preflight_and_names_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = demo(&run, &["ops-key-mismatch"]);
+    assert_eq!(out.code, 3, "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    let report = report_json(&run);
+    assert_eq!(report["verdict"], "INCOMPLETE");
+    let l2 = check(&report, "L2");
+    assert_eq!(l2["status"], "BLOCKED");
+    assert!(l2["metrics"].is_null(), "L2 sent no load");
+    let text = format!("{} {}", l2["reason"], l2["hint"]);
+    assert!(text.contains("401"), "{text}");
+    assert!(text.contains("ops_key") && text.contains("TESTBED_OPS_KEY"), "{text}");
+    assert_eq!(check(&report, "L1")["status"], "PASS");
+    assert_eq!(check(&report, "L3")["status"], "PASS");
+}

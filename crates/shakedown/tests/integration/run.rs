@@ -1,0 +1,102 @@
+//! Running the real `shakedown` binary: writing plans, bounded runs, and reading reports back.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What a finished `shakedown` process left.
+pub struct Outcome {
+    /// Exit code (-1 if killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// The `shakedown` binary under test.
+pub fn shakedown() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shakedown"));
+    command.env_remove("SHAKEDOWN_API_URL");
+    command
+}
+
+/// Write `text` to `dir/plan.toml`.
+pub fn write_plan(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("plan.toml");
+    std::fs::write(&path, text).expect("write plan");
+    path
+}
+
+/// `shakedown run PLAN --out OUT --no-progress [extra]`, killed if it outlives `limit`.
+pub fn run_plan(plan: &Path, out: &Path, extra: &[&str], limit: Duration) -> Outcome {
+    let mut command = shakedown();
+    command
+        .arg("run")
+        .arg(plan)
+        .arg("--out")
+        .arg(out)
+        .arg("--no-progress")
+        .args(extra);
+    finish(command, limit)
+}
+
+/// Run a prepared command to completion within `limit` (then kill it and fail the test).
+pub fn finish(mut command: Command, limit: Duration) -> Outcome {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn shakedown");
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || read_all(stdout));
+    let err_reader = std::thread::spawn(move || read_all(stderr));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "shakedown did not finish within {limit:?}; stderr:\n{}",
+                err_reader.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Outcome {
+        code: status.code().unwrap_or(-1),
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
+fn read_all(mut from: impl std::io::Read) -> String {
+    let mut text = String::new();
+    let _ = from.read_to_string(&mut text);
+    text
+}
+
+/// Parse `dir/report.json`.
+pub fn report_json(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json exists");
+    serde_json::from_str(&text).expect("report.json is JSON")
+}
+
+/// Validate a report against `schema/report.schema.json`, listing every violation.
+pub fn assert_schema_valid(report: &serde_json::Value) {
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schema/report.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).expect("schema file"))
+            .expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "report.json violates the schema:\n{}", errors.join("\n"));
+}
