@@ -1,39 +1,252 @@
 //! Command-line interface (clap derive) and the mapping from outcomes to exit codes.
+//!
+//! What to test lives in the plan; how this process runs (output directory, output format,
+//! progress, verbosity) lives here. Exit codes are a contract: 0 GO, 1 NO-GO, 2 usage, plan or
+//! internal error, 3 INCOMPLETE, 4 ABORTED.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
 
-/// shakedown: a release gate for deployed systems.
+use crate::engine::{self, RunOptions};
+use crate::plan::model::Plan;
+use crate::status::EXIT_ERROR;
+
+/// shakedown: a release gate for deployed systems. One plan drives load, verifies that no
+/// work was lost, duplicated or stuck, and writes evidence with a GO / NO-GO verdict.
 #[derive(Debug, Parser)]
-#[command(name = "shakedown", version, about)]
+#[command(name = "shakedown", version, about, after_help = EXIT_CODES)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// How the run is presented.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
+
+const EXIT_CODES: &str = "Exit codes: 0 GO, 1 NO-GO, 2 usage, plan or internal error, \
+                          3 INCOMPLETE, 4 ABORTED.";
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a plan: preflight, load, settle, verify, report.
+    Run(RunArgs),
+    /// Check a plan and report every error in it, without running anything.
+    Validate {
+        /// The plan file (TOML).
+        plan: PathBuf,
+    },
+    /// Start the bundled testbed on loopback and run the demo gate against it. No setup needed.
+    Demo(DemoArgs),
     /// Run the bundled testbed (the reference system under test). Used by `demo` and the tests.
     #[command(hide = true)]
     Testbed(testbed::cli::TestbedArgs),
 }
 
-/// Parse arguments, run, and return the process exit code.
+/// Arguments of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The plan file (TOML).
+    pub plan: PathBuf,
+    /// Print what would run (targets, tests, thresholds) and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    /// Where evidence goes and which checks run.
+    pub run: RunFlags,
+}
+
+/// Arguments of `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Switch on a seeded defect in the testbed (repeatable), to watch a check catch it.
+    #[arg(long = "defect", value_name = "NAME")]
+    pub defects: Vec<String>,
+    /// Number of testbed workers.
+    #[arg(long, default_value_t = 2)]
+    pub workers: u32,
+    #[command(flatten)]
+    /// Where evidence goes and which checks run.
+    pub run: RunFlags,
+}
+
+/// Flags shared by `run` and `demo`.
+#[derive(Debug, Args)]
+pub struct RunFlags {
+    /// The run directory for the evidence (default: shakedown-runs/<time>-<plan name>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Run only these checks (comma-separated ids, e.g. L1,L3); the rest are SKIPPED.
+    #[arg(long, value_delimiter = ',', value_name = "ID,ID")]
+    pub only: Option<Vec<String>>,
+}
+
+/// Output flags, valid for every subcommand.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// What to print on stdout at the end of a run.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Do not draw live progress on stderr.
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    /// Print only the verdict line.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// More logging on stderr (-v info, -vv debug).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Output formats for the end-of-run summary on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A table and the verdict.
+    Human,
+    /// The full report.json.
+    Json,
+    /// The report.md.
+    Markdown,
+}
+
+/// Parse arguments, run, and return the process exit code. The one exit point of the program.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Testbed(args) => {
-            let launcher = testbed::cli::Launcher::current_exe(&["testbed"]);
-            match testbed::cli::run(args, launcher) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(err) => {
-                    eprintln!("testbed: {err:#}");
-                    ExitCode::from(crate::status::EXIT_ERROR)
-                }
+    if let Command::Testbed(args) = cli.command {
+        let launcher = testbed::cli::Launcher::current_exe(&["testbed"]);
+        return match testbed::cli::run(args, launcher) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("testbed: {err:#}");
+                ExitCode::from(EXIT_ERROR)
             }
+        };
+    }
+    init_tracing(cli.output.verbose);
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            match err.downcast_ref::<crate::plan::PlanErrors>() {
+                // Plan diagnostics carry their own "error:" headings, spans and hints.
+                Some(errors) => eprintln!("{errors}"),
+                None => eprintln!("error: {err:#}"),
+            }
+            ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+fn init_tracing(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SHAKEDOWN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    let output = cli.output;
+    match cli.command {
+        Command::Validate { plan } => {
+            let plan = load_plan(&plan)?;
+            if !output.quiet {
+                println!("{}", crate::console::validated(&plan));
+            }
+            Ok(0)
+        }
+        Command::Run(args) => {
+            let plan = load_plan(&args.plan)?;
+            if args.dry_run {
+                println!("{}", crate::console::dry_run(&plan));
+                return Ok(0);
+            }
+            let options = run_options(&plan, &args.run, &output);
+            runtime()?.block_on(run_plan(Arc::new(plan), options, &output))
+        }
+        Command::Demo(args) => runtime()?.block_on(async {
+            let demo = crate::demo::Demo::start(&args.defects, args.workers).await?;
+            let plan = demo.plan()?;
+            let options = run_options(&plan, &args.run, &output);
+            let result = run_plan(Arc::new(plan), options, &output).await;
+            demo.stop().await;
+            result
+        }),
+        Command::Testbed(_) => Ok(EXIT_ERROR),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Load and compile a plan, reading `${VAR}` and secrets from the process environment.
+fn load_plan(path: &Path) -> anyhow::Result<Plan> {
+    crate::plan::load(path, &|name| std::env::var(name).ok()).map_err(anyhow::Error::new)
+}
+
+fn run_options(plan: &Plan, flags: &RunFlags, output: &OutputArgs) -> RunOptions {
+    RunOptions {
+        out_dir: flags
+            .out
+            .clone()
+            .unwrap_or_else(|| engine::default_run_dir(Path::new("shakedown-runs"), &plan.name)),
+        only: flags.only.clone(),
+        progress: !output.no_progress && !output.quiet,
+        before_settle: None,
+    }
+}
+
+/// Run a plan with Ctrl-C and SIGTERM wired to cancellation, print the summary, and return the
+/// verdict's exit code.
+async fn run_plan(plan: Arc<Plan>, options: RunOptions, output: &OutputArgs) -> anyhow::Result<u8> {
+    let cancel = CancellationToken::new();
+    let signals = tokio::spawn(cancel_on_signal(cancel.clone()));
+    let result = engine::run(plan, options, cancel).await;
+    signals.abort();
+    let result = result?;
+    let text = match output.format {
+        _ if output.quiet => crate::console::verdict_line(&result.report, &result.dir),
+        Format::Human => crate::console::summary(&result.report, &result.dir),
+        Format::Json => std::fs::read_to_string(result.dir.join("report.json"))
+            .context("cannot read back report.json")?,
+        Format::Markdown => std::fs::read_to_string(result.dir.join("report.md"))
+            .context("cannot read back report.md")?,
+    };
+    println!("{}", text.trim_end());
+    Ok(result.report.exit_code)
+}
+
+/// Cancel the run on the first Ctrl-C or SIGTERM. The engine then stops the load, reverts
+/// what it changed, and still writes the report.
+async fn cancel_on_signal(cancel: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::warn!("cannot listen for SIGTERM: {err}");
+            let _ = tokio::signal::ctrl_c().await;
+            cancel.cancel();
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("interrupted: stopping the load and writing the report");
+    cancel.cancel();
 }

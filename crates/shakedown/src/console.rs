@@ -125,7 +125,11 @@ pub fn dry_run(plan: &Plan) -> String {
                             http.method.as_str(),
                             http.target,
                             http.path.source(),
-                            if http.track.is_some() { " (tracked)" } else { "" }
+                            if http.track.is_some() {
+                                " (tracked)"
+                            } else {
+                                ""
+                            }
                         ),
                         StepKind::Think { min, max } => format!(
                             "think {}..{}",

@@ -12,6 +12,9 @@
 //! - [`cli`]: argument parsing and the mapping of results to exit codes.
 
 pub mod cli;
+pub mod console;
+pub mod demo;
+pub mod engine;
 pub mod ledger;
 pub mod load;
 pub mod metrics;

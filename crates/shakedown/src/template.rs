@@ -18,6 +18,10 @@ use sha2::{Digest, Sha256};
 pub const SEED_KEY: &str = "__seed";
 /// See [`SEED_KEY`].
 pub const STEP_KEY: &str = "__step";
+/// The run's unique id: mixed in so that keys differ between runs against one target.
+pub const RUN_KEY: &str = "__run";
+/// A per-VU counter that advances on every read, so that `uuid()` never repeats within a VU.
+pub const NONCE_KEY: &str = "__nonce";
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
@@ -100,8 +104,9 @@ impl Template {
     }
 }
 
-/// `uuid()`: a version-4 UUID derived from the seed, the render's position and a per-render
-/// counter, so a seeded run produces the same ids every time.
+/// `uuid()`: a version-4 UUID derived from the seed, the run id, the render's position and
+/// counters, so ids are reproducible from (seed, run id) and never repeat within a run or
+/// across runs.
 fn seeded_uuid(state: &State) -> Result<String, Error> {
     let counter = state
         .get_temp("uuid_counter")
@@ -126,6 +131,8 @@ fn seeded_uuid(state: &State) -> Result<String, Error> {
         part("vu"),
         part("iteration"),
         part(STEP_KEY),
+        part(RUN_KEY),
+        part(NONCE_KEY),
         counter.to_string(),
     ] {
         hasher.update(piece.as_bytes());

@@ -220,6 +220,12 @@ async fn run_async(args: TestbedArgs, launcher: Launcher) -> anyhow::Result<()> 
     match args.command {
         TestbedCommand::Stack(stack) => crate::stack::run(stack, launcher).await,
         TestbedCommand::Api(api) => {
+            if !api.listen.ip().is_loopback() {
+                anyhow::bail!(
+                    "--listen must be a loopback address (127.0.0.1 or ::1), got {}",
+                    api.listen
+                );
+            }
             let settings = api.store.settings(&api.data_dir)?;
             std::fs::create_dir_all(&api.data_dir)
                 .with_context(|| format!("creating {}", api.data_dir.display()))?;

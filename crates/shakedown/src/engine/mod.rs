@@ -105,6 +105,7 @@ pub async fn run(
         ledger: ledger.clone(),
         budget: Arc::new(RequestBudget::new(plan.limits.requests, deadline)),
         progress: options.progress,
+        run_id: run.report.run.id.clone(),
     };
     let mut outcomes: BTreeMap<String, LoadOutcome> = BTreeMap::new();
     for (index, test) in plan.load_tests.iter().enumerate() {
@@ -143,7 +144,11 @@ pub async fn run(
         }
         let outcome = crate::ledger::settle::settle(&ledger, &bound).await;
         ledger.flush().context("cannot write history.jsonl")?;
-        tracing::info!(settled = outcome.settled, reads = outcome.reads, "settle done");
+        tracing::info!(
+            settled = outcome.settled,
+            reads = outcome.reads,
+            "settle done"
+        );
         run.report.run.phase = Phase::Settle;
         if bound.is_cancelled() {
             record_interrupt(&mut run.report, &cancel);
@@ -282,6 +287,7 @@ fn initial_report(plan: &Plan) -> Report {
             version: env!("CARGO_PKG_VERSION").into(),
         },
         run: RunInfo {
+            id: uuid::Uuid::new_v4().to_string(),
             plan: plan.name.clone(),
             plan_path: plan.source.display().to_string(),
             environment: format!("{:?}", plan.environment).to_lowercase(),

@@ -72,7 +72,11 @@ async fn check_target(plan: &Plan, target: &Target, redactor: &Redactor) -> Targ
         .map(|p| (p, true))
         .chain(target.preflight.iter().map(|p| (p, false)));
     for (probe, is_health) in probes {
-        let what = if is_health { "health probe" } else { "preflight probe" };
+        let what = if is_health {
+            "health probe"
+        } else {
+            "preflight probe"
+        };
         match send_probe(&client, target, probe, &ctx).await {
             Err(ProbeError::Render(err)) => {
                 return blocked(
@@ -80,7 +84,11 @@ async fn check_target(plan: &Plan, target: &Target, redactor: &Redactor) -> Targ
                     "check the variables and secrets the probe uses".into(),
                 );
             }
-            Err(ProbeError::Transport { line, error, connect }) => {
+            Err(ProbeError::Transport {
+                line,
+                error,
+                connect,
+            }) => {
                 let hint = if connect {
                     format!(
                         "start the service, or point targets.{}.url at where it runs (it is {url})",
@@ -94,7 +102,11 @@ async fn check_target(plan: &Plan, target: &Target, redactor: &Redactor) -> Targ
                         target.name
                     )
                 };
-                let kind = if connect { "unreachable" } else { "not answering" };
+                let kind = if connect {
+                    "unreachable"
+                } else {
+                    "not answering"
+                };
                 return blocked(
                     format!("target {} is {kind}: {line} failed: {error}", target.name),
                     hint,

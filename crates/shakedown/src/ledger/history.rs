@@ -113,7 +113,7 @@ struct PendingSubmit {
 struct Inner {
     writer: BufWriter<File>,
     next_index: u64,
-    /// The first write error, reported by the next `flush`.
+    /// The first write error, reported by every later `flush`.
     write_error: Option<std::io::Error>,
     checker: Checker,
     pending: HashMap<OpId, PendingSubmit>,
@@ -282,12 +282,15 @@ impl Ledger {
         self.lock().checker.keys()
     }
 
-    /// Flush the history to disk (called by the engine after each phase). Reports the first
-    /// write error since the last flush, if any.
+    /// Flush the history to disk (called by the engine after each phase). Once a write has
+    /// failed the file is incomplete, so every later flush reports that first error again.
     pub fn flush(&self) -> std::io::Result<()> {
         let mut inner = self.lock();
-        if let Some(error) = inner.write_error.take() {
-            return Err(error);
+        if let Some(error) = &inner.write_error {
+            return Err(std::io::Error::new(
+                error.kind(),
+                format!("{}: an earlier write failed: {error}", self.path.display()),
+            ));
         }
         inner.writer.flush()?;
         inner.writer.get_ref().sync_data()

@@ -213,3 +213,36 @@ fn creating_a_ledger_truncates_an_old_history() {
     let ledger = ledger(&dir, Redactor::default());
     assert!(ledger.records().is_empty());
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failed_write_is_reported_by_every_later_flush() {
+    let plan = Arc::new(fixtures::plan(fixtures::settle_config(1000, 10)));
+    // Every write to /dev/full fails with "no space left on device".
+    let ledger =
+        Ledger::create(std::path::Path::new("/dev/full"), plan, Redactor::default()).unwrap();
+    for i in 0..200 {
+        let key = format!("key-{i:04}-padding-so-that-the-write-buffer-fills-up-quickly");
+        let op = ledger.submit_invoke(
+            site(),
+            "L1/vu-0",
+            &key,
+            Method::Post,
+            "http://127.0.0.1:9/runs",
+        );
+        ledger.submit_complete(
+            op,
+            SubmitOutcome::Ok { status: 201 },
+            read("http://127.0.0.1:9/x", Vec::new()),
+        );
+    }
+    let first = ledger.flush().unwrap_err();
+    assert_eq!(first.kind(), std::io::ErrorKind::StorageFull);
+    let again = ledger.flush().unwrap_err();
+    assert!(
+        again.to_string().contains("an earlier write failed"),
+        "{again}"
+    );
+    // The classification does not depend on the file.
+    assert_eq!(ledger.summaries()["L1"].tracked, 200);
+}

@@ -57,6 +57,8 @@ pub struct LoadEnv {
     pub budget: Arc<RequestBudget>,
     /// Draw an indicatif bar on stderr (only if it is a terminal).
     pub progress: bool,
+    /// The run's unique id, mixed into `uuid()` so that keys differ between runs.
+    pub run_id: String,
 }
 
 /// Why a load test stopped before it ran to completion.
@@ -89,7 +91,7 @@ pub async fn run_load_test(
     cancel: CancellationToken,
 ) -> LoadOutcome {
     let started = Instant::now();
-    let prepared = PreparedTest::new(&env.plan, test);
+    let prepared = PreparedTest::new(&env.plan, test, &env.run_id);
     let step_names = prepared.step_names.clone();
     let gauge_names: Vec<String> = test.samplers.iter().map(|s| s.name.clone()).collect();
     let live = Arc::new(LiveCounters::default());

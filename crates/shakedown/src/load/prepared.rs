@@ -210,7 +210,7 @@ pub struct PreparedTest {
 
 impl PreparedTest {
     /// Prepare `test` of `plan`.
-    pub fn new(plan: &Plan, test: &LoadTest) -> PreparedTest {
+    pub fn new(plan: &Plan, test: &LoadTest, run_id: &str) -> PreparedTest {
         let test_index = plan
             .load_tests
             .iter()
@@ -283,6 +283,7 @@ impl PreparedTest {
                 secrets: Value::from_serialize(&secrets),
                 vars: Value::from_serialize(&plan.vars),
                 seed: Value::from(plan.seed),
+                run: Value::from(run_id),
             },
         }
     }

@@ -7,11 +7,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use minijinja::Value;
 use minijinja::value::{Enumerator, Object, ObjectRepr};
 
-use crate::template::{SEED_KEY, STEP_KEY, Template};
+use crate::template::{NONCE_KEY, RUN_KEY, SEED_KEY, STEP_KEY, Template};
 
 /// Per-test values every context shares: secrets, vars and the seed.
 #[derive(Debug, Clone)]
@@ -22,6 +23,8 @@ pub struct Shared {
     pub vars: Value,
     /// `__seed`.
     pub seed: Value,
+    /// `__run`: the run's unique id.
+    pub run: Value,
 }
 
 /// The changing part of a VU's context: its number, iteration and captures.
@@ -36,6 +39,9 @@ pub struct VuScope {
     /// Captures of the current iteration. Behind an `Arc` so a context can share it; written
     /// only between steps, when no context holds it.
     pub captures: Arc<BTreeMap<String, Value>>,
+    /// `__nonce`: a counter that advances at every read, so two `uuid()` calls in different
+    /// renders of one step (the track key and the body) never collide.
+    pub nonce: Arc<AtomicU64>,
 }
 
 impl VuScope {
@@ -46,6 +52,7 @@ impl VuScope {
             vu,
             iteration: 0,
             captures: Arc::default(),
+            nonce: Arc::default(),
         }
     }
 
@@ -71,6 +78,7 @@ impl VuScope {
             step: step_id,
             captures: self.captures.clone(),
             key: key.map(Value::from),
+            nonce: self.nonce.clone(),
         })
     }
 }
@@ -84,6 +92,7 @@ struct Context {
     step: u64,
     captures: Arc<BTreeMap<String, Value>>,
     key: Option<Value>,
+    nonce: Arc<AtomicU64>,
 }
 
 const FIXED_KEYS: [&str; 6] = ["vu", "iteration", "secrets", "vars", SEED_KEY, STEP_KEY];
@@ -102,6 +111,8 @@ impl Object for Context {
             "key" if self.key.is_some() => self.key.clone(),
             SEED_KEY => Some(self.shared.seed.clone()),
             STEP_KEY => Some(Value::from(self.step)),
+            RUN_KEY => Some(self.shared.run.clone()),
+            NONCE_KEY => Some(Value::from(self.nonce.fetch_add(1, Ordering::Relaxed))),
             name => self.captures.get(name).cloned(),
         }
     }
@@ -202,6 +213,7 @@ mod tests {
             secrets: Value::from_serialize(BTreeMap::from([("pw", "s3cret")])),
             vars: Value::from_serialize(serde_json::json!({"region": "eu"})),
             seed: Value::from(42u64),
+            run: Value::from("run-1"),
         }
     }
 

@@ -84,10 +84,19 @@ impl VirtualUser {
                 request.take()
             };
             let Some(attempt) = attempt else {
-                // Bodies are always in memory, so this does not happen; fail visibly if it does.
-                return self
-                    .unsent(step, method, "request cannot be repeated".into())
-                    .await;
+                // Bodies are always in memory, so this does not happen; fail visibly if it does
+                // (and still complete a tracked submit below).
+                self.emit(Event::Request(RequestSample {
+                    step: step.slot,
+                    latency: None,
+                    status: None,
+                    failure: Some(Box::new(Failure {
+                        method,
+                        message: "request cannot be repeated".into(),
+                    })),
+                }))
+                .await;
+                break Attempts::Failed;
             };
             if let (Some(key), None) = (&key, op) {
                 op = Some(rt.track.invoke(

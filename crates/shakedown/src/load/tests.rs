@@ -39,6 +39,7 @@ fn env(plan: Plan, requests: u64) -> (LoadEnv, tempfile::TempDir) {
         ledger,
         budget,
         progress: false,
+        run_id: "test-run".into(),
     };
     (env, dir)
 }
@@ -565,4 +566,22 @@ async fn each_expectation_fails_with_its_own_reason() {
         assert_eq!((out.summary.requests, out.summary.failures), (1, 1));
         assert_eq!(out.summary.error_clusters[0].signature, *signature);
     }
+}
+
+#[tokio::test]
+async fn a_request_over_the_target_timeout_is_an_error() {
+    let (url, _) = serve().await;
+    let mut api = target("api", &url);
+    api.request_timeout = Duration::from_millis(200);
+    let plan = plan(
+        vec![api],
+        vec![("s", vec![step(http("slow", Method::Get, "api", "/slow"))])],
+        vec![load_test("L1", &[("s", 1)], rounds(2, 1))],
+    );
+    let (env, _dir) = env(plan, 1000);
+    let out = run_test(&env, 0).await;
+    let s = &out.summary;
+    assert_eq!((s.requests, s.failures, s.errors), (2, 2, 2));
+    let sig = &s.error_clusters[0].signature;
+    assert!(sig.starts_with("error GET slow: timeout:"), "{sig}");
 }

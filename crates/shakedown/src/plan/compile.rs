@@ -458,9 +458,10 @@ limits = { duration = \"10m\", requests = 100000 }";
                     } else {
                         "is not set"
                     };
-                    let line = self.source[..first_use.start.min(self.source.len())]
-                        .matches('\n')
-                        .count()
+                    let line = self
+                        .source
+                        .get(..first_use.start)
+                        .map_or(0, |before| before.matches('\n').count())
                         + 1;
                     self.push(
                         Diagnostic::new(

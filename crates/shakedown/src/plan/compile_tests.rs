@@ -73,6 +73,13 @@ fn the_demo_plan_compiles() {
     assert_eq!(plan.seed, 42);
     assert_eq!(plan.limits.duration, Duration::from_secs(300));
     assert_eq!(plan.limits.requests, 50_000);
+    let with_rate = text.replace("requests = 50000 }", "requests = 50000, rate = 1000 }");
+    let rated = compile_with(&with_rate, &demo_env()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        rated.limits.rate,
+        Some(1000.0),
+        "an integer rate is a number"
+    );
     assert_eq!(plan.settle.interval, Duration::from_millis(200));
     assert_eq!(plan.targets["api"].base_url, "http://127.0.0.1:8080");
     assert_eq!(
@@ -136,6 +143,7 @@ fn defaults_are_applied() {
     ));
     assert_eq!(plan.environment, Environment::Local);
     assert_eq!(plan.seed, 0);
+    assert_eq!(plan.limits.rate, None);
     assert_eq!(plan.settle.timeout, Duration::from_secs(30));
     assert_eq!(plan.settle.interval, Duration::from_millis(250));
     let api = &plan.targets["api"];
@@ -485,4 +493,82 @@ fn diagnostics_never_quote_a_secret_value() {
         "{rendered}"
     );
     assert!(!rendered.contains("sup3r-secret"), "{rendered}");
+}
+
+#[test]
+fn the_remaining_checks_each_fail() {
+    let text = r#"
+[plan]
+limits = { duration = "1m", requests = 0, rate = 0 }
+
+[vars]
+bad = nan
+
+[secrets]
+nowhere = {}
+spaced = { env = "NOT A NAME" }
+
+[targets.q]
+url = "http://127.0.0.1:9/?a=1"
+headers = { A = "${UNCLOSED" }
+
+[scenarios.nosteps]
+
+[scenarios.s]
+steps = [
+  { name = "a b", request = "GET q:/", think = "1s" },
+  { think = [] },
+  { request = "GET q:/", capture = { run-id = "$.id" }, expect = { json = { "id" = 1 } }, poll = { in = [1] } },
+  { request = "GET q:/", track = { key = "k", terminal = [] } },
+]
+
+[[load]]
+id = "L1"
+executor = { rounds = { concurrency = 1 }, vus = { count = 1 } }
+mix = []
+sample = [{ name = "depth" }, { name = "depth", request = "GET q:/", value = "$.d" }]
+
+[[load]]
+id = "L2"
+mix = [{ weight = 1 }]
+executor = { vus = { count = 1 } }
+"#;
+    let all = errors(text, &[]);
+    let messages: Vec<&str> = all.iter().map(|d| d.message.as_str()).collect();
+    let expected = [
+        "`plan` has no `name`",
+        "limits.requests must be a positive integer, not 0",
+        "limits.rate must be positive, not 0",
+        "vars.bad holds NaN, which JSON cannot represent",
+        "secret `nowhere` does not say where its value comes from",
+        "`NOT A NAME` is not an environment variable name",
+        "invalid url for target `q`: `http://127.0.0.1:9/?a=1` has a query or fragment; a base URL cannot",
+        "`${` is not closed in header `A` in the headers of target `q`",
+        "`scenarios.nosteps` has no `steps`",
+        "`a b` is not a valid step name",
+        "step `0` of scenario `s` has both `request` and `think`",
+        "the think time of step `1` (scenario `s`) has 0 durations",
+        "`run-id` in the captures of step `2` (scenario `s`) is not a valid variable name",
+        "invalid JSONPath `id` in expect.json `id` of step `2` (scenario `s`)",
+        "poll of step `2` (scenario `s`) has no `until`",
+        "track of step `3` (scenario `s`) has no `read`",
+        "track of step `3` (scenario `s`) has no `items`",
+        "track of step `3` (scenario `s`) has no `state`",
+        "track of step `3` (scenario `s`) has no `success`",
+        "track.terminal of step `3` (scenario `s`) is empty",
+        "load test `L1` has two executors (`rounds` and `vus`)",
+        "the mix of load test `L1` is empty",
+        "a sampler of load test `L1` has no `request`",
+        "a sampler of load test `L1` has no `value`",
+        "`depth` is not a valid or unique gauge name in load test `L1`",
+        "a mix entry of load test `L2` has no `scenario`",
+        "the vus executor of load test `L2` has neither `duration` nor `iterations`",
+    ];
+    for (i, want) in expected.iter().enumerate() {
+        assert!(
+            messages.iter().any(|m| m.starts_with(want)),
+            "expected #{i} {want:?} among:\n{messages:#?}"
+        );
+    }
+    assert_eq!(messages.len(), expected.len(), "{messages:#?}");
 }

@@ -164,7 +164,7 @@ impl PlanErrors {
 impl fmt::Display for PlanErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for d in &self.diagnostics {
-            writeln!(f, "{}", self.render_one(d))?;
+            writeln!(f, "{}\n", self.render_one(d).trim_end())?;
         }
         let n = self.diagnostics.len();
         write!(

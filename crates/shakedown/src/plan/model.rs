@@ -223,7 +223,7 @@ pub struct Scenario {
 /// One step of a scenario.
 #[derive(Debug, Clone)]
 pub struct Step {
-    /// The step's name (given, or `"<scenario>#<index>"`); metrics are keyed by it.
+    /// The step's name (given, or its 0-based index in the scenario); metrics are keyed by it.
     pub name: String,
     /// What the step does.
     pub kind: StepKind,

@@ -23,12 +23,17 @@ pub fn parse_raw(
     locator: &Locator<'_>,
 ) -> Result<(RawPlanFile, Vec<Diagnostic>), Box<Diagnostic>> {
     if let Err(err) = toml_edit::ImDocument::parse(source) {
-        let diagnostic = Diagnostic::new(
-            err.span(),
-            format!("invalid TOML: {}", err.message().trim()),
-        )
-        .label("here")
-        .hint(SYNTAX_HINT);
+        // An unclosed string or table can run to the end of the file: point at where it starts.
+        let span = err.span().map(|s| {
+            let line_end = source
+                .get(s.start..)
+                .and_then(|rest| rest.find('\n'))
+                .map_or(source.len(), |i| s.start + i);
+            s.start..s.end.min(line_end).max(s.start)
+        });
+        let diagnostic = Diagnostic::new(span, format!("invalid TOML: {}", err.message().trim()))
+            .label("here")
+            .hint(SYNTAX_HINT);
         return Err(Box::new(diagnostic));
     }
     let mut ignored: Vec<Vec<Seg>> = Vec::new();
@@ -145,13 +150,13 @@ fn type_error(err: &toml::de::Error, locator: &Locator<'_>) -> Diagnostic {
     let diagnostic = Diagnostic::new(span, message).label("wrong type");
     match field {
         Some(f) => {
-            let doc = doc_text(f.doc);
+            let doc = doc_text(f.doc).replace('\n', " ");
             let first = doc
                 .split(". ")
                 .next()
                 .unwrap_or_default()
                 .trim_end_matches('.');
-            diagnostic.hint(format!("`{}` takes a {}: {first}", f.key(), f.kind))
+            diagnostic.hint(format!("`{}` expects {}: {first}", f.key(), f.kind))
         }
         None => diagnostic.hint("see docs/plan.md for the type of each key"),
     }
@@ -197,6 +202,7 @@ mod tests {
     fn every_unknown_key_is_reported_with_the_valid_keys() {
         let source = "[plan]\nname = \"x\"\nlimits = { duration = \"1m\", requests = 1, reqs = 2 }\n\
             [targets.api]\nurl = \"http://127.0.0.1\"\nhelth = \"GET /\"\n\
+            health = { request = \"GET /\", stauts = 200 }\npreflight = [\"GET /a\", { request = \"GET /b\", header = {} }]\n\
             [scenarios.s]\nsteps = [{ request = \"GET api:/\", expct = { status = 200 } }, { think = \"1s\", track = { key = \"k\", extra = 1 } }]\n\
             [[load]]\nid = \"L1\"\nexecutor = { vus = { count = 1, iterations = 1, ramp = 2 } }\n\
             [bogus]\n";
@@ -207,6 +213,8 @@ mod tests {
             vec![
                 "unknown key `reqs` in `plan.limits`",
                 "unknown key `helth` in `targets.api`",
+                "unknown key `stauts` in `targets.api.health`",
+                "unknown key `header` in `targets.api.preflight[1]`",
                 "unknown key `expct` in `scenarios.s.steps[0]`",
                 "unknown key `extra` in `scenarios.s.steps[1].track`",
                 "unknown key `ramp` in `load[0].executor.vus`",
@@ -222,9 +230,14 @@ mod tests {
             "{}",
             helth.hint
         );
-        assert!(unknown[2].hint.contains("did you mean `expect`?"));
+        let stauts = &unknown[2].hint;
         assert!(
-            unknown[5]
+            stauts.contains("did you mean `status`? the keys of probe are"),
+            "{stauts}"
+        );
+        assert!(unknown[4].hint.contains("did you mean `expect`?"));
+        assert!(
+            unknown[7]
                 .hint
                 .contains("plan, settle, vars, secrets, targets, scenarios, load")
         );
@@ -241,7 +254,7 @@ mod tests {
             err.message
         );
         assert!(
-            err.hint.starts_with("`url` takes a string (URL): Base URL"),
+            err.hint.starts_with("`url` expects string (URL): Base URL, `http` or `https`, usually from the environment (`"),
             "{}",
             err.hint
         );

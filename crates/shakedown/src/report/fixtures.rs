@@ -47,6 +47,7 @@ pub fn target(name: &str, status: Status) -> TargetCheck {
 
 fn run_info() -> RunInfo {
     RunInfo {
+        id: "run-0001".into(),
         plan: "testbed-demo".into(),
         plan_path: "examples/demo.toml".into(),
         environment: "local".into(),

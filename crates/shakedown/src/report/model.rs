@@ -63,6 +63,9 @@ pub enum Phase {
 /// Facts about the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
+    /// A unique id of this run. `uuid()` in templates mixes it with the seed, so idempotency
+    /// keys differ between runs against the same long-lived target.
+    pub id: String,
     /// The plan's name.
     pub plan: String,
     /// The plan file.

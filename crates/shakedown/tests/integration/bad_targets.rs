@@ -56,7 +56,11 @@ fn garbage_speaking_target_is_blocked_not_hung() {
     let dir = tempfile::tempdir().unwrap();
     let plan = write_plan(dir.path(), &one_step_plan(&server.url(), "/x"));
     let out = run_plan(&plan, &dir.path().join("run"), &[], Duration::from_secs(60));
-    assert_eq!(out.code, 3, "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.code, 3,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
     let report = report_json(&dir.path().join("run"));
     assert_eq!(report["preflight"][0]["status"], "BLOCKED");
     let reason = report["preflight"][0]["reason"].as_str().unwrap();
@@ -70,7 +74,11 @@ fn body_larger_than_the_cap_fails_the_step() {
     let dir = tempfile::tempdir().unwrap();
     let plan = write_plan(dir.path(), &one_step_plan(&server.url(), "/big"));
     let out = run_plan(&plan, &dir.path().join("run"), &[], Duration::from_secs(60));
-    assert_eq!(out.code, 1, "NO-GO; stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.code, 1,
+        "NO-GO; stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
     let report = report_json(&dir.path().join("run"));
     let check = &report["checks"][0];
     assert_eq!(check["status"], "FAIL");

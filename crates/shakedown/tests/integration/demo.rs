@@ -7,7 +7,11 @@ use crate::run::{Outcome, assert_schema_valid, finish, report_json, shakedown};
 
 fn demo(out: &std::path::Path, defects: &[&str]) -> Outcome {
     let mut command = shakedown();
-    command.arg("demo").arg("--out").arg(out).arg("--no-progress");
+    command
+        .arg("demo")
+        .arg("--out")
+        .arg(out)
+        .arg("--no-progress");
     for defect in defects {
         command.args(["--defect", defect]);
     }
@@ -28,7 +32,11 @@ fn clean_demo_is_go_with_l1_l2_l3_measured() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let out = demo(&run, &[]);
-    assert_eq!(out.code, 0, "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
     assert!(out.stdout.contains("verdict: GO"), "{}", out.stdout);
     let report = report_json(&run);
     assert_schema_valid(&report);
@@ -36,7 +44,10 @@ fn clean_demo_is_go_with_l1_l2_l3_measured() {
     for id in ["L1", "L2", "L3"] {
         let c = check(&report, id);
         assert_eq!(c["status"], "PASS", "{id}: {c}");
-        assert!(c["metrics"]["requests"].as_u64().unwrap() > 0, "{id} sent requests");
+        assert!(
+            c["metrics"]["requests"].as_u64().unwrap() > 0,
+            "{id} sent requests"
+        );
         assert!(c["metrics"]["latency_ms"]["p95"].as_f64().unwrap() > 0.0);
         for t in c["thresholds"].as_array().unwrap() {
             assert_eq!(t["passed"], true, "{id}: {t}");
@@ -50,7 +61,12 @@ fn clean_demo_is_go_with_l1_l2_l3_measured() {
     assert_eq!(l1["ledger"]["counts"]["ok"], 60);
     // L2: the queue depth was really sampled.
     let l2 = check(&report, "L2");
-    assert!(l2["metrics"]["gauges"]["queue_depth"]["samples"].as_u64().unwrap() > 0);
+    assert!(
+        l2["metrics"]["gauges"]["queue_depth"]["samples"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     for file in ["report.md", "junit.xml", "history.jsonl", "plan.toml"] {
         assert!(run.join(file).is_file(), "{file} is in the run directory");
     }
@@ -61,7 +77,11 @@ fn slow_under_load_is_no_go_on_the_latency_threshold() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let out = demo(&run, &["slow-under-load"]);
-    assert_eq!(out.code, 1, "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.code, 1,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
     let report = report_json(&run);
     assert_eq!(report["verdict"], "NO-GO");
     let l1 = check(&report, "L1");
@@ -82,7 +102,11 @@ fn ops_key_mismatch_blocks_l2_at_preflight_and_names_the_secret() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let out = demo(&run, &["ops-key-mismatch"]);
-    assert_eq!(out.code, 3, "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.code, 3,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
     let report = report_json(&run);
     assert_eq!(report["verdict"], "INCOMPLETE");
     let l2 = check(&report, "L2");
@@ -90,7 +114,10 @@ fn ops_key_mismatch_blocks_l2_at_preflight_and_names_the_secret() {
     assert!(l2["metrics"].is_null(), "L2 sent no load");
     let text = format!("{} {}", l2["reason"], l2["hint"]);
     assert!(text.contains("401"), "{text}");
-    assert!(text.contains("ops_key") && text.contains("TESTBED_OPS_KEY"), "{text}");
+    assert!(
+        text.contains("ops_key") && text.contains("TESTBED_OPS_KEY"),
+        "{text}"
+    );
     assert_eq!(check(&report, "L1")["status"], "PASS");
     assert_eq!(check(&report, "L3")["status"], "PASS");
 }

@@ -60,7 +60,10 @@ thresholds = ["count(failures) == 0"]
         if phase.is_some_and(|p| p == "running") {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "the run never reached load");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run never reached load"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(700));

@@ -40,7 +40,9 @@ executor = { rounds = { concurrency = 10, rounds = 1 } }
 thresholds = ["count(failures) == 0", "lost == 0"]
 "#;
 
-async fn run_with_restart(defects: &[&str]) -> (shakedown::report::model::Report, tempfile::TempDir) {
+async fn run_with_restart(
+    defects: &[&str],
+) -> (shakedown::report::model::Report, tempfile::TempDir) {
     let stack = Stack::start(
         StackOptions::new()
             .workers(1)
@@ -88,7 +90,12 @@ async fn acked_runs_lost_by_a_restart_are_lost_and_no_go() {
     let ledger = check.ledger.as_ref().expect("a ledger summary");
     let lost = ledger.count(shakedown::plan::model::LedgerClass::Lost);
     assert!(lost > 0, "lost = {lost}: {ledger:?}");
-    assert_eq!(check.status, shakedown::status::Status::Fail, "{}", check.reason);
+    assert_eq!(
+        check.status,
+        shakedown::status::Status::Fail,
+        "{}",
+        check.reason
+    );
     assert!(check.reason.contains("lost == 0"), "{}", check.reason);
     assert_eq!(report.verdict, shakedown::status::Verdict::NoGo);
     assert_eq!(report.exit_code, 1);
@@ -104,8 +111,21 @@ async fn the_same_restart_without_the_defect_loses_nothing() {
     let (report, _dir) = run_with_restart(&[]).await;
     let check = &report.checks[0];
     let ledger = check.ledger.as_ref().expect("a ledger summary");
-    assert_eq!(ledger.count(shakedown::plan::model::LedgerClass::Lost), 0, "{ledger:?}");
-    assert_eq!(ledger.count(shakedown::plan::model::LedgerClass::Ok), 10, "{ledger:?}");
-    assert_eq!(check.status, shakedown::status::Status::Pass, "{}", check.reason);
+    assert_eq!(
+        ledger.count(shakedown::plan::model::LedgerClass::Lost),
+        0,
+        "{ledger:?}"
+    );
+    assert_eq!(
+        ledger.count(shakedown::plan::model::LedgerClass::Ok),
+        10,
+        "{ledger:?}"
+    );
+    assert_eq!(
+        check.status,
+        shakedown::status::Status::Pass,
+        "{}",
+        check.reason
+    );
     assert_eq!(report.verdict, shakedown::status::Verdict::Go);
 }

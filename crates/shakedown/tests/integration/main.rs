@@ -1,4 +1,12 @@
-//! Integration tests.
+//! The one integration test binary: the real `shakedown` binary and library against the real
+//! testbed, real Postgres, a real S3 protocol server, and hostile servers on loopback sockets.
 
+mod bad_targets;
+mod demo;
+mod hostile;
+mod interrupt;
+mod ledger_restart;
+mod plan_errors;
+mod run;
 mod support;
 mod testbed;

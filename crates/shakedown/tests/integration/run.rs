@@ -98,5 +98,9 @@ pub fn assert_schema_valid(report: &serde_json::Value) {
         .iter_errors(report)
         .map(|e| format!("{} at {}", e, e.instance_path))
         .collect();
-    assert!(errors.is_empty(), "report.json violates the schema:\n{}", errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "report.json violates the schema:\n{}",
+        errors.join("\n")
+    );
 }

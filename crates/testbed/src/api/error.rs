@@ -77,3 +77,11 @@ impl From<ArtifactError> for ApiError {
 pub async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
 }
+
+/// The answer for a known route with the wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this route",
+    )
+}

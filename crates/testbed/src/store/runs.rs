@@ -104,6 +104,20 @@ impl Store {
         } else {
             "(status = 'queued')"
         };
+        // A read first: an idle worker must not take SQLite's write lock every poll.
+        let probe = if expired_leases {
+            sqlx::query(
+                "SELECT id FROM runs
+                 WHERE status = 'queued' OR (status = 'running' AND lease_until < $1) LIMIT 1",
+            )
+            .bind(now_ms_i64())
+        } else {
+            sqlx::query("SELECT id FROM runs WHERE status = 'queued' LIMIT 1")
+        };
+        let any = probe.fetch_optional(&self.pool).await?;
+        if any.is_none() {
+            return Ok(None);
+        }
         // The outer condition is re-checked by Postgres on the locked row, so two workers that
         // picked the same id cannot both claim it.
         let sql = format!(

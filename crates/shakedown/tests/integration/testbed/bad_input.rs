@@ -76,6 +76,21 @@ async fn bad_input_gets_json_4xx_and_the_api_survives() {
     let missing_events = client.get("/api/v1/runs/no-such-run/events").await;
     assert_json_error(&missing_events, StatusCode::NOT_FOUND);
 
+    let no_route = client.get("/api/v1/nothing-here").await;
+    assert_json_error(&no_route, StatusCode::NOT_FOUND);
+    let wrong_method = client
+        .http
+        .delete(client.url("/api/v1/runs"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("DELETE /api/v1/runs");
+    let wrong_method = Reply {
+        status: wrong_method.status(),
+        body: wrong_method.json().await.unwrap_or(serde_json::Value::Null),
+    };
+    assert_json_error(&wrong_method, StatusCode::METHOD_NOT_ALLOWED);
+
     let wrong_password = client
         .http
         .post(client.url("/api/v1/auth/login"))

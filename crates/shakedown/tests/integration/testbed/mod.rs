@@ -1,12 +1,13 @@
 //! The testbed's own integration tests (issue 2): the core run guarantees under a worker kill,
-//! every seeded defect against its clean twin, streams, the control protocol, bad input, and the
-//! Postgres and S3 backends.
+//! every seeded defect against its clean twin, streams, the control protocol, the parts started one
+//! by one, bad input, and the Postgres and S3 backends.
 
 mod backends;
 mod bad_input;
 mod control;
 mod core;
 mod defects;
+mod parts;
 mod streams;
 
 use std::time::Duration;
