@@ -241,14 +241,25 @@ mod tests {
     }
 
     #[test]
-    fn uuid_depends_on_the_step_and_iteration() {
+    fn uuid_never_repeats_within_a_vu_and_is_reproducible_per_run() {
         let mut scope = VuScope::new(shared(), 1);
         let t = Template::parse("{{ uuid() }}").unwrap();
         let a = t.render(&scope.context(1, None)).unwrap();
-        assert_eq!(a, t.render(&scope.context(1, None)).unwrap());
+        // Two renders of one step (a track key and a body) must not collide.
+        let b = t.render(&scope.context(1, None)).unwrap();
+        assert_ne!(a, b);
         assert_ne!(a, t.render(&scope.context(2, None)).unwrap());
         scope.begin(1);
         assert_ne!(a, t.render(&scope.context(1, None)).unwrap());
+        // The same seed, run id and sequence of renders give the same ids.
+        let again = VuScope::new(shared(), 1);
+        assert_eq!(a, t.render(&again.context(1, None)).unwrap());
+        assert_eq!(b, t.render(&again.context(1, None)).unwrap());
+        // Another run id gives other ids.
+        let mut other_run = shared();
+        other_run.run = Value::from("run-2");
+        let other = VuScope::new(other_run, 1);
+        assert_ne!(a, t.render(&other.context(1, None)).unwrap());
     }
 
     #[test]
