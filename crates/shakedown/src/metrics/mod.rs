@@ -233,6 +233,7 @@ impl Measurements {
                 .map(|(name, g)| (name.clone(), g.summary()))
                 .collect(),
             error_clusters: self.failures.clusters(),
+            timeline: Vec::new(),
         }
     }
 }

@@ -96,4 +96,25 @@ pub struct LoadSummary {
     pub gauges: BTreeMap<String, GaugeSummary>,
     /// Failures clustered by signature, largest first.
     pub error_clusters: Vec<ErrorCluster>,
+    /// Per-second windows keyed by each request's intended start, in seconds since the start of
+    /// the run, so that every test and fault window shares one time axis.
+    #[serde(default)]
+    pub timeline: Vec<WindowSummary>,
+}
+
+/// One second of a load test.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowSummary {
+    /// Seconds since the start of the run (by intended start time).
+    pub second: u64,
+    /// Requests whose intended start fell in this second.
+    pub requests: u64,
+    /// Of those, how many failed.
+    pub failures: u64,
+    /// Median latency in ms.
+    pub p50: f64,
+    /// 95th percentile latency in ms.
+    pub p95: f64,
+    /// 99th percentile latency in ms.
+    pub p99: f64,
 }
