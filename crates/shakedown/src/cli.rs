@@ -44,9 +44,22 @@ pub enum Command {
     },
     /// Start the bundled testbed on loopback and run the demo gate against it. No setup needed.
     Demo(DemoArgs),
+    /// Check a run directory against its manifest.json: exit 1 if any file was edited, removed
+    /// or added since the run sealed it.
+    VerifyBundle(crate::cli_evidence::VerifyBundleArgs),
+    /// Compare two reports (run directories or report.json files): exit 1 on a regression.
+    Diff(crate::cli_evidence::DiffArgs),
+    /// Render report.html again from a run directory, naming anything missing from it.
+    Report(crate::cli_evidence::ReportArgs),
+    /// Revert every fault a run directory's journal says is still applied (after shakedown was
+    /// killed), and stop process targets that outlived their run. Safe to run twice.
+    Reconcile(crate::cli_faults::ReconcileArgs),
     /// Run the bundled testbed (the reference system under test). Used by `demo` and the tests.
     #[command(hide = true)]
     Testbed(testbed::cli::TestbedArgs),
+    /// Enforce a pause's TTL outside the run (started by `run`, detached).
+    #[command(hide = true)]
+    Guard(crate::cli_faults::GuardArgs),
 }
 
 /// Arguments of `run`.
@@ -85,6 +98,12 @@ pub struct RunFlags {
     /// Run only these checks (comma-separated ids, e.g. L1,L3); the rest are SKIPPED.
     #[arg(long, value_delimiter = ',', value_name = "ID,ID")]
     pub only: Option<Vec<String>>,
+    /// Allow fault tests against a plan whose environment is `production`.
+    #[arg(long)]
+    pub allow_production: bool,
+    /// Stop the run, reverting every fault, when this file appears.
+    #[arg(long, value_name = "PATH")]
+    pub kill_file: Option<PathBuf>,
 }
 
 /// Output flags, valid for every subcommand.
@@ -118,6 +137,15 @@ pub enum Format {
 /// Parse arguments, run, and return the process exit code. The one exit point of the program.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Guard(args) = &cli.command {
+        return match crate::cli_faults::guard(args) {
+            Ok(code) => ExitCode::from(code),
+            Err(err) => {
+                eprintln!("guard: {err:#}");
+                ExitCode::from(EXIT_ERROR)
+            }
+        };
+    }
     if let Command::Testbed(args) = cli.command {
         let launcher = testbed::cli::Launcher::current_exe(&["testbed"]);
         return match testbed::cli::run(args, launcher) {
@@ -135,7 +163,10 @@ pub fn main() -> ExitCode {
             match err.downcast_ref::<crate::plan::PlanErrors>() {
                 // Plan diagnostics carry their own "error:" headings, spans and hints.
                 Some(errors) => eprintln!("{errors}"),
-                None => eprintln!("error: {err:#}"),
+                None => eprintln!(
+                    "error: {}",
+                    crate::report::redact_stream::redact_process_text(&format!("{err:#}"))
+                ),
             }
             ExitCode::from(EXIT_ERROR)
         }
@@ -152,7 +183,7 @@ fn init_tracing(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::report::redact_stream::RedactedStderr)
         .try_init();
 }
 
@@ -162,28 +193,44 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Validate { plan } => {
             let plan = load_plan(&plan)?;
             if !output.quiet {
-                println!("{}", crate::console::validated(&plan));
+                println!(
+                    "{}",
+                    crate::report::redact_stream::redact_process_text(&crate::console::validated(
+                        &plan
+                    ))
+                );
             }
             Ok(0)
         }
         Command::Run(args) => {
             let plan = load_plan(&args.plan)?;
             if args.dry_run {
-                println!("{}", crate::console::dry_run(&plan));
+                println!(
+                    "{}",
+                    crate::report::redact_stream::redact_process_text(&crate::console::dry_run(
+                        &plan
+                    ))
+                );
                 return Ok(0);
             }
-            let options = run_options(&plan, &args.run, &output);
+            let options = run_options(&plan, &args.run, &output)?;
             runtime()?.block_on(run_plan(Arc::new(plan), options, &output))
         }
         Command::Demo(args) => runtime()?.block_on(async {
             let demo = crate::demo::Demo::start(&args.defects, args.workers).await?;
             let plan = demo.plan()?;
-            let options = run_options(&plan, &args.run, &output);
+            let options = run_options(&plan, &args.run, &output)?;
             let result = run_plan(Arc::new(plan), options, &output).await;
             demo.stop().await;
             result
         }),
-        Command::Testbed(_) => Ok(EXIT_ERROR),
+        Command::VerifyBundle(args) => {
+            crate::cli_evidence::verify_bundle(&args, output.format == Format::Json)
+        }
+        Command::Diff(args) => crate::cli_evidence::diff(&args, output.format == Format::Json),
+        Command::Report(args) => crate::cli_evidence::report(&args),
+        Command::Reconcile(args) => crate::cli_faults::reconcile(&args),
+        Command::Testbed(_) | Command::Guard(_) => Ok(EXIT_ERROR),
     }
 }
 
@@ -196,11 +243,24 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Load and compile a plan, reading `${VAR}` and secrets from the process environment.
 fn load_plan(path: &Path) -> anyhow::Result<Plan> {
-    crate::plan::load(path, &|name| std::env::var(name).ok()).map_err(anyhow::Error::new)
+    let plan =
+        crate::plan::load(path, &|name| std::env::var(name).ok()).map_err(anyhow::Error::new)?;
+    install_redactor(&plan);
+    Ok(plan)
 }
 
-fn run_options(plan: &Plan, flags: &RunFlags, output: &OutputArgs) -> RunOptions {
-    RunOptions {
+/// From here on, logs, error messages and everything printed are redacted with `plan`'s secrets.
+fn install_redactor(plan: &Plan) {
+    crate::report::redact_stream::install(crate::report::redact::Redactor::new(&plan.secrets));
+}
+
+fn run_options(
+    plan: &Plan,
+    flags: &RunFlags,
+    output: &OutputArgs,
+) -> anyhow::Result<RunOptions> {
+    check_only(plan, flags.only.as_deref())?;
+    Ok(RunOptions {
         out_dir: flags
             .out
             .clone()
@@ -208,12 +268,37 @@ fn run_options(plan: &Plan, flags: &RunFlags, output: &OutputArgs) -> RunOptions
         only: flags.only.clone(),
         progress: !output.no_progress && !output.quiet,
         before_settle: None,
+        faults: engine::FaultOptions {
+            allow_production: flags.allow_production,
+            kill_file: flags.kill_file.clone(),
+            guard_exe: std::env::current_exe().ok(),
+        },
+    })
+}
+
+/// `--only` must name checks of the plan: a typo would otherwise skip everything and pass.
+fn check_only(plan: &Plan, only: Option<&[String]>) -> anyhow::Result<()> {
+    let Some(only) = only else { return Ok(()) };
+    let known = engine::check_ids(plan);
+    let unknown: Vec<&str> = only
+        .iter()
+        .map(String::as_str)
+        .filter(|id| !known.contains(id))
+        .collect();
+    if only.is_empty() || !unknown.is_empty() {
+        anyhow::bail!(
+            "--only names no check of the plan: {}; the plan's checks are {}",
+            if unknown.is_empty() { "(empty)".to_string() } else { unknown.join(", ") },
+            known.join(", ")
+        );
     }
+    Ok(())
 }
 
 /// Run a plan with Ctrl-C and SIGTERM wired to cancellation, print the summary, and return the
 /// verdict's exit code.
 async fn run_plan(plan: Arc<Plan>, options: RunOptions, output: &OutputArgs) -> anyhow::Result<u8> {
+    install_redactor(&plan);
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(cancel_on_signal(cancel.clone()));
     let result = engine::run(plan, options, cancel).await;
@@ -227,7 +312,10 @@ async fn run_plan(plan: Arc<Plan>, options: RunOptions, output: &OutputArgs) -> 
         Format::Markdown => std::fs::read_to_string(result.dir.join("report.md"))
             .context("cannot read back report.md")?,
     };
-    println!("{}", text.trim_end());
+    println!(
+        "{}",
+        crate::report::redact_stream::redact_process_text(text.trim_end())
+    );
     Ok(result.report.exit_code)
 }
 

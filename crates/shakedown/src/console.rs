@@ -136,6 +136,19 @@ pub fn dry_run(plan: &Plan) -> String {
                             humantime::format_duration(*min),
                             humantime::format_duration(*max)
                         ),
+                        StepKind::Ws(ws) => format!(
+                            "ws {}:{} ({} events)",
+                            ws.request.target,
+                            ws.request.path.source(),
+                            ws.expect.events.len()
+                        ),
+                        StepKind::Sse(sse) => format!(
+                            "sse {} {}:{} ({} readers)",
+                            sse.request.method.as_str(),
+                            sse.request.target,
+                            sse.request.path.source(),
+                            sse.readers
+                        ),
                     };
                     let _ = writeln!(out, "  {}.{}: {line}", entry.scenario, step.name);
                 }
@@ -145,6 +158,7 @@ pub fn dry_run(plan: &Plan) -> String {
             let _ = writeln!(out, "  threshold {}", threshold.source);
         }
     }
+    out.push_str(&crate::faults::dry_run::describe(plan));
     out
 }
 
@@ -172,5 +186,6 @@ fn describe_executor(executor: &Executor) -> String {
         Executor::VusIterations { vus, iterations } => {
             format!("{vus} VUs sharing {iterations} iterations")
         }
+        Executor::Arrival(rate) => rate.describe(),
     }
 }

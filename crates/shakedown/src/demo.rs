@@ -1,116 +1,76 @@
-//! `shakedown demo`: start the bundled testbed on loopback and gate it with the embedded demo
-//! plan (`examples/demo.toml`). No setup, no network beyond 127.0.0.1.
+//! `shakedown demo`: gate the bundled testbed with the embedded demo plan
+//! (`examples/demo.toml`). No setup, no network beyond 127.0.0.1: the plan declares the testbed's
+//! API and workers as `process` targets, so shakedown starts, faults and stops them itself; this
+//! module only supplies the variables the plan reads (this executable, a free port, a temporary
+//! data directory, fresh credentials, and the defects).
 
-use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::str::FromStr as _;
 
-use anyhow::{Context as _, bail};
-use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use anyhow::Context as _;
 
 use crate::plan::model::Plan;
 
 /// The demo plan, embedded so that the demo runs from any directory.
 pub const DEMO_PLAN: &str = include_str!("../../../examples/demo.toml");
 
-/// How long the testbed may take to print its addresses.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long the testbed may take to stop after its stdin closes.
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A running testbed stack and the credentials it was started with.
+/// The variables of one demo run, and the data directory it owns.
 pub struct Demo {
-    child: Child,
-    api: String,
-    ops_key: String,
-    password: String,
-}
-
-/// The first line the testbed stack prints.
-#[derive(Debug, Deserialize)]
-struct StackInfo {
-    api: String,
+    vars: BTreeMap<&'static str, String>,
+    data_dir: PathBuf,
 }
 
 impl Demo {
-    /// Start `shakedown testbed stack` with fresh credentials and the given defects, and wait
-    /// for it to print where its API listens.
+    /// Prepare a demo: check the defects, pick a free loopback port, create a data directory
+    /// and fresh credentials. `workers` must be 2: the demo plan declares two worker targets.
     pub async fn start(defects: &[String], workers: u32) -> anyhow::Result<Demo> {
-        let exe = std::env::current_exe().context("cannot find the shakedown executable")?;
-        let ops_key = format!("demo-ops-{}", uuid::Uuid::new_v4().simple());
-        let password = format!("demo-pw-{}", uuid::Uuid::new_v4().simple());
-        let mut command = Command::new(exe);
-        command
-            .args(["testbed", "stack", "--workers", &workers.to_string()])
-            .env("TESTBED_OPS_KEY", &ops_key)
-            .env("TESTBED_PASSWORD", &password)
-            .env(
-                "TESTBED_JWT_SECRET",
-                format!("demo-jwt-{}", uuid::Uuid::new_v4().simple()),
-            )
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
         for defect in defects {
-            command.args(["--defect", defect]);
+            testbed::defects::Defect::from_str(defect).map_err(anyhow::Error::new)?;
         }
-        let mut child = command.spawn().context("cannot start the testbed")?;
-        let stdout = child
-            .stdout
-            .take()
-            .context("the testbed's stdout is not captured")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let first = match tokio::time::timeout(START_TIMEOUT, lines.next_line()).await {
-            Ok(Ok(Some(line))) => line,
-            Ok(Ok(None)) => {
-                let status = child.wait().await.ok();
-                bail!(
-                    "the testbed exited before it was ready ({}); see its messages above",
-                    status.map(|s| s.to_string()).unwrap_or_default()
-                )
-            }
-            Ok(Err(err)) => bail!("cannot read the testbed's output: {err}"),
-            Err(_) => bail!(
-                "the testbed did not start within {}s",
-                START_TIMEOUT.as_secs()
-            ),
-        };
-        let info: StackInfo = serde_json::from_str(&first)
-            .with_context(|| format!("the testbed printed an unexpected first line: {first}"))?;
-        // Keep draining its stdout so the stack never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Demo {
-            child,
-            api: info.api,
-            ops_key,
-            password,
-        })
+        if workers != 2 {
+            anyhow::bail!(
+                "the demo plan declares two worker targets (worker-0, worker-1); --workers {workers} is not supported"
+            );
+        }
+        let exe = std::env::current_exe().context("cannot find the shakedown executable")?;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("cannot find a free loopback port")?
+            .port();
+        let data_dir =
+            std::env::temp_dir().join(format!("shakedown-demo-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("cannot create {}", data_dir.display()))?;
+        let fresh = |prefix: &str| format!("{prefix}-{}", uuid::Uuid::new_v4().simple());
+        let vars = BTreeMap::from([
+            ("SHAKEDOWN_EXE", exe.display().to_string()),
+            ("SHAKEDOWN_API_LISTEN", format!("127.0.0.1:{port}")),
+            ("SHAKEDOWN_API_URL", format!("http://127.0.0.1:{port}")),
+            ("SHAKEDOWN_DEMO_DATA", data_dir.display().to_string()),
+            ("SHAKEDOWN_DEMO_DEFECTS", defects.join(",")),
+            ("TESTBED_OPS_KEY", fresh("demo-ops")),
+            ("TESTBED_PASSWORD", fresh("demo-pw")),
+            ("TESTBED_JWT_SECRET", fresh("demo-jwt")),
+        ]);
+        Ok(Demo { vars, data_dir })
     }
 
-    /// The demo plan, compiled with the testbed's address and credentials.
+    /// The demo plan, compiled with this demo's variables.
     pub fn plan(&self) -> anyhow::Result<Plan> {
-        let lookup = |name: &str| match name {
-            "SHAKEDOWN_API_URL" => Some(self.api.clone()),
-            "TESTBED_OPS_KEY" => Some(self.ops_key.clone()),
-            "TESTBED_PASSWORD" => Some(self.password.clone()),
-            other => std::env::var(other).ok(),
+        let lookup = |name: &str| match self.vars.get(name) {
+            Some(value) => Some(value.clone()),
+            None => std::env::var(name).ok(),
         };
         crate::plan::compile_str(DEMO_PLAN, Path::new("examples/demo.toml"), &lookup)
             .map_err(|errors| anyhow::anyhow!("the embedded demo plan is not valid: {errors}"))
     }
 
-    /// Stop the testbed: close its stdin (it stops its children and exits), then kill it if it
-    /// does not exit in time.
-    pub async fn stop(mut self) {
-        drop(self.child.stdin.take());
-        if tokio::time::timeout(STOP_TIMEOUT, self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
+    /// Remove the data directory (the run has stopped the processes by now).
+    pub async fn stop(self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.data_dir) {
+            tracing::debug!(error = %e, "cannot remove {}", self.data_dir.display());
         }
     }
 }

@@ -8,17 +8,22 @@
 //! - [`load`] and [`metrics`]: virtual users, executors, and mergeable histograms;
 //! - [`ledger`]: the history of tracked work, settle, and classification;
 //! - [`report`]: the one report model and its exporters;
+//! - [`proxy`]: the embedded fault proxy and its toxics (network faults between services);
 //! - [`engine`]: the phases of a run, the only place that knows their order;
 //! - [`cli`]: argument parsing and the mapping of results to exit codes.
 
 pub mod cli;
+pub mod cli_evidence;
+pub mod cli_faults;
 pub mod console;
 pub mod demo;
 pub mod engine;
+pub mod faults;
 pub mod ledger;
 pub mod load;
 pub mod metrics;
 pub mod plan;
+pub mod proxy;
 pub mod report;
 pub mod status;
 pub mod template;

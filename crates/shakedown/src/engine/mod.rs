@@ -4,7 +4,10 @@
 //! after every phase, so an interrupted run (Ctrl-C, SIGTERM, a plan bound) still leaves
 //! evidence, and it ends ABORTED rather than pretending its partial figures are a verdict.
 
+mod faults;
 pub mod preflight;
+mod proxies;
+mod seal;
 mod verify;
 
 use std::collections::BTreeMap;
@@ -36,7 +39,11 @@ pub struct RunOptions {
     /// Called after the load tests and before settle. The faults issue puts heal here; tests
     /// use it to restart the system under test between load and settle.
     pub before_settle: Option<PhaseHook>,
+    /// `--allow-production`, `--kill-file` and the guard executable.
+    pub faults: FaultOptions,
 }
+
+pub use faults::FaultOptions;
 
 /// An async callback run between two phases.
 #[derive(Clone)]
@@ -62,12 +69,30 @@ pub const EFFECTIVE_PLAN: &str = "plan.toml";
 /// Name of the history in the run directory.
 pub const HISTORY: &str = "history.jsonl";
 
-/// Run `plan` to completion or cancellation, writing evidence to `options.out_dir`.
+/// Run `plan` to completion or cancellation, writing evidence to `options.out_dir`, then seal
+/// the run directory with `manifest.json`: last, after every other file, and also after an
+/// interruption or an error.
 pub async fn run(
     plan: Arc<Plan>,
     options: RunOptions,
     cancel: CancellationToken,
 ) -> anyhow::Result<RunResult> {
+    let started_at = now_rfc3339();
+    let out_dir = options.out_dir.clone();
+    let result = run_phases(plan.clone(), options, cancel).await;
+    seal::seal_run(&plan, &out_dir, &started_at, result)
+}
+
+/// Every phase of the run, writing the reports after each.
+async fn run_phases(
+    plan: Arc<Plan>,
+    options: RunOptions,
+    cancel: CancellationToken,
+) -> anyhow::Result<RunResult> {
+    // Fault proxies first: targets and process controls connect through them, so their real
+    // addresses go into the plan before anything reads it.
+    let proxy_stage = proxies::ProxyStage::start(&plan);
+    let plan = proxy_stage.bind(&plan);
     let redactor = Redactor::new(&plan.secrets);
     let dir = RunDir::create(&options.out_dir)
         .with_context(|| format!("cannot create run directory {}", options.out_dir.display()))?;
@@ -84,7 +109,9 @@ pub async fn run(
     run.write()?;
 
     // A hard bound on the whole run, enforced independently of everything else.
-    let deadline = tokio::time::Instant::now() + plan.limits.duration;
+    // Second 0 of every per-second window of the run.
+    let run_start = tokio::time::Instant::now();
+    let deadline = run_start + plan.limits.duration;
     let bound = cancel.child_token();
     let watchdog = {
         let bound = bound.clone();
@@ -94,8 +121,16 @@ pub async fn run(
         })
     };
 
+    // Faults: reconcile leftovers, open the journal, start process targets before preflight.
+    let mut fault_stage = faults::FaultStage::open(&plan, &run, &options, &cancel)?;
+    let controls = fault_stage.prepare(&run.redactor).await;
+
     // Preflight.
     run.report.preflight = preflight::check_targets(&plan, &run.redactor).await;
+    run.report.preflight.extend(controls);
+    run.report
+        .preflight
+        .extend(proxy_stage.preflight(&plan, &run.redactor).await);
     run.report.run.phase = Phase::Preflight;
     run.write()?;
 
@@ -106,6 +141,7 @@ pub async fn run(
         budget: Arc::new(RequestBudget::new(plan.limits.requests, deadline)),
         progress: options.progress,
         run_id: run.report.run.id.clone(),
+        run_start,
     };
     let mut outcomes: BTreeMap<String, LoadOutcome> = BTreeMap::new();
     for (index, test) in plan.load_tests.iter().enumerate() {
@@ -124,9 +160,14 @@ pub async fn run(
             record_stop(&mut run.report, stop, &cancel);
         }
         outcomes.insert(test.id.clone(), outcome);
+        write_latency_log(&run, &plan, &outcomes, run_start);
         run.report.run.phase = Phase::Load;
         run.write()?;
     }
+    // Fault tests, in plan order, after the load tests.
+    fault_stage
+        .run_tests(&plan, &env, &mut run, &options, &bound)
+        .await?;
     ledger.flush().context("cannot write history.jsonl")?;
 
     // Settle, then verify: only for a run that was not interrupted, since a partial settle
@@ -158,18 +199,34 @@ pub async fn run(
         }
     };
 
+    let streams = match &ledgers {
+        Some(_) => verify::stream_checks(&ledger),
+        None => Ok(BTreeMap::new()),
+    };
     for (index, test) in plan.load_tests.iter().enumerate() {
         let Some(outcome) = outcomes.get(&test.id) else {
             continue;
         };
         let check = &mut run.report.checks[index];
         match &ledgers {
-            Some(ledgers) => verify::judge(check, test, outcome, ledgers.get(&test.id)),
+            Some(ledgers) => {
+                verify::judge(check, test, outcome, ledgers.get(&test.id));
+                verify::judge_streams(check, &streams);
+            }
             None => verify::interrupted(check, test, outcome),
+        }
+    }
+    fault_stage.judge(&plan, &mut run.report, ledgers.as_ref());
+    if ledgers.is_some() {
+        // Fault tests read streams too (C2): the same stream check judges them.
+        for check in run.report.checks.iter_mut().skip(plan.load_tests.len()) {
+            verify::judge_streams(check, &streams);
         }
     }
     run.report.run.phase = Phase::Verify;
     run.write()?;
+    fault_stage.finish(&mut run.report).await;
+    proxy_stage.stop().await;
 
     watchdog.abort();
     run.report.run.phase = Phase::Complete;
@@ -237,6 +294,30 @@ fn gate(
     None
 }
 
+/// Rewrite the run's HdrHistogram interval log from the windows of every test run so far, in
+/// plan order. A failure is logged, not fatal: the report carries the same timeline.
+fn write_latency_log(
+    run: &Run,
+    plan: &Plan,
+    outcomes: &BTreeMap<String, LoadOutcome>,
+    run_start: tokio::time::Instant,
+) {
+    let started = std::time::SystemTime::now() - run_start.elapsed();
+    let tests = plan.load_tests.iter().filter_map(|t| {
+        let o = outcomes.get(&t.id)?;
+        Some((t.id.as_str(), &o.measurements.windows))
+    });
+    let written = crate::metrics::interval_log::render(started, tests)
+        .map_err(std::io::Error::other)
+        .and_then(|text| {
+            let name = crate::metrics::interval_log::LATENCY_LOG;
+            run.dir.write_file(name, &text, &run.redactor)
+        });
+    if let Err(e) = written {
+        tracing::warn!(error = %e, "cannot write the latency interval log");
+    }
+}
+
 fn record_stop(report: &mut Report, stop: &StopReason, cancel: &CancellationToken) {
     match stop {
         StopReason::Cancelled => record_interrupt(report, cancel),
@@ -276,6 +357,8 @@ fn pending_check(test: &LoadTest) -> CheckReport {
         metrics: None,
         thresholds: Vec::new(),
         ledger: None,
+        fault: None,
+        streams: None,
     }
 }
 
@@ -302,7 +385,12 @@ fn initial_report(plan: &Plan) -> Report {
         exit_code: crate::status::Verdict::Incomplete.exit_code(),
         reasons: Vec::new(),
         preflight: Vec::new(),
-        checks: plan.load_tests.iter().map(pending_check).collect(),
+        checks: plan
+            .load_tests
+            .iter()
+            .map(pending_check)
+            .chain(plan.faults.tests.iter().map(faults::pending_fault_check))
+            .collect(),
     }
 }
 
@@ -324,4 +412,13 @@ pub fn default_run_dir(base: &Path, plan_name: &str) -> PathBuf {
         })
         .collect();
     base.join(format!("{stamp}-{name}"))
+}
+
+/// Every check id of the plan, in the order the checks run (what `--only` selects from).
+pub fn check_ids(plan: &Plan) -> Vec<&str> {
+    plan.load_tests
+        .iter()
+        .map(|t| t.id.as_str())
+        .chain(plan.faults.tests.iter().map(|t| t.id.as_str()))
+        .collect()
 }

@@ -4,6 +4,7 @@
 //! threshold that could not be measured, a ledger key that could not be decided, or a test that
 //! sent no request at all is INCONCLUSIVE. Only then is it a PASS. Nothing passes unobserved.
 
+use crate::ledger::streams::StreamCheckSummary;
 use crate::ledger::summary::LedgerSummary;
 use crate::load::LoadOutcome;
 use crate::metrics::thresholds::evaluate;
@@ -23,6 +24,73 @@ pub fn judge(
     let (status, reason) = decide(&check.thresholds, outcome, ledger);
     check.status = status;
     check.reason = reason;
+}
+
+/// Every test's stream check, from the stream log and the jobs' final reads. Err if the log
+/// cannot be read back: then no stream can be said to have passed.
+pub fn stream_checks(
+    ledger: &crate::ledger::history::Ledger,
+) -> Result<std::collections::BTreeMap<String, StreamCheckSummary>, String> {
+    if ledger.streams().is_empty() {
+        return Ok(std::collections::BTreeMap::new());
+    }
+    let states = crate::ledger::streams::final_states(&ledger.records());
+    ledger
+        .streams()
+        .check(&states)
+        .map_err(|e| format!("the stream log cannot be read: {e}"))
+}
+
+/// Add a test's stream check to its check: any broken rule (a gap, a duplicate, a reorder, a
+/// bad resume, a terminal state the ledger contradicts, a hang) is a FAIL naming the ids.
+pub fn judge_streams(
+    check: &mut CheckReport,
+    streams: &Result<std::collections::BTreeMap<String, StreamCheckSummary>, String>,
+) {
+    let summary = match streams {
+        Ok(all) => match all.get(&check.id) {
+            Some(s) => s,
+            None => return,
+        },
+        Err(e) => {
+            if check.status == Status::Pass {
+                check.status = Status::Inconclusive;
+                check.reason = e.clone();
+            }
+            return;
+        }
+    };
+    check.streams = Some(summary.clone());
+    let broken = summary.violation_count();
+    if broken == 0 {
+        if check.status == Status::Pass {
+            check.reason.push_str(&format!(
+                "; stream check: {} streams ordered, complete and resumed right ({} reconnects)",
+                summary.streams, summary.reconnects
+            ));
+        }
+        return;
+    }
+    let rules: Vec<String> = summary
+        .violations
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(rule, n)| format!("{rule} {n}"))
+        .collect();
+    let mut text = format!(
+        "stream check: {broken} violations in {} streams ({})",
+        summary.streams,
+        rules.join(", ")
+    );
+    if let Some(e) = summary.examples.first() {
+        text.push_str(&format!("; e.g. job {} read by {}: {}", e.job, e.consumer, e.why));
+    }
+    if check.status == Status::Fail {
+        check.reason = format!("{}; {text}", check.reason);
+    } else {
+        check.status = Status::Fail;
+        check.reason = text;
+    }
 }
 
 /// A test whose run was interrupted: its partial figures are shown, but not judged.

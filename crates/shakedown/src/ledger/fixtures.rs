@@ -87,6 +87,9 @@ pub fn plan(settle: Settle) -> Plan {
         targets: BTreeMap::new(),
         scenarios: BTreeMap::from([(SCENARIO.to_string(), scenario)]),
         load_tests: Vec::new(),
+        faults: Default::default(),
+        evidence: Default::default(),
+        proxies: Default::default(),
         source: PathBuf::from("fixture.toml"),
         redacted_source: String::new(),
     }

@@ -128,6 +128,8 @@ pub struct Ledger {
     redactor: Redactor,
     start: Instant,
     inner: Mutex<Inner>,
+    /// SSE streams, recorded next to the history in `streams.jsonl`.
+    streams: crate::ledger::streams::StreamLog,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -157,8 +159,13 @@ impl Ledger {
         redactor: Redactor,
     ) -> std::io::Result<Arc<Ledger>> {
         let file = File::create(path)?;
+        let streams = crate::ledger::streams::StreamLog::new(
+            &path.with_file_name(crate::ledger::streams::STREAMS_FILE),
+            redactor.clone(),
+        );
         Ok(Arc::new(Ledger {
             path: path.to_path_buf(),
+            streams,
             plan,
             redactor,
             start: Instant::now(),
@@ -280,6 +287,11 @@ impl Ledger {
     /// Number of keys tracked so far (all tests): distinct keys whose submit was invoked.
     pub fn tracked(&self) -> usize {
         self.lock().checker.keys()
+    }
+
+    /// The log of SSE streams, which the stream checker reads after settle.
+    pub fn streams(&self) -> &crate::ledger::streams::StreamLog {
+        &self.streams
     }
 
     /// Flush the history to disk (called by the engine after each phase). Once a write has

@@ -6,13 +6,16 @@
 //! - [`settle`](mod@settle): polling until every key is terminal, then final reads;
 //! - [`checker`]: the pure classification ([`classify`]) of a history;
 //! - [`observe`]: what a read of a key means against its track spec;
-//! - [`summary`]: the per-test result that goes into the report.
+//! - [`summary`]: the per-test result that goes into the report;
+//! - [`streams`]: the SSE stream log and the stream checker.
 
 pub mod checker;
 pub mod history;
 pub mod observe;
 pub mod record;
 pub mod settle;
+pub mod stream_record;
+pub mod streams;
 pub mod summary;
 mod why;
 

@@ -12,7 +12,7 @@ use crate::plan::model::{Plan, StepKind, Track};
 pub fn track_at<'p>(plan: &'p Plan, scenario: &str, step: usize) -> Option<&'p Track> {
     match &plan.scenarios.get(scenario)?.steps.get(step)?.kind {
         StepKind::Http(http) => http.track.as_ref(),
-        StepKind::Think { .. } => None,
+        StepKind::Think { .. } | StepKind::Ws(_) | StepKind::Sse(_) => None,
     }
 }
 

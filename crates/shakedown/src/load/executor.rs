@@ -1,4 +1,5 @@
-//! Closed-model executors: how many virtual users run, and for how long.
+//! Executors: how many virtual users run, and for how long. The closed-model ones are here;
+//! the open model (arrival rates) is in [`super::open`].
 //!
 //! - rounds: `concurrency` VUs each run one iteration per round, concurrently; the next round
 //!   starts when every VU has finished. A VU keeps its clients (and pools) across rounds.
@@ -30,6 +31,7 @@ pub fn planned_iterations(executor: &Executor) -> Option<u64> {
         } => Some(u64::from(concurrency) * u64::from(rounds)),
         Executor::VusDuration { .. } => None,
         Executor::VusIterations { iterations, .. } => Some(iterations),
+        Executor::Arrival(ref rate) => Some(rate.planned_sends()),
     }
 }
 
@@ -51,6 +53,7 @@ pub async fn run(rt: Arc<Runtime>, executor: &Executor, tx: &mpsc::Sender<Event>
             })
             .await;
         }
+        Executor::Arrival(ref rate) => super::open::run(&rt, rate, tx).await,
     }
 }
 

@@ -14,17 +14,26 @@ pub mod budget;
 pub mod executor;
 pub mod http;
 pub mod mix;
+pub mod open;
+#[cfg(test)]
+mod open_tests;
 pub mod prepared;
 pub mod progress;
 pub mod sampler;
+pub mod schedule;
 pub mod scope;
+pub mod sse;
+pub mod sse_parse;
 mod step;
+pub mod stream;
+pub mod stream_expect;
 #[cfg(test)]
 mod test_server;
 #[cfg(test)]
 mod tests;
 pub mod track;
 pub mod vu;
+pub mod ws;
 
 use std::sync::Arc;
 
@@ -59,6 +68,8 @@ pub struct LoadEnv {
     pub progress: bool,
     /// The run's unique id, mixed into `uuid()` so that keys differ between runs.
     pub run_id: String,
+    /// The start of the run: second 0 of every test's per-second windows.
+    pub run_start: Instant,
 }
 
 /// Why a load test stopped before it ran to completion.
@@ -102,6 +113,7 @@ pub async fn run_load_test(
         Redactor::new(&env.plan.secrets),
         live.clone(),
     )
+    .with_origin(env.run_start)
     .spawn(rx);
 
     let rt = Arc::new(Runtime {
@@ -155,11 +167,19 @@ pub async fn run_load_test(
         }
     };
     measurements.elapsed = started.elapsed();
+    measurements.started = started.saturating_duration_since(env.run_start);
+    if let crate::plan::model::Executor::Arrival(rate) = &test.executor {
+        measurements.target_rate = Some(rate.expected_sends() / rate.duration().as_secs_f64());
+    }
+    let summary = measurements.summary();
+    for warning in &summary.warnings {
+        tracing::warn!(test = %test.id, "{warning}");
+    }
     if let Some(p) = progress {
         p.finish();
     }
     LoadOutcome {
-        summary: measurements.summary(),
+        summary,
         measurements,
         stopped,
     }

@@ -155,6 +155,8 @@ pub enum StepAction {
         /// Longest pause.
         max: Duration,
     },
+    /// A WebSocket session or SSE readers.
+    Stream(Box<super::stream::StreamSpec>),
     /// A step that cannot run: each attempt is a counted failure with this message.
     Broken {
         /// The method, for the signature.
@@ -243,6 +245,9 @@ impl PreparedTest {
                         id: step_id(test_index, si, i),
                         action: match &step.kind {
                             StepKind::Http(http) => prepare_http(http, &targets, &target_index),
+                            StepKind::Ws(_) | StepKind::Sse(_) => {
+                                super::stream::prepare(&step.kind, &targets, &target_index)
+                            }
                             StepKind::Think { min, max } => StepAction::Think {
                                 min: *min,
                                 max: (*max).max(*min),

@@ -75,7 +75,18 @@ impl Progress {
 fn draw(bar: &ProgressBar, live: &LiveCounters) {
     let (requests, failures, iterations) = live.snapshot();
     bar.set_position(iterations);
-    bar.set_message(format!("{requests} requests, {failures} failures"));
+    let secs = bar.elapsed().as_secs_f64();
+    let rate = if secs > 0.0 {
+        requests as f64 / secs
+    } else {
+        0.0
+    };
+    let dropped = live.dropped.load(std::sync::atomic::Ordering::Relaxed);
+    let mut message = format!("{requests} requests ({rate:.0}/s), {failures} failures");
+    if dropped > 0 {
+        message.push_str(&format!(", {dropped} dropped"));
+    }
+    bar.set_message(message);
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use super::prepared::{
 };
 use super::track;
 use super::vu::{StepEnd, VirtualUser};
-use crate::metrics::aggregator::{Event, Failure, RequestSample};
+use crate::metrics::aggregator::{Event, Failure, RequestSample, TimedSample};
 use crate::plan::model::StatusSet;
 use crate::template::Template;
 
@@ -108,6 +108,7 @@ impl VirtualUser {
                     attempt.url().as_str(),
                 ));
             }
+            let (intended, wait) = self.timing(Instant::now());
             let ex = tokio::select! {
                 biased;
                 _ = rt.stop.token().cancelled() => {
@@ -131,11 +132,15 @@ impl VirtualUser {
                 }),
                 Judgement::Pending(_) => None,
             };
-            self.emit(Event::Request(RequestSample {
-                step: step.slot,
-                latency: Some(ex.latency),
-                status: ex.status,
-                failure: failure.map(|message| Box::new(Failure { method, message })),
+            self.emit(Event::Timed(TimedSample {
+                sample: RequestSample {
+                    step: step.slot,
+                    latency: Some(ex.latency + wait.unwrap_or_default()),
+                    status: ex.status,
+                    failure: failure.map(|message| Box::new(Failure { method, message })),
+                },
+                intended,
+                wait,
             }))
             .await;
             last = Some(ex);

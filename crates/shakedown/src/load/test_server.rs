@@ -202,6 +202,8 @@ pub fn target(name: &str, url: &str) -> Target {
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(10),
         secrets_used: BTreeSet::new(),
+        identity: None,
+        control: None,
     }
 }
 
@@ -256,6 +258,9 @@ pub fn plan(targets: Vec<Target>, scenarios: Vec<(&str, Vec<Step>)>, tests: Vec<
             })
             .collect(),
         load_tests: tests,
+        faults: Default::default(),
+        evidence: Default::default(),
+        proxies: Default::default(),
         source: PathBuf::from("plan.toml"),
         redacted_source: String::new(),
     }

@@ -40,6 +40,7 @@ fn env(plan: Plan, requests: u64) -> (LoadEnv, tempfile::TempDir) {
         budget,
         progress: false,
         run_id: "test-run".into(),
+        run_start: Instant::now(),
     };
     (env, dir)
 }
@@ -106,6 +107,7 @@ async fn a_failing_expectation_is_counted_with_its_signature() {
         source: "count(failures) == 0".into(),
         metric: ThresholdMetric::Count(Counter::Failures),
         step: None,
+        window: None,
         op: CmpOp::Eq,
         value: 0.0,
     });
@@ -441,6 +443,7 @@ async fn gauges_are_sampled_and_failed_samples_counted() {
             name: "queue".into(),
         },
         step: None,
+        window: None,
         op: CmpOp::Lt,
         value: 5.0,
     });

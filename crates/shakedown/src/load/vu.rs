@@ -11,6 +11,7 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::budget::{RequestBudget, StopSignal};
 use super::http;
@@ -67,6 +68,8 @@ pub struct VirtualUser {
     pub(super) tx: mpsc::Sender<Event>,
     /// The ledger's process name, e.g. `L1/vu-3`.
     pub(super) process: String,
+    /// Open model: the scheduled start of the iteration, used (once) by its first request.
+    pub(super) intended: Option<Instant>,
 }
 
 impl VirtualUser {
@@ -84,6 +87,17 @@ impl VirtualUser {
             rt,
             scenario,
             tx,
+            intended: None,
+        }
+    }
+
+    /// The intended start and the wait of a request sent at `sent_at`: in the open model, the
+    /// first request of an iteration was meant to start at the iteration's scheduled time, and
+    /// its latency counts from there; every other request starts when it is sent.
+    pub(super) fn timing(&mut self, sent_at: Instant) -> (Instant, Option<Duration>) {
+        match self.intended.take() {
+            Some(intended) => (intended, Some(sent_at.saturating_duration_since(intended))),
+            None => (sent_at, None),
         }
     }
 
@@ -103,10 +117,13 @@ impl VirtualUser {
             let end = match &step.action {
                 StepAction::Http(spec) => self.run_http(&scenario.name, step, spec).await,
                 StepAction::Think { min, max } => self.think(*min, *max).await,
+                StepAction::Stream(spec) => self.run_stream(step, spec).await,
                 StepAction::Broken { method, message } => {
                     self.unsent(step, method, message.clone()).await
                 }
             };
+            // Only the iteration's first step starts on its schedule.
+            self.intended = None;
             match end {
                 StepEnd::Passed => {}
                 StepEnd::Failed => {

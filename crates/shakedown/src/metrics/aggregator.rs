@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::Measurements;
 use super::signature::{signature, status_class};
+use super::windows::Outcome;
 use crate::report::redact::Redactor;
 
 /// Capacity of the sample channel: enough to absorb bursts, small enough to bound memory.
@@ -43,16 +45,43 @@ pub struct Failure {
     pub message: String,
 }
 
+/// A request sample with its timing: when it was meant to start and how long it waited.
+///
+/// `sample.latency` is the response time, from `intended` to the end of the body. In the closed
+/// model `intended` is the actual send time and `wait` is None; in the open model `intended` is
+/// the scheduled start, `wait` the time from it to the actual send, and the service time is
+/// `latency - wait`.
+#[derive(Debug)]
+pub struct TimedSample {
+    /// The request's result.
+    pub sample: RequestSample,
+    /// When the request was meant to start (its window is keyed by this).
+    pub intended: Instant,
+    /// Open model: from the intended start to the actual send.
+    pub wait: Option<Duration>,
+}
+
 /// What virtual users and samplers report.
 #[derive(Debug)]
 pub enum Event {
-    /// A request completed (or a step failed before sending).
+    /// A request completed (or a step failed before sending). Its window is estimated from the
+    /// time it is received minus its latency; steps that know their send time use
+    /// [`Event::Timed`].
     Request(RequestSample),
+    /// A request completed, with its intended start (and, in the open model, its wait time).
+    Timed(TimedSample),
+    /// Open model: a scheduled send could not start on time (no free slot, or too late).
+    Dropped {
+        /// Its intended start.
+        intended: Instant,
+    },
     /// An iteration ran to its end.
     Iteration {
         /// Whether it ended at a failed step.
         failed: bool,
     },
+    /// A stream step's timings, and at its end how it ended.
+    Stream(Box<super::streams::StreamSample>),
     /// A gauge was sampled.
     Gauge {
         /// Index of the gauge in the names given to [`Aggregator::new`].
@@ -71,6 +100,8 @@ pub struct LiveCounters {
     pub failures: AtomicU64,
     /// Iterations recorded so far.
     pub iterations: AtomicU64,
+    /// Open model: sends dropped so far.
+    pub dropped: AtomicU64,
 }
 
 impl LiveCounters {
@@ -91,6 +122,8 @@ pub struct Aggregator {
     gauges: Vec<String>,
     redactor: Redactor,
     live: Arc<LiveCounters>,
+    /// Second 0 of the windows: the start of the run.
+    origin: Instant,
 }
 
 impl Aggregator {
@@ -111,19 +144,51 @@ impl Aggregator {
             gauges: gauges.to_vec(),
             redactor,
             live,
+            origin: Instant::now(),
         }
+    }
+
+    /// Key windows by seconds since `origin` (the start of the run) rather than since the
+    /// aggregator was made.
+    pub fn with_origin(mut self, origin: Instant) -> Aggregator {
+        self.origin = origin;
+        self
     }
 
     /// Fold one event in.
     pub fn record(&mut self, event: Event) {
+        self.record_at(event, Instant::now());
+    }
+
+    /// Fold one event in, received at `now`.
+    fn record_at(&mut self, event: Event, now: Instant) {
         match event {
-            Event::Request(sample) => self.record_request(sample),
+            Event::Request(sample) => {
+                let intended = sample
+                    .latency
+                    .and_then(|l| now.checked_sub(l))
+                    .unwrap_or(now);
+                self.record_request(sample, intended, None);
+            }
+            Event::Timed(t) => self.record_request(t.sample, t.intended, t.wait),
+            Event::Dropped { intended } => {
+                self.measurements.dropped += 1;
+                let second = self.second(intended);
+                self.measurements.windows.record_dropped(second);
+                self.live.dropped.fetch_add(1, Ordering::Relaxed);
+            }
             Event::Iteration { failed } => {
                 self.measurements.iterations += 1;
                 if failed {
                     self.measurements.failed_iterations += 1;
                 }
                 self.live.iterations.fetch_add(1, Ordering::Relaxed);
+            }
+            Event::Stream(sample) => {
+                let m = &mut self.measurements;
+                if let Some(step) = m.steps.get(sample.step as usize) {
+                    m.streams.record(&step.name, *sample);
+                }
             }
             Event::Gauge { gauge, value } => {
                 let Some(name) = self.gauges.get(gauge as usize) else {
@@ -144,13 +209,38 @@ impl Aggregator {
         }
     }
 
-    fn record_request(&mut self, sample: RequestSample) {
+    /// Whole seconds from the origin to `at` (0 for anything before it).
+    fn second(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.origin).as_secs()
+    }
+
+    fn record_request(&mut self, sample: RequestSample, intended: Instant, wait: Option<Duration>) {
+        let second = self.second(intended);
         let m = &mut self.measurements;
         let Some(step) = m.steps.get_mut(sample.step as usize) else {
             return;
         };
         let sent = sample.latency.is_some();
         let class = status_class(sample.status);
+        match sample.latency {
+            Some(latency) => {
+                let outcome = match (&sample.failure, sample.status) {
+                    (None, _) => Outcome::Ok,
+                    (Some(_), None) => Outcome::Error,
+                    (Some(_), Some(_)) => Outcome::Failed,
+                };
+                m.windows.record(second, latency, outcome);
+                if let Some(wait) = wait {
+                    let service = latency.saturating_sub(wait);
+                    m.wait.record(wait);
+                    m.service.record(service);
+                    if let Some(w) = m.windows.at(second) {
+                        w.record_timing(wait, service);
+                    }
+                }
+            }
+            None => m.windows.record_unsent_failure(second),
+        }
         if sent {
             for s in [&mut *step, &mut m.overall] {
                 s.requests += 1;
@@ -169,7 +259,7 @@ impl Aggregator {
             m.overall.failures += 1;
             let message = self.redactor.redact(&failure.message);
             let sig = signature(sample.status, failure.method, &step.name, &message);
-            m.failures.add(sig, &message);
+            m.failures.add_at(sig, &message, Some(second));
             self.live.failures.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -184,8 +274,9 @@ impl Aggregator {
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
+                let now = Instant::now();
                 for event in batch.drain(..) {
-                    self.record(event);
+                    self.record_at(event, now);
                 }
             }
             self.finish()
@@ -274,6 +365,58 @@ mod tests {
         assert_eq!(m.gauges["queue"].samples, 1);
         assert_eq!(m.gauges["queue"].failed, 1);
         assert_eq!(live.snapshot(), (4, 2, 1));
+    }
+
+    #[test]
+    fn windows_are_keyed_by_intended_start_since_the_origin() {
+        let origin = Instant::now();
+        let mut a = aggregator().with_origin(origin);
+        let timed = |at_ms: u64, latency_ms: u64, wait_ms: Option<u64>, status| {
+            Event::Timed(TimedSample {
+                sample: RequestSample {
+                    step: 0,
+                    latency: Some(Duration::from_millis(latency_ms)),
+                    status: Some(status),
+                    failure: (status >= 500).then(|| {
+                        Box::new(Failure {
+                            method: "GET",
+                            message: "boom".into(),
+                        })
+                    }),
+                },
+                intended: origin + Duration::from_millis(at_ms),
+                wait: wait_ms.map(Duration::from_millis),
+            })
+        };
+        a.record(timed(100, 10, None, 200));
+        a.record(timed(900, 20, None, 503));
+        // Scheduled in second 2, sent 300 ms late, answered 5 ms after sending.
+        a.record(timed(2_500, 305, Some(300), 200));
+        a.record(Event::Dropped {
+            intended: origin + Duration::from_millis(2_600),
+        });
+        let m = a.finish();
+        assert_eq!(m.dropped, 1);
+        let t = m.summary().timeline;
+        assert_eq!(
+            t.iter()
+                .map(|w| (w.second, w.requests, w.failures))
+                .collect::<Vec<_>>(),
+            [(0, 2, 1), (2, 1, 0)]
+        );
+        assert!(
+            (t[1].p99 - 305.0).abs() < 4.0,
+            "response time from intended start"
+        );
+        assert_eq!(m.windows.get(2).map(|w| w.dropped), Some(1));
+        let service = m.service.max_ms().unwrap();
+        assert!((service - 5.0).abs() < 0.1, "service {service}");
+        let wait = m.wait.max_ms().unwrap();
+        assert!((wait - 300.0).abs() < 0.5, "wait {wait}");
+        assert_eq!(
+            m.availability(Duration::from_millis(100)),
+            [(0, Some(0.5)), (1, None), (2, Some(0.0))]
+        );
     }
 
     #[tokio::test]

@@ -6,10 +6,15 @@
 //! ran, and two of them (two shards, two runs) merge exactly.
 
 pub mod aggregator;
+pub mod generator;
 pub mod histogram;
+pub mod interval_log;
 pub mod signature;
+pub mod streams;
 pub mod summary;
 pub mod thresholds;
+pub mod window_thresholds;
+pub mod windows;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,6 +22,7 @@ use std::time::Duration;
 use histogram::LatencyHistogram;
 use signature::SignatureTable;
 use summary::{GaugeSummary, LoadSummary, StepSummary};
+use windows::Windows;
 
 /// Status classes counted per step, in report order.
 pub const STATUS_CLASSES: [&str; 7] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other", "error"];
@@ -172,8 +178,22 @@ pub struct Measurements {
     pub failures: SignatureTable,
     /// Sampled gauges by name.
     pub gauges: BTreeMap<String, GaugeStats>,
+    /// WebSocket and SSE steps' stream figures.
+    pub streams: streams::StreamMeasurements,
     /// Wall time the test ran.
     pub elapsed: Duration,
+    /// Per-second windows keyed by intended start, in seconds since the start of the run.
+    pub windows: Windows,
+    /// When the test started, as an offset from the start of the run (second 0 of the windows).
+    pub started: Duration,
+    /// Open model: service time (actual send to the end of the body) of every request sent.
+    pub service: LatencyHistogram,
+    /// Open model: wait time (intended start to actual send) of every request sent.
+    pub wait: LatencyHistogram,
+    /// Open model: sends that could not start on time.
+    pub dropped: u64,
+    /// Open model: the rate asked for, averaged over the schedule (None for the closed model).
+    pub target_rate: Option<f64>,
 }
 
 impl Measurements {
@@ -206,8 +226,26 @@ impl Measurements {
         for (name, theirs) in &other.gauges {
             self.gauges.entry(name.clone()).or_default().merge(theirs);
         }
+        self.streams.merge(&other.streams);
         // Shards run side by side: the merged test lasted as long as the longest one.
         self.elapsed = self.elapsed.max(other.elapsed);
+        self.windows.merge(&other.windows);
+        self.started = self.started.min(other.started);
+        self.service.merge(&other.service);
+        self.wait.merge(&other.wait);
+        self.dropped += other.dropped;
+        // Shards of one open-model test each send their share of the rate.
+        self.target_rate = match (self.target_rate, other.target_rate) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// Availability per second of the run, from the first to the last second this test
+    /// recorded anything in: the share of the requests whose intended start fell in that second
+    /// that succeeded within `objective` (None for a second in which none was sent).
+    pub fn availability(&self, objective: Duration) -> Vec<(u64, Option<f64>)> {
+        self.windows.availability(objective)
     }
 
     /// The serialisable summary the report embeds.
@@ -232,8 +270,11 @@ impl Measurements {
                 .iter()
                 .map(|(name, g)| (name.clone(), g.summary()))
                 .collect(),
-            error_clusters: self.failures.clusters(),
-            timeline: Vec::new(),
+            error_clusters: self.failures.clusters_over(self.overall.requests),
+            streams: self.streams.summary(),
+            timeline: self.windows.summaries(),
+            open_model: generator::open_model(self),
+            warnings: generator::warnings(self),
         }
     }
 }

@@ -43,12 +43,15 @@ pub fn signature(status: Option<u16>, method: &str, step: &str, text: &str) -> S
 /// Replace the variable parts of an error text: uuids become `<uuid>`, hex ids (eight or more hex
 /// digits with at least one digit) `<hex>`, and other digit runs `<n>`, except three-digit HTTP
 /// statuses right after the word "status", "HTTP" or "expected" (and lists of them: "expected
-/// [200, 201]"). Whitespace runs collapse to one space, and the result is truncated to
-/// [`MAX_TEXT`] characters.
+/// [200, 201]"), and WebSocket close codes (1000 to 4999) right after "close" or "closed", so
+/// that "closed 1000 right after connect" keeps its code. Whitespace runs collapse to one space,
+/// and the result is truncated to [`MAX_TEXT`] characters.
 pub fn normalise(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_TEXT + 8));
     // Whether the next number may be a status: set by "status", "HTTP", "expected" or a status.
     let mut status_context = false;
+    // Whether the next number may be a close code: set by "close" or "closed".
+    let mut close_context = false;
     let mut rest = text;
     while let Some(c) = rest.chars().next() {
         if out.len() > MAX_TEXT * 4 {
@@ -76,6 +79,13 @@ pub fn normalise(text: &str) -> String {
             .find(|ch: char| !ch.is_ascii_alphanumeric())
             .unwrap_or(rest.len());
         let word = &rest[..end];
+        if close_context && is_close_code(word) {
+            out.push_str(word);
+            rest = &rest[end..];
+            close_context = false;
+            continue;
+        }
+        close_context = word.eq_ignore_ascii_case("close") || word.eq_ignore_ascii_case("closed");
         let kept_status = push_word(&mut out, word, status_context);
         status_context = kept_status
             || word.eq_ignore_ascii_case("status")
@@ -84,6 +94,14 @@ pub fn normalise(text: &str) -> String {
         rest = &rest[end..];
     }
     truncate(out.trim_end(), MAX_TEXT)
+}
+
+/// Whether `word` is a WebSocket close code (four digits, 1000 to 4999).
+fn is_close_code(word: &str) -> bool {
+    word.len() == 4
+        && word
+            .parse::<u16>()
+            .is_ok_and(|c| (1000..=4999).contains(&c))
 }
 
 /// Append `word` with its variable parts replaced; true if it was kept as an HTTP status.
@@ -143,13 +161,53 @@ fn uuid_len(s: &str) -> Option<usize> {
     }
 }
 
-/// One signature's count and first example.
+/// Most distinct example messages kept per signature.
+pub const MAX_EXAMPLES: usize = 3;
+
+/// One signature's count, examples and when it was seen.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignatureEntry {
     /// Failures with this signature.
     pub count: u64,
     /// The first raw message seen (already redacted by the caller), truncated.
     pub example: String,
+    /// Up to [`MAX_EXAMPLES`] distinct raw messages (redacted, truncated), first seen first.
+    pub examples: Vec<String>,
+    /// The first second (since the start of the run) a failure with it was seen, if known.
+    pub first_second: Option<u64>,
+    /// The last second (since the start of the run) a failure with it was seen, if known.
+    pub last_second: Option<u64>,
+}
+
+impl SignatureEntry {
+    fn new(example: &str) -> SignatureEntry {
+        let example = truncate(example, MAX_EXAMPLE);
+        SignatureEntry {
+            count: 0,
+            examples: vec![example.clone()],
+            example,
+            first_second: None,
+            last_second: None,
+        }
+    }
+
+    fn absorb(&mut self, count: u64, examples: &[String], first: Option<u64>, last: Option<u64>) {
+        self.count += count;
+        for e in examples {
+            if self.examples.len() < MAX_EXAMPLES && !self.examples.contains(e) {
+                self.examples.push(e.clone());
+            }
+        }
+        self.first_second = min_some(self.first_second, first);
+        self.last_second = self.last_second.max(last);
+    }
+}
+
+fn min_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Failures counted by signature, with a cap on distinct signatures. Mergeable.
@@ -161,22 +219,34 @@ pub struct SignatureTable {
 impl SignatureTable {
     /// Count one failure under `signature`, keeping `example` if it is the first.
     pub fn add(&mut self, signature: String, example: &str) {
-        self.add_n(signature, 1, example);
+        self.add_at(signature, example, None);
     }
 
-    fn add_n(&mut self, signature: String, count: u64, example: &str) {
+    /// Count one failure under `signature` seen in `second` (since the start of the run),
+    /// keeping `example` among the first distinct ones.
+    pub fn add_at(&mut self, signature: String, example: &str, second: Option<u64>) {
+        let example = truncate(example, MAX_EXAMPLE);
+        self.add_n(signature, 1, &[example], second, second);
+    }
+
+    fn add_n(
+        &mut self,
+        signature: String,
+        count: u64,
+        examples: &[String],
+        first: Option<u64>,
+        last: Option<u64>,
+    ) {
         let key = if self.entries.contains_key(&signature) || self.entries.len() < MAX_SIGNATURES {
             signature
         } else {
             OVERFLOW.to_string()
         };
+        let first_example = examples.first().map_or("", String::as_str);
         self.entries
             .entry(key)
-            .or_insert_with(|| SignatureEntry {
-                count: 0,
-                example: truncate(example, MAX_EXAMPLE),
-            })
-            .count += count;
+            .or_insert_with(|| SignatureEntry::new(first_example))
+            .absorb(count, examples, first, last);
     }
 
     /// Add every count of `other`.
@@ -185,7 +255,13 @@ impl SignatureTable {
         let mut theirs: Vec<(&String, &SignatureEntry)> = other.entries.iter().collect();
         theirs.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
         for (signature, entry) in theirs {
-            self.add_n(signature.clone(), entry.count, &entry.example);
+            self.add_n(
+                signature.clone(),
+                entry.count,
+                &entry.examples,
+                entry.first_second,
+                entry.last_second,
+            );
         }
     }
 
@@ -209,8 +285,14 @@ impl SignatureTable {
         self.entries.get(signature).map_or(0, |e| e.count)
     }
 
-    /// The clusters, largest first (ties by signature, so the order is stable).
+    /// The clusters, largest first (ties by signature, so the order is stable), without their
+    /// share of attempts (see [`SignatureTable::clusters_over`]).
     pub fn clusters(&self) -> Vec<ErrorCluster> {
+        self.clusters_over(0)
+    }
+
+    /// The clusters, largest first, each with its share of `attempts` (0 when unknown).
+    pub fn clusters_over(&self, attempts: u64) -> Vec<ErrorCluster> {
         let mut clusters: Vec<ErrorCluster> = self
             .entries
             .iter()
@@ -218,6 +300,15 @@ impl SignatureTable {
                 signature: signature.clone(),
                 count: e.count,
                 example: e.example.clone(),
+                share: if attempts > 0 {
+                    (e.count as f64 / attempts as f64).min(1.0)
+                } else {
+                    0.0
+                },
+                first_second: e.first_second,
+                last_second: e.last_second,
+                examples: e.examples.clone(),
+                during_fault: None,
             })
             .collect();
         clusters.sort_by(|a, b| b.count.cmp(&a.count).then(a.signature.cmp(&b.signature)));
@@ -253,6 +344,16 @@ mod tests {
         );
         // A plain word made of hex letters only is a word, not an id.
         assert_eq!(normalise("deadbeefcafe   failed"), "deadbeefcafe failed");
+    }
+
+    #[test]
+    fn close_codes_after_close_are_kept() {
+        assert_eq!(
+            normalise("closed-early: server sent close 1000 (normal) after 3 events"),
+            "closed-early: server sent close 1000 (normal) after <n> events"
+        );
+        assert_eq!(normalise("closed 1006 at 1234"), "closed 1006 at <n>");
+        assert_eq!(normalise("close 99999"), "close <n>");
     }
 
     #[test]
@@ -321,5 +422,25 @@ mod tests {
         assert_eq!(a.count("x"), 2);
         assert_eq!(a.count("y"), 1);
         assert_eq!(a.clusters()[0].example, "first");
+    }
+
+    #[test]
+    fn clusters_keep_their_share_first_and_last_second_and_distinct_examples() {
+        let mut a = SignatureTable::default();
+        a.add_at("x".into(), "run 1 failed", Some(4));
+        a.add_at("x".into(), "run 1 failed", Some(2));
+        a.add_at("x".into(), "run 2 failed", Some(9));
+        let mut b = SignatureTable::default();
+        for i in 3..8 {
+            b.add_at("x".into(), &format!("run {i} failed"), Some(12));
+        }
+        a.merge(&b);
+        let c = &a.clusters_over(40)[0];
+        assert_eq!(c.count, 8);
+        assert_eq!(c.share, 0.2);
+        assert_eq!((c.first_second, c.last_second), (Some(2), Some(12)));
+        assert_eq!(c.examples, ["run 1 failed", "run 2 failed", "run 3 failed"]);
+        assert_eq!(c.during_fault, None);
+        assert_eq!(a.clusters()[0].share, 0.0, "no attempts known, no share");
     }
 }

@@ -52,6 +52,23 @@ pub struct ErrorCluster {
     pub count: u64,
     /// One raw example message (redacted).
     pub example: String,
+    /// Its share of the test's requests, from 0 to 1 (a step that failed before it could send
+    /// counts as a failure but not as a request, so the share is capped at 1).
+    #[serde(default)]
+    pub share: f64,
+    /// The first second (since the start of the run) a failure with it was seen, if known.
+    #[serde(default)]
+    pub first_second: Option<u64>,
+    /// The last second (since the start of the run) a failure with it was seen, if known.
+    #[serde(default)]
+    pub last_second: Option<u64>,
+    /// Up to three distinct example messages (redacted), first seen first.
+    #[serde(default)]
+    pub examples: Vec<String>,
+    /// Whether its failures fall inside a fault window of the check; None when the check
+    /// injected no fault (or the times are unknown).
+    #[serde(default)]
+    pub during_fault: Option<bool>,
 }
 
 /// Summary of a sampled gauge.
@@ -96,10 +113,38 @@ pub struct LoadSummary {
     pub gauges: BTreeMap<String, GaugeSummary>,
     /// Failures clustered by signature, largest first.
     pub error_clusters: Vec<ErrorCluster>,
+    /// WebSocket and SSE steps: time to first event, between events and to the final event,
+    /// how streams ended, and close codes. Absent when the test has no stream step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<super::streams::StreamStepSummary>,
     /// Per-second windows keyed by each request's intended start, in seconds since the start of
     /// the run, so that every test and fault window shares one time axis.
     #[serde(default)]
     pub timeline: Vec<WindowSummary>,
+    /// Open model only: the schedule, the sends it could not start, and latency split into
+    /// wait and service time. Absent for the closed model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_model: Option<OpenModelSummary>,
+    /// Warnings about the figures themselves (dropped sends, a load generator that was the
+    /// bottleneck): the numbers are real, but they do not measure what was asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// The open model's own figures. `latency_ms` of the test is the response time: from each
+/// iteration's intended start to the end of its first request's body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpenModelSummary {
+    /// The rate asked for, averaged over the schedule, per second.
+    pub target_rate: f64,
+    /// Sends the schedule held up to where the test stopped.
+    pub scheduled: u64,
+    /// Sends that could not start on time (every in-flight slot busy, or too late to send).
+    pub dropped: u64,
+    /// From the intended start to the actual send.
+    pub wait_ms: LatencySummary,
+    /// From the actual send to the end of the body.
+    pub service_ms: LatencySummary,
 }
 
 /// One second of a load test.

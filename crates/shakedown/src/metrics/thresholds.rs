@@ -9,18 +9,35 @@ use crate::ledger::summary::LedgerSummary;
 use crate::plan::model::{Counter, GaugeAgg, Threshold, ThresholdMetric};
 use crate::report::model::ThresholdResult;
 
+use super::window_thresholds::{self, FaultSeconds};
 use super::{Measurements, StepMetrics};
 
-/// Evaluate every threshold, in order.
+/// Evaluate every threshold, in order. Thresholds scoped to a fault's window measure nothing
+/// here (see [`evaluate_with`]).
 pub fn evaluate(
     thresholds: &[Threshold],
     m: &Measurements,
     ledger: Option<&LedgerSummary>,
 ) -> Vec<ThresholdResult> {
+    evaluate_with(thresholds, m, ledger, &FaultSeconds::default())
+}
+
+/// Evaluate every threshold, in order, with the seconds of the check's fault windows for the
+/// thresholds scoped to them (`{window=during_fault}`, `{window=after_recovery}`).
+pub fn evaluate_with(
+    thresholds: &[Threshold],
+    m: &Measurements,
+    ledger: Option<&LedgerSummary>,
+    faults: &FaultSeconds,
+) -> Vec<ThresholdResult> {
     thresholds
         .iter()
         .map(|t| {
-            let measured = measure(t, m, ledger);
+            let measured = match &t.window {
+                None => measure(t, m, ledger),
+                Some(scope) => window_thresholds::seconds(scope, m, faults)
+                    .and_then(|seconds| window_thresholds::measure(t, m, &seconds)),
+            };
             ThresholdResult {
                 expression: t.source.clone(),
                 measured,
@@ -59,13 +76,19 @@ fn measure(t: &Threshold, m: &Measurements, ledger: Option<&LedgerSummary>) -> O
         ThresholdMetric::Min => latency.min_ms(),
         ThresholdMetric::Max => latency.max_ms(),
         ThresholdMetric::Med => latency.percentile_ms(50.0),
+        // The share of dropped sends is over every send that was due, sent or not.
+        ThresholdMetric::Rate(Counter::Dropped) => {
+            let due = scope.requests + m.dropped;
+            (due > 0).then(|| m.dropped as f64 / due as f64)
+        }
         ThresholdMetric::Rate(counter) => {
             let requests = scope.requests;
             (requests > 0).then(|| count(*counter, scope, m) as f64 / requests as f64)
         }
         // A count over a test (or step) that neither sent nor failed anything observed nothing.
         ThresholdMetric::Count(counter) => {
-            (scope.requests > 0 || scope.failures > 0).then(|| count(*counter, scope, m) as f64)
+            let observed = scope.requests > 0 || scope.failures > 0 || m.dropped > 0;
+            observed.then(|| count(*counter, scope, m) as f64)
         }
         ThresholdMetric::Gauge { agg, name } => {
             let g = m.gauges.get(name)?;
@@ -80,13 +103,15 @@ fn measure(t: &Threshold, m: &Measurements, ledger: Option<&LedgerSummary>) -> O
     }
 }
 
-/// A counter's value in `scope`. Iterations are not per step: they always count the whole test.
+/// A counter's value in `scope`. Iterations and dropped sends are not per step: they always
+/// count the whole test.
 fn count(counter: Counter, scope: &StepMetrics, m: &Measurements) -> u64 {
     match counter {
         Counter::Requests => scope.requests,
         Counter::Failures => scope.failures,
         Counter::Errors => scope.errors,
         Counter::Iterations => m.iterations,
+        Counter::Dropped => m.dropped,
     }
 }
 
@@ -102,6 +127,7 @@ mod tests {
             source: source.into(),
             metric,
             step: None,
+            window: None,
             op,
             value,
         }

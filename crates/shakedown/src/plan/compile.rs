@@ -41,6 +41,8 @@ pub(super) struct Compiler<'a> {
     pub secret_refs: BTreeMap<String, Range<usize>>,
     /// Declared target names.
     pub targets: BTreeSet<String>,
+    /// `limits.rate`, once the plan section is compiled: open-model rates above it are refused.
+    pub rate_limit: Option<f64>,
 }
 
 /// Build a path of keys: `key_path!["targets", name]`.
@@ -93,14 +95,19 @@ pub fn compile(
         secrets: BTreeMap::new(),
         secret_refs: BTreeMap::new(),
         targets: BTreeSet::new(),
+        rate_limit: None,
     };
     let section = cx.plan_section(raw.plan.as_ref());
+    cx.rate_limit = section.as_ref().and_then(|s| s.3.rate);
     let settle = cx.settle(raw);
     let vars = cx.vars(raw);
     cx.declare_secrets(raw);
     let targets = cx.targets(raw);
     let scenarios = cx.scenarios(raw);
-    let load_tests = cx.load_tests(raw, &scenarios);
+    let mut load_tests = cx.load_tests(raw, &scenarios);
+    let mut faults = cx.fault_plan(raw, &scenarios, &targets, &load_tests);
+    let proxies = cx.proxies(raw);
+    super::compile_proxy::mark_proxy_users(&targets, &mut load_tests, &mut faults);
     let secrets = cx.secret_values();
     let redactor = Redactor::new(&secrets);
     if !cx.diagnostics.is_empty() {
@@ -128,6 +135,15 @@ pub fn compile(
             .map(|(k, v)| (k, v.scenario))
             .collect(),
         load_tests,
+        faults,
+        proxies,
+        evidence: super::model::Evidence {
+            hostname: raw
+                .evidence
+                .as_ref()
+                .and_then(|e| e.get_ref().hostname.as_ref())
+                .is_some_and(|h| *h.get_ref()),
+        },
         source: path.to_path_buf(),
         redacted_source,
     })

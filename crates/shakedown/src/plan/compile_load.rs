@@ -54,6 +54,7 @@ impl Compiler<'_> {
             let label = id.clone().unwrap_or_else(|| i.to_string());
             if let Some(test) = self.load_test(load.get_ref(), header, &label, &declared, scenarios)
             {
+                self.no_fault_windows(&test, load.get_ref(), &label);
                 if let Some(id) = id {
                     out.push(LoadTest { id, ..test });
                 }
@@ -89,7 +90,7 @@ impl Compiler<'_> {
         Some(text.value)
     }
 
-    fn load_test(
+    pub(super) fn load_test(
         &mut self,
         raw: &RawLoad,
         header: Range<usize>,
@@ -245,6 +246,9 @@ impl Compiler<'_> {
     fn executor(&mut self, executor: &Spanned<RawExecutor>, id: &str) -> Option<Executor> {
         const HINT: &str = "executor = { rounds = { concurrency = 20, rounds = 3 } }, \
 { vus = { count = 10, duration = \"30s\" } } or { vus = { count = 10, iterations = 100 } }";
+        if let Some(open) = self.open_executor(executor, id) {
+            return open;
+        }
         let raw = executor.get_ref();
         match (&raw.rounds, &raw.vus) {
             (Some(rounds), None) => {
@@ -472,6 +476,28 @@ impl Compiler<'_> {
         out
     }
 
+    /// A plain load test injects no fault: a threshold scoped to a fault's window could never
+    /// be measured.
+    fn no_fault_windows(&mut self, test: &LoadTest, raw: &RawLoad, id: &str) {
+        let sources = raw.thresholds.iter().flatten();
+        for (t, source) in test.thresholds.iter().zip(sources) {
+            if super::compile_open::needs_a_fault(t) {
+                self.push(
+                    Diagnostic::new(
+                        Some(source.span()),
+                        format!(
+                            "the threshold `{}` of load test `{id}` is scoped to a fault's window, \
+                             but a load test injects no fault",
+                            t.source
+                        ),
+                    )
+                    .label("no fault here")
+                    .hint("move it to the `expect` of a [[faults]] test, or use window=FROM..TO"),
+                );
+            }
+        }
+    }
+
     /// Why a threshold cannot be measured on this test, if it cannot.
     fn threshold_problem(
         &self,
@@ -480,6 +506,9 @@ impl Compiler<'_> {
         samplers: Option<&[Sampler]>,
         complete: bool,
     ) -> Option<(String, String)> {
+        if let Some(problem) = super::compile_open::window_problem(t) {
+            return Some(problem);
+        }
         let scoped_ok = !matches!(
             t.metric,
             ThresholdMetric::Gauge { .. } | ThresholdMetric::Ledger(_)

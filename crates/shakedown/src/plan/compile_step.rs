@@ -110,12 +110,21 @@ impl Compiler<'_> {
             let kind = self.step_kind(&place, step, &before, &own, &later);
             match (kind, compiled.as_mut()) {
                 (Some(kind), Some(list)) => {
-                    if let StepKind::Http(http) = &kind {
-                        targets.insert(http.target.clone());
-                        if let Some(track) = &http.track {
-                            tracks = true;
-                            targets.insert(track.read.target.clone());
+                    match &kind {
+                        StepKind::Http(http) => {
+                            targets.insert(http.target.clone());
+                            if let Some(track) = &http.track {
+                                tracks = true;
+                                targets.insert(track.read.target.clone());
+                            }
                         }
+                        StepKind::Ws(ws) => {
+                            targets.insert(ws.request.target.clone());
+                        }
+                        StepKind::Sse(sse) => {
+                            targets.insert(sse.request.target.clone());
+                        }
+                        StepKind::Think { .. } => {}
                     }
                     list.push(Step {
                         name: names[i].clone(),
@@ -189,6 +198,14 @@ impl Compiler<'_> {
         later: &[(String, String)],
     ) -> Option<StepKind> {
         let raw = step.get_ref();
+        if raw.ws.is_some() || raw.sse.is_some() {
+            let scope = Scope {
+                captures: before,
+                later,
+                key: false,
+            };
+            return self.stream_step(place, step, &scope);
+        }
         match (&raw.request, &raw.think) {
             (Some(request), None) => self
                 .http_step(place, raw, request, before, own, later)
@@ -219,7 +236,7 @@ impl Compiler<'_> {
                 self.push(
                     Diagnostic::new(Some(step.span()), format!("step `{}` of scenario `{}` has neither `request` nor `think`", place.name, place.scenario))
                         .label("what does this step do?")
-                        .hint("an HTTP step has request = \"METHOD target:/path\"; a pause is { think = \"100ms\" }"),
+                        .hint("an HTTP step has request = \"METHOD target:/path\"; a pause is { think = \"100ms\" }; streams are ws = { ... } and sse = { ... }"),
                 );
                 None
             }

@@ -60,6 +60,10 @@ impl Compiler<'_> {
     fn target(&mut self, name: &str, raw: &RawTarget) -> Option<Target> {
         let base_url = match &raw.url {
             Some(url) => self.base_url(url, name),
+            // A controlled target (a worker) may have no HTTP interface.
+            None if raw.control.is_some() && raw.health.is_none() && raw.preflight.is_none() => {
+                Some(String::new())
+            }
             None => {
                 self.missing(
                     &key_path!["targets", name],
@@ -104,7 +108,9 @@ impl Compiler<'_> {
             "30s",
             &format!("`timeout` of target `{name}`"),
         );
+        let fault_parts = self.target_control(name, raw, health.as_ref().and_then(Option::as_ref));
         let (headers, health, preflight) = (headers?, health?, preflight?);
+        let (identity, control) = fault_parts?;
         let mut secrets_used = BTreeSet::new();
         let probes = health.iter().chain(preflight.iter());
         for template in headers.iter().map(|h| &h.value).chain(
@@ -121,13 +127,16 @@ impl Compiler<'_> {
             connect_timeout: connect_timeout?,
             request_timeout: request_timeout?,
             secrets_used,
+            identity,
+            control,
         })
     }
 
     fn base_url(&mut self, url: &Str, name: &str) -> Option<String> {
         let text = self.text(url, &format!("the url of target `{name}`"))?;
         let value = text.value.trim();
-        let problem = match reqwest::Url::parse(value) {
+        // A proxy's address is known once it listens: validate with a sample in its place.
+        let problem = match reqwest::Url::parse(&super::proxy_addr::with_sample_addresses(value)) {
             Err(err) => Some(format!("`{value}` is not a valid URL: {err}")),
             Ok(u) if u.scheme() != "http" && u.scheme() != "https" => Some(format!(
                 "`{value}` uses `{}`; a target is http or https",

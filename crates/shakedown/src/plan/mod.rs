@@ -7,7 +7,14 @@
 
 mod compile;
 mod compile_load;
+mod compile_open;
+#[cfg(test)]
+mod compile_open_tests;
+mod compile_proxy;
 mod compile_step;
+mod compile_stream;
+mod compile_control;
+mod compile_faults;
 mod compile_target;
 #[cfg(test)]
 mod compile_tests;
@@ -18,13 +25,24 @@ pub mod duration;
 pub mod interpolate;
 mod locate;
 pub mod model;
+pub mod model_faults;
+pub mod model_open;
+pub mod model_proxy;
+pub mod model_stream;
 mod parse;
+pub mod proxy_addr;
 pub mod raw;
+pub mod raw_faults;
 pub mod raw_forms;
+pub mod raw_open;
+pub mod raw_proxy;
+pub mod raw_stream;
 pub mod request_line;
 pub mod schema;
 mod scope;
 pub mod threshold;
+pub mod threshold_fault;
+pub mod threshold_scope;
 
 use std::path::Path;
 

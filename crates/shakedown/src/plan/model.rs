@@ -37,11 +37,24 @@ pub struct Plan {
     pub scenarios: BTreeMap<String, Scenario>,
     /// Load tests, in the order they run.
     pub load_tests: Vec<LoadTest>,
+    /// Fault tests (run after the load tests) and stop conditions.
+    pub faults: super::model_faults::FaultPlan,
+    /// What the evidence bundle may record about the machine.
+    pub evidence: Evidence,
+    /// Fault proxies, by name (`[proxies.NAME]`).
+    pub proxies: BTreeMap<String, super::model_proxy::ProxySpec>,
     /// The file the plan came from.
     pub source: PathBuf,
     /// The plan file's text with every secret value redacted: the "effective plan" of the
     /// evidence bundle.
     pub redacted_source: String,
+}
+
+/// What the evidence bundle may record about the machine that ran the gate (`[evidence]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Evidence {
+    /// Record the hostname in `manifest.json`'s environment fingerprint.
+    pub hostname: bool,
 }
 
 /// The environment a plan targets.
@@ -139,6 +152,10 @@ pub struct Target {
     pub request_timeout: Duration,
     /// Secrets this target's headers and probes reference, for fix hints on 401/403.
     pub secrets_used: BTreeSet<String>,
+    /// How to read what proves a restart of this target.
+    pub identity: Option<super::model_faults::IdentityProbe>,
+    /// How shakedown controls this target for faults.
+    pub control: Option<super::model_faults::Control>,
 }
 
 /// A request header whose value is a template.
@@ -241,6 +258,10 @@ pub enum StepKind {
         /// Longest pause.
         max: Duration,
     },
+    /// A WebSocket session: connect, send, expect events in order, close.
+    Ws(Box<super::model_stream::WsStep>),
+    /// A server-sent events stream, resumed with `Last-Event-ID`.
+    Sse(Box<super::model_stream::SseStep>),
 }
 
 /// An HTTP request step.
@@ -420,6 +441,8 @@ pub enum Executor {
         /// Total iterations.
         iterations: u64,
     },
+    /// Open model: iterations start on a schedule at a constant or ramping rate.
+    Arrival(super::model_open::ArrivalRate),
 }
 
 /// A periodically sampled gauge: a request whose JSON value is recorded.
@@ -446,6 +469,9 @@ pub struct Threshold {
     pub metric: ThresholdMetric,
     /// Restrict latency/count metrics to one step, e.g. `p(95){step=create} < 200ms`.
     pub step: Option<String>,
+    /// Restrict latency/count metrics to some seconds of the test, e.g.
+    /// `p(99){window=10s..20s} < 200ms` or `{window=during_fault}`.
+    pub window: Option<super::model_open::WindowScope>,
     /// Comparison.
     pub op: CmpOp,
     /// Right-hand side, in the metric's unit (milliseconds for latencies).
@@ -492,6 +518,8 @@ pub enum Counter {
     Errors,
     /// Scenario iterations completed.
     Iterations,
+    /// Open model: sends that could not start on time.
+    Dropped,
 }
 
 /// Aggregates of a sampled gauge.

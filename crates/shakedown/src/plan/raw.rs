@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use toml::Spanned;
 
 use super::raw_forms::{OrderedMap, ProbeForm, StatusForm, ThinkForm};
+use super::raw_stream::{RawReconnect, RawSse, RawStreamEvent, RawWs, RawWsClose, RawWsSend};
 use super::schema::Presence::{DefaultsTo, Optional, Required};
 use super::schema::Shape::{ListOfTables, MapOfTables, Table};
 use super::schema::{Nested, raw_table};
@@ -41,6 +42,24 @@ raw_table! {
         scenarios: Option<BTreeMap<String, RawScenario>> = "table of scenarios", DefaultsTo("{}"), nested(MapOfTables, &RawScenario::SCHEMA);
         /// Load tests, run in the order they are written.
         load: Option<Vec<Spanned<RawLoad>>> = "array of tables", DefaultsTo("[]"), nested(ListOfTables, &RawLoad::SCHEMA);
+        /// Fault tests, run after the load tests in the order they are written.
+        faults: Option<Vec<Spanned<super::raw_faults::RawFault>>> = "array of tables", DefaultsTo("[]"), nested(ListOfTables, &super::raw_faults::RawFault::SCHEMA);
+        /// Rules that stop the run: stop conditions.
+        safety: Option<Spanned<super::raw_faults::RawSafety>> = "table", DefaultsTo("{}"), nested(Table, &super::raw_faults::RawSafety::SCHEMA);
+        /// What the evidence bundle may record about the machine that ran the gate.
+        evidence: Option<Spanned<RawEvidence>> = "table", DefaultsTo("{}"), nested(Table, &RawEvidence::SCHEMA);
+        /// Fault proxies, by name, placed between a service and a dependency so that fault
+        /// tests can inject network faults.
+        proxies: Option<BTreeMap<String, super::raw_proxy::RawProxy>> = "table of proxies", DefaultsTo("{}"), nested(MapOfTables, &super::raw_proxy::RawProxy::SCHEMA);
+    }
+}
+
+raw_table! {
+    /// `[evidence]`: what the run directory's `manifest.json` may record about the machine.
+    pub struct RawEvidence as "[evidence]" {
+        /// Record the machine's hostname in the environment fingerprint of `manifest.json`.
+        /// Off by default: a hostname can identify a person or an internal network.
+        hostname: Option<Spanned<bool>> = "boolean", DefaultsTo("false");
     }
 }
 
@@ -111,6 +130,10 @@ raw_table! {
         connect_timeout: Option<Str> = "duration", DefaultsTo("\"5s\"");
         /// Timeout of a whole request to this target.
         timeout: Option<Str> = "duration", DefaultsTo("\"30s\"");
+        /// How to read what proves a restart (see `[targets.NAME] identity`).
+        identity: Option<Spanned<super::raw_faults::RawIdentity>> = "table", Optional, nested(Table, &super::raw_faults::RawIdentity::SCHEMA);
+        /// How shakedown controls the target for faults (see `[targets.NAME] control`).
+        control: Option<Spanned<super::raw_faults::RawControl>> = "table", Optional, nested(Table, &super::raw_faults::RawControl::SCHEMA);
     }
 }
 
@@ -129,14 +152,16 @@ raw_table! {
 raw_table! {
     /// A named journey.
     pub struct RawScenario as "[scenarios.NAME]" {
-        /// The steps, in order. Each is an HTTP step (`request = ...`) or a think step
-        /// (`think = ...`).
+        /// The steps, in order. Each is an HTTP step (`request = ...`), a think step
+        /// (`think = ...`), a WebSocket session (`ws = { ... }`) or an SSE stream
+        /// (`sse = { ... }`).
         steps: Option<Vec<Spanned<RawStep>>> = "list of steps", Required, nested(ListOfTables, &RawStep::SCHEMA);
     }
 }
 
 raw_table! {
-    /// One step of a scenario: exactly one of `request` (an HTTP step) or `think` (a pause).
+    /// One step of a scenario: exactly one of `request` (an HTTP step), `think` (a pause),
+    /// `ws` (a WebSocket session) or `sse` (a server-sent events stream).
     /// Templates in a step may read the builtins (`vu`, `iteration`, `vars.*`, `secrets.*`,
     /// `uuid()`), the captures of earlier steps, and in a tracked step `key`.
     pub struct RawStep as "step" {
@@ -165,6 +190,10 @@ raw_table! {
         /// A pause instead of a request: `"100ms"`, or `["50ms", "200ms"]` for a uniformly
         /// random pause in that range (seeded).
         think: Option<Spanned<ThinkForm>> = "duration or [min, max]", Optional;
+        /// A WebSocket session instead of a request (see `step ws`).
+        ws: Option<Spanned<RawWs>> = "table", Optional, nested(Table, &RawWs::SCHEMA);
+        /// A server-sent events stream instead of a request (see `step sse`).
+        sse: Option<Spanned<RawSse>> = "table", Optional, nested(Table, &RawSse::SCHEMA);
     }
 }
 
@@ -258,7 +287,9 @@ raw_table! {
 }
 
 raw_table! {
-    /// `executor` in `[[load]]`: exactly one of `rounds` or `vus`.
+    /// `executor` in `[[load]]`: exactly one of `rounds`, `vus` (the closed model: each
+    /// virtual user waits for its previous iteration), `constant_rate` or `ramping_rate` (the
+    /// open model: iterations start on a schedule).
     pub struct RawExecutor as "[[load]] executor" {
         /// `concurrency` virtual users each run one iteration per round; the rounds run one
         /// after another.
@@ -266,6 +297,10 @@ raw_table! {
         /// `count` virtual users loop over their scenario for a `duration`, or share a number
         /// of `iterations`.
         vus: Option<Spanned<RawVus>> = "table", Optional, nested(Table, &RawVus::SCHEMA);
+        /// Open model: iterations start at a constant rate (see below).
+        constant_rate: Option<Spanned<super::raw_open::RawConstantRate>> = "table", Optional, nested(Table, &super::raw_open::RawConstantRate::SCHEMA);
+        /// Open model: iterations start at a rate that ramps through stages (see below).
+        ramping_rate: Option<Spanned<super::raw_open::RawRampingRate>> = "table", Optional, nested(Table, &super::raw_open::RawRampingRate::SCHEMA);
     }
 }
 
@@ -314,6 +349,7 @@ pub const ALL_TABLES: &[&super::schema::TableSchema] = &[
     &RawPlanSection::SCHEMA,
     &RawLimits::SCHEMA,
     &RawSettle::SCHEMA,
+    &RawEvidence::SCHEMA,
     &RawSecret::SCHEMA,
     &RawTarget::SCHEMA,
     &RawProbeTable::SCHEMA,
@@ -327,7 +363,26 @@ pub const ALL_TABLES: &[&super::schema::TableSchema] = &[
     &RawExecutor::SCHEMA,
     &RawRounds::SCHEMA,
     &RawVus::SCHEMA,
+    &super::raw_open::RawConstantRate::SCHEMA,
+    &super::raw_open::RawRampingRate::SCHEMA,
+    &super::raw_open::RawRateStage::SCHEMA,
     &RawSampler::SCHEMA,
+    &RawWs::SCHEMA,
+    &RawWsSend::SCHEMA,
+    &RawWsClose::SCHEMA,
+    &RawSse::SCHEMA,
+    &RawReconnect::SCHEMA,
+    &RawStreamEvent::SCHEMA,
+    &super::raw_faults::RawIdentity::SCHEMA,
+    &super::raw_faults::RawControl::SCHEMA,
+    &super::raw_faults::RawReady::SCHEMA,
+    &super::raw_faults::RawFault::SCHEMA,
+    &super::raw_faults::RawFaultLoad::SCHEMA,
+    &super::raw_faults::RawTimelineEntry::SCHEMA,
+    &super::raw_faults::RawRecovery::SCHEMA,
+    &super::raw_faults::RawSafety::SCHEMA,
+    &super::raw_faults::RawStopCondition::SCHEMA,
+    &super::raw_proxy::RawProxy::SCHEMA,
 ];
 
 #[cfg(test)]
@@ -364,6 +419,6 @@ mod tests {
     fn the_demo_plan_deserializes() {
         let text = include_str!("../../../../examples/demo.toml");
         let raw: RawPlanFile = toml::from_str(text).expect("the demo plan is valid TOML");
-        assert_eq!(raw.load.map(|l| l.len()), Some(3));
+        assert_eq!(raw.load.map(|l| l.len()), Some(4));
     }
 }

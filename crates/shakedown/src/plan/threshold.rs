@@ -6,14 +6,19 @@
 use std::ops::Range;
 
 use super::model::{CmpOp, Counter, GaugeAgg, LedgerClass, Threshold, ThresholdMetric};
+use super::threshold_scope::{Scope, parse_scope};
 
 /// The grammar, shown with every threshold that does not parse.
 pub const THRESHOLD_GRAMMAR: &str = "A threshold is `METRIC [{step=NAME}] OP NUMBER [UNIT]`, where \
 METRIC is p(N) (0 < N <= 100), avg, min, max or med (latency; UNIT ms, s or m, default ms), \
-rate(failures|errors), count(requests|failures|errors|iterations), max|min|avg|last(GAUGE) of a \
-sampled gauge, or a ledger class (ok, lost, duplicates, stuck, unknown, failed, recovered, \
-not_applied, rejected, resurrected); OP is <, <=, >, >=, == or !=. Examples: `p(95) < 500ms`, \
-`p(99){step=create} < 2s`, `count(failures) == 0`, `max(queue_depth) < 100`, `lost == 0`";
+rate(failures|errors|dropped), count(requests|failures|errors|iterations|dropped), \
+max|min|avg|last(GAUGE) of a sampled gauge, or a ledger class (ok, lost, duplicates, stuck, \
+unknown, failed, recovered, not_applied, rejected, resurrected); OP is <, <=, >, >=, == or !=. \
+Instead of a step, the braces can name a window of the test: {window=10s..20s} or {window=30s..} \
+(offsets from the test's start), and in fault tests {window=during_fault} or \
+{window=after_recovery}. Examples: `p(95) < 500ms`, `p(99){step=create} < 2s`, \
+`p(99){window=10s..} < 1s`, `count(failures) == 0`, `count(dropped) == 0`, \
+`max(queue_depth) < 100`, `lost == 0`";
 
 /// Why a threshold does not parse. `range` is a byte range in the threshold string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,26 +137,22 @@ pub fn parse_threshold(source: &str) -> Result<Threshold, ThresholdError> {
             },
         }
     };
-    let step = if c.eat("{") {
+    let scope = if c.eat("{") {
         let open = c.pos - 1;
-        if !c.eat("step") || !c.eat("=") {
-            return Err(c.error("a scope is written `{step=NAME}`".into(), open..c.pos));
-        }
-        let (name, range) = c.take(is_name_char);
-        if name.is_empty() {
-            return Err(c.error("`{step=}` needs a step name".into(), range));
-        }
-        if !c.eat("}") {
-            let (found, range) = c.here();
+        let Some(len) = c.rest().find('}') else {
             return Err(c.error(
-                format!("expected `}}` after the step name, found {found}"),
-                range,
+                "the scope is not closed with `}`".into(),
+                open..source.len(),
             ));
-        }
-        Some(name.to_string())
+        };
+        let inner = &c.rest()[..len];
+        let scope = parse_scope(inner, c.pos).map_err(|(m, r)| c.error(m, r))?;
+        c.pos += len + 1;
+        scope
     } else {
-        None
+        Scope::default()
     };
+    let Scope { step, window } = scope;
     let op = [
         ("<=", CmpOp::Le),
         (">=", CmpOp::Ge),
@@ -232,6 +233,7 @@ pub fn parse_threshold(source: &str) -> Result<Threshold, ThresholdError> {
         source: source.trim().to_string(),
         metric,
         step,
+        window,
         op,
         value,
     })
@@ -249,6 +251,7 @@ fn call_metric(
             ("failures", Counter::Failures),
             ("errors", Counter::Errors),
             ("iterations", Counter::Iterations),
+            ("dropped", Counter::Dropped),
         ]
         .into_iter()
         .find(|(n, c)| *n == arg && allowed.contains(c))
@@ -274,12 +277,17 @@ fn call_metric(
                 ));
             }
         },
-        "rate" => ThresholdMetric::Rate(counter(&[Counter::Failures, Counter::Errors])?),
+        "rate" => ThresholdMetric::Rate(counter(&[
+            Counter::Failures,
+            Counter::Errors,
+            Counter::Dropped,
+        ])?),
         "count" => ThresholdMetric::Count(counter(&[
             Counter::Requests,
             Counter::Failures,
             Counter::Errors,
             Counter::Iterations,
+            Counter::Dropped,
         ])?),
         "max" | "min" | "avg" | "last" => {
             if arg.is_empty() || !arg.chars().all(is_name_char) {

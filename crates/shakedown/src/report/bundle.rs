@@ -1,5 +1,5 @@
-//! The run directory: where a run's evidence lives (`report.json`, `report.md`, `junit.xml`,
-//! `history.jsonl`, the redacted effective plan).
+//! The run directory: where a run's evidence lives (`report.json`, `report.md`, `report.html`,
+//! `junit.xml`, `history.jsonl`, the redacted effective plan, and last `manifest.json`).
 //!
 //! Every file is written atomically, to a temporary file in the same directory that is synced
 //! and then renamed over the old one, so a run interrupted at any moment leaves the previous
@@ -11,7 +11,9 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::report::export::exporters;
+use crate::report::evidence::RunEvidence;
+use crate::report::export::{Exporter as _, exporters};
+use crate::report::html::HtmlExporter;
 use crate::report::model::Report;
 use crate::report::redact::Redactor;
 
@@ -40,10 +42,15 @@ impl RunDir {
     }
 
     /// Render every exporter's file from `report` and write each atomically. The report is
-    /// redacted as a model first (so that escaping in JSON, Markdown or XML cannot hide a secret
-    /// from the redactor), and each rendered file is redacted again as text.
+    /// redacted as a model first (so that escaping in JSON, Markdown, HTML or XML cannot hide a
+    /// secret from the redactor), and each rendered file is redacted again as text.
+    /// `report.html` also shows the witness operations it reads back from `history.jsonl` (whose
+    /// records were redacted when written), and names whatever is missing from the directory.
     pub fn write_reports(&self, report: &Report, redactor: &Redactor) -> io::Result<()> {
         let redacted = redact_report(report, redactor)?;
+        let evidence = RunEvidence::read(&self.path, &redacted);
+        let html = crate::report::html::render(&redacted, &evidence);
+        self.write_file(HtmlExporter.file_name(), &html, redactor)?;
         for exporter in exporters() {
             let contents = exporter.render(&redacted);
             self.write_file(exporter.file_name(), &contents, redactor)?;
@@ -155,7 +162,7 @@ mod tests {
         dir.write_reports(&report, &redactor()).expect("rewritten");
         assert_eq!(
             listing(dir.path()),
-            vec!["junit.xml", "report.json", "report.md"]
+            vec!["junit.xml", "report.html", "report.json", "report.md"]
         );
         let json = fs::read_to_string(dir.path().join("report.json")).expect("read");
         let back: Report = serde_json::from_str(&json).expect("parses");
@@ -239,7 +246,7 @@ mod tests {
         );
         assert_eq!(
             listing(dir.path()),
-            vec!["effective-plan.toml", "report.md"],
+            vec!["effective-plan.toml", "report.html", "report.md"],
             "no temporary file is left behind"
         );
     }

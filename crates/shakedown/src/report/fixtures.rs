@@ -31,6 +31,8 @@ pub fn check(id: &str, status: Status) -> CheckReport {
         metrics: None,
         thresholds: Vec::new(),
         ledger: None,
+        fault: None,
+        streams: None,
     }
 }
 
@@ -180,6 +182,14 @@ pub fn sample_report() -> Report {
                 signature: "5xx POST create: 502 Bad Gateway | upstream".into(),
                 count: 2,
                 example: "502 <html><body>Bad Gateway & \"upstream\" reset</body></html>".into(),
+                share: 2.0 / 180.0,
+                first_second: Some(3),
+                last_second: Some(11),
+                examples: vec![
+                    "502 <html><body>Bad Gateway & \"upstream\" reset</body></html>".into(),
+                    "502 upstream closed the connection".into(),
+                ],
+                during_fault: None,
             }],
             ..Default::default()
         }),
@@ -191,6 +201,8 @@ pub fn sample_report() -> Report {
             threshold("stuck == 0", Some(0.0), "count", true),
         ],
         ledger: Some(ledger_l1()),
+        fault: None,
+        streams: None,
     };
     let l2 = CheckReport {
         id: "L2".into(),
@@ -205,6 +217,8 @@ pub fn sample_report() -> Report {
         metrics: None,
         thresholds: Vec::new(),
         ledger: None,
+        fault: None,
+        streams: None,
     };
     let mut gauges = BTreeMap::new();
     gauges.insert(
@@ -247,6 +261,8 @@ pub fn sample_report() -> Report {
             threshold("max(queue_depth) < 100", Some(17.0), "value", true),
         ],
         ledger: None,
+        fault: None,
+        streams: None,
     };
     let mut l4 = check("L4", Status::Skipped);
     l4.name = "Soak | 5 minutes".into();

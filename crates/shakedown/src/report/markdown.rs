@@ -140,6 +140,9 @@ fn check_section(out: &mut String, check: &CheckReport) {
         out.push_str(&table.markdown());
         out.push('\n');
     }
+    if let Some(fault) = &check.fault {
+        crate::report::markdown_fault::fault_details(out, fault);
+    }
     if let Some(metrics) = &check.metrics {
         load_details(out, metrics);
     }
@@ -212,17 +215,44 @@ fn load_details(out: &mut String, m: &LoadSummary) {
     }
     if !m.error_clusters.is_empty() {
         let _ = writeln!(out, "Top errors:\n");
-        let mut table = Table::new(&[
+        let faults = m.error_clusters.iter().any(|c| c.during_fault.is_some());
+        let mut columns = vec![
             ("count", Align::Right),
+            ("share", Align::Right),
+            ("seen", Align::Left),
             ("signature", Align::Left),
             ("example", Align::Left),
-        ]);
+        ];
+        if faults {
+            columns.push(("during a fault", Align::Left));
+        }
+        let mut table = Table::new(&columns);
         for c in m.error_clusters.iter().take(TOP_CLUSTERS) {
-            table.row([
+            let share = if c.share > 0.0 {
+                format!("{}%", format_measured(c.share * 100.0, "value"))
+            } else {
+                "-".to_string()
+            };
+            let seen = match (c.first_second, c.last_second) {
+                (Some(a), Some(b)) if a == b => format!("{a}s"),
+                (Some(a), Some(b)) => format!("{a}s to {b}s"),
+                _ => "-".to_string(),
+            };
+            let mut row = vec![
                 c.count.to_string(),
+                share,
+                seen,
                 code(&c.signature),
                 code(&shorten(&c.example, EXAMPLE_CHARS)),
-            ]);
+            ];
+            if faults {
+                row.push(match c.during_fault {
+                    Some(true) => "yes".to_string(),
+                    Some(false) => "no".to_string(),
+                    None => "-".to_string(),
+                });
+            }
+            table.row(row);
         }
         out.push_str(&table.markdown());
         if m.error_clusters.len() > TOP_CLUSTERS {

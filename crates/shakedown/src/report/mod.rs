@@ -5,14 +5,25 @@
 //! writes them, redacted and atomically, into the run directory.
 
 pub mod bundle;
+pub mod diff;
+pub mod evidence;
 pub mod export;
+pub mod fault;
+pub mod fault_windows;
 #[cfg(test)]
 mod fixtures;
 pub mod json;
+pub mod html;
+pub mod html_chart;
+#[cfg(test)]
+mod html_tests;
 pub mod junit;
+pub mod manifest;
 pub mod markdown;
+pub mod markdown_fault;
 pub mod model;
 pub mod redact;
+pub mod redact_stream;
 pub mod table;
 pub mod verdict;
 

@@ -107,6 +107,8 @@ pub struct TargetCheck {
 pub enum CheckKind {
     /// A load test.
     Load,
+    /// A fault test: background load, real faults, their proof and recovery.
+    Fault,
 }
 
 /// One check's result.
@@ -132,6 +134,13 @@ pub struct CheckReport {
     pub thresholds: Vec<ThresholdResult>,
     /// The ledger's classification of the work this check tracked, if any.
     pub ledger: Option<LedgerSummary>,
+    /// For a fault check: each fault with its proof, the recovery and availability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<crate::report::fault::FaultSection>,
+    /// The stream check of the SSE streams this check read, if any: order, duplicates, gaps
+    /// across reconnects, resumes, terminal states, hangs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams: Option<crate::ledger::streams::StreamCheckSummary>,
 }
 
 /// A threshold and what was measured for it.
@@ -198,6 +207,7 @@ impl CheckKind {
     pub fn as_str(self) -> &'static str {
         match self {
             CheckKind::Load => "load",
+            CheckKind::Fault => "fault",
         }
     }
 }

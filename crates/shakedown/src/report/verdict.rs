@@ -15,6 +15,8 @@ impl Report {
     /// `run.interrupted`, following DESIGN section 2. Reasons are plain words, most important
     /// first, e.g. `L1 FAIL: p(95) < 5000ms measured 6120.4ms`.
     pub fn decide(&mut self) {
+        // Derived with the verdict, so that every write of the report carries it.
+        crate::report::fault_windows::mark_clusters(self);
         let required = self.checks.iter().filter(|c| c.required);
         let statuses = required
             .clone()

@@ -67,6 +67,31 @@ fn clean_demo_is_go_with_l1_l2_l3_measured() {
             .unwrap()
             > 0
     );
+    // C1-C3: real faults, each proven by an identity that changed (or, for the database outage,
+    // by readiness reporting it), with the time to recover.
+    for id in ["C1", "C2", "C3"] {
+        let c = check(&report, id);
+        assert_eq!(c["kind"], "fault", "{id}");
+        assert_eq!(c["status"], "PASS", "{id}: {c}");
+        let fault = &c["fault"];
+        assert!(fault["recovery"]["recovery_ms"].as_f64().is_some(), "{id}: {fault}");
+        for f in fault["faults"].as_array().unwrap() {
+            assert_eq!(f["proven"], true, "{id}: {f}");
+            assert!(f["injected_at"].is_string(), "{id}: {f}");
+        }
+    }
+    let c1 = &check(&report, "C1")["fault"]["faults"];
+    assert!(c1[0]["method"].as_str().unwrap().contains("signal 9"), "{c1}");
+    assert_ne!(c1[1]["identity_before"], c1[1]["identity_after"]);
+    assert!(c1[1]["identity_after"].is_string());
+    let c2 = &check(&report, "C2")["fault"]["faults"][0];
+    assert_ne!(c2["identity_before"], c2["identity_after"], "{c2}");
+    let c3 = &check(&report, "C3")["fault"];
+    assert!(c3["recovery"]["first_failure_ms"].is_number(), "readiness saw the outage: {c3}");
+    let journal = std::fs::read_to_string(run.join("faults.jsonl")).unwrap();
+    assert!(journal.trim_end().ends_with(r#""event":"closed","by":"shakedown"}"#), "{journal}");
+    let markdown = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(markdown.contains("identity before"), "the fault-proof table is in report.md");
     for file in ["report.md", "junit.xml", "history.jsonl", "plan.toml"] {
         assert!(run.join(file).is_file(), "{file} is in the run directory");
     }
@@ -120,4 +145,8 @@ fn ops_key_mismatch_blocks_l2_at_preflight_and_names_the_secret() {
     );
     assert_eq!(check(&report, "L1")["status"], "PASS");
     assert_eq!(check(&report, "L3")["status"], "PASS");
+    // C3 calls the ops chaos endpoint with the same key: BLOCKED, neither FAIL nor PASS.
+    let c3 = check(&report, "C3");
+    assert_eq!(c3["status"], "BLOCKED", "{c3}");
+    assert!(c3["metrics"].is_null(), "C3 sent no load");
 }

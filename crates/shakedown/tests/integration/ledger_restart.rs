@@ -76,6 +76,7 @@ async fn run_with_restart(
         only: None,
         progress: false,
         before_settle: Some(hook),
+        faults: Default::default(),
     };
     let result = shakedown::engine::run(Arc::new(plan), options, CancellationToken::new())
         .await

@@ -3,6 +3,8 @@
 
 mod bad_targets;
 mod demo;
+mod faults;
+mod evidence;
 mod hostile;
 mod interrupt;
 mod ledger_restart;
@@ -10,3 +12,4 @@ mod plan_errors;
 mod run;
 mod support;
 mod testbed;
+mod usage;

@@ -14,8 +14,8 @@ use super::runs::exists;
 use super::{ApiError, AppState};
 use crate::defects::Defect;
 
-/// How often a waiting stream looks for new events.
-const POLL: Duration = Duration::from_millis(100);
+/// How often a followed run is polled for new events.
+const POLL: Duration = super::event_watch::POLL;
 /// How often a waiting stream sends `: heartbeat`.
 pub const HEARTBEAT: Duration = Duration::from_millis(500);
 /// The event types that end a stream.
@@ -51,36 +51,59 @@ pub async fn stream(
         Some(last) => last,
         None => 0,
     };
+    // Every stream of a run shares one poller (event_watch.rs): a stream reads the store only
+    // when the run has events it has not sent yet.
     let events = async_stream::stream! {
         let mut after = start;
+        let mut latest = state.watches.follow(&state, &id);
+        let mut fetch = true;
         loop {
-            let batch = tokio::select! {
-                () = state.shutdown.cancelled() => return,
-                batch = state.store.events_after(&id, after, 100) => batch,
-            };
-            let wait = match batch {
-                Ok(batch) if !batch.is_empty() => {
-                    for event in batch {
-                        after = event.seq;
-                        let terminal = TERMINAL_EVENTS.contains(&event.kind.as_str());
-                        yield Ok(Event::default()
-                            .id(event.seq.to_string())
-                            .event(event.kind)
-                            .data(event.data));
-                        if terminal {
-                            return;
+            if fetch {
+                let batch = tokio::select! {
+                    () = state.shutdown.cancelled() => return,
+                    batch = state.store.events_after(&id, after, 100) => batch,
+                };
+                match batch {
+                    Ok(batch) => {
+                        let full = batch.len() == 100;
+                        for event in batch {
+                            after = event.seq;
+                            let terminal = TERMINAL_EVENTS.contains(&event.kind.as_str());
+                            yield Ok(Event::default()
+                                .id(event.seq.to_string())
+                                .event(event.kind)
+                                .data(event.data));
+                            if terminal {
+                                return;
+                            }
+                        }
+                        if full {
+                            continue;
                         }
                     }
-                    Duration::ZERO
+                    // A database outage: keep the stream open and try again.
+                    Err(_) => {
+                        tokio::select! {
+                            () = state.shutdown.cancelled() => return,
+                            () = tokio::time::sleep(POLL * 3) => {}
+                        }
+                        continue;
+                    }
                 }
-                Ok(_) => POLL,
-                // A database outage: keep the stream open and try again.
-                Err(_) => POLL * 3,
-            };
-            tokio::select! {
-                () = state.shutdown.cancelled() => return,
-                () = tokio::time::sleep(wait) => {}
             }
+            fetch = tokio::select! {
+                () = state.shutdown.cancelled() => return,
+                changed = latest.changed() => match changed {
+                    Ok(()) => *latest.borrow_and_update() > after,
+                    Err(_) => {
+                        // The poller stopped: follow the run again, and read the store.
+                        latest = state.watches.follow(&state, &id);
+                        true
+                    }
+                },
+                // A safety net: read the store now and then even if no change was published.
+                () = tokio::time::sleep(POLL * 10) => true,
+            };
         }
     };
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat")))

@@ -4,6 +4,7 @@
 pub mod auth;
 mod body;
 mod error;
+mod event_watch;
 mod events;
 mod health;
 mod load;
@@ -55,6 +56,8 @@ pub struct ApiContext {
     pub pending: Option<pending::PendingRuns>,
     /// Requests being served right now.
     pub in_flight: AtomicUsize,
+    /// One poller per run that SSE streams follow.
+    pub watches: event_watch::EventWatches,
     /// Cancelled when the process is asked to stop; streams end on it.
     pub shutdown: CancellationToken,
 }
@@ -127,6 +130,7 @@ pub async fn run(
         started: Instant::now(),
         pending,
         in_flight: AtomicUsize::new(0),
+        watches: event_watch::EventWatches::default(),
         shutdown: shutdown.clone(),
     });
     crate::jsonl::write_line(&serde_json::json!({

@@ -79,7 +79,9 @@ async fn session(mut socket: WebSocket, state: AppState) {
         };
         let text = match incoming {
             Some(Ok(Message::Text(text))) => text,
-            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+            // Keep reading after a close: the next read sends the close reply.
+            Some(Ok(Message::Close(_))) => continue,
+            None | Some(Err(_)) => return,
             Some(Ok(_)) => continue,
         };
         let message: ClientMessage = match serde_json::from_str(text.as_str()) {

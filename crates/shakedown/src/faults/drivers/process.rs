@@ -1,0 +1,483 @@
+//! The `process` driver: shakedown starts and supervises a local process. It captures the
+//! process's stdout and stderr, redacted, to `<target>.stdout.log` and `<target>.stderr.log` in
+//! the run directory, restarts it with the same command line, and acts with real signals:
+//! SIGTERM with a grace period then SIGKILL to stop, any signal to kill (proven by the exit
+//! status it observes), SIGSTOP and SIGCONT to pause and resume (proven by `/proc` state).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::watch;
+
+use super::{is_stopped, proc_start_time, signal_recorded};
+use crate::faults::journal::{Entry, Event, Journal, Revert};
+use crate::faults::{Applied, Driver, DriverError, DriverFuture};
+use crate::plan::model::Plan;
+use crate::plan::model_faults::{ControlVerb, ProcessSpec};
+use crate::report::redact::Redactor;
+
+/// How often readiness is polled.
+const READY_POLL: Duration = Duration::from_millis(100);
+/// How long a killed process may take to exit before the kill counts as unobserved.
+const EXIT_WAIT: Duration = Duration::from_secs(10);
+
+/// The live facts about the supervised process.
+#[derive(Debug, Default)]
+struct State {
+    pid: Option<i32>,
+    start_time: Option<u64>,
+    first_line: Option<serde_json::Value>,
+    got_first_line: bool,
+    ready: bool,
+    exit: Option<String>,
+    exit_rx: Option<watch::Receiver<Option<String>>>,
+    generation: u64,
+}
+
+/// A process target.
+pub struct ProcessDriver {
+    target: String,
+    spec: ProcessSpec,
+    plan: Arc<Plan>,
+    logs: PathBuf,
+    redactor: Redactor,
+    journal: Option<Arc<Journal>>,
+    state: Arc<Mutex<State>>,
+    /// Serialises start/stop/restart so that two never interleave.
+    ops: tokio::sync::Mutex<()>,
+}
+
+impl ProcessDriver {
+    /// A driver for `target`, logging into `logs` (the run directory).
+    pub fn new(
+        target: &str,
+        spec: ProcessSpec,
+        plan: Arc<Plan>,
+        logs: PathBuf,
+        journal: Option<Arc<Journal>>,
+    ) -> ProcessDriver {
+        ProcessDriver {
+            target: target.to_string(),
+            redactor: Redactor::new(&plan.secrets),
+            spec,
+            plan,
+            logs,
+            journal,
+            state: Arc::new(Mutex::new(State::default())),
+            ops: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        match self.state.lock() {
+            Ok(mut state) => f(&mut state),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
+    fn alive(&self) -> Option<(i32, Option<u64>)> {
+        self.with_state(|s| match (s.pid, &s.exit) {
+            (Some(pid), None) => Some((pid, s.start_time)),
+            _ => None,
+        })
+    }
+
+    fn journal(&self, entry: Entry) {
+        if let Some(journal) = &self.journal
+            && let Err(e) = journal.append(entry)
+        {
+            tracing::warn!(error = %e, "cannot write the fault journal");
+        }
+    }
+
+    fn log_line(&self, stream: &str, line: &str) {
+        let path = self.logs.join(format!("{}.{stream}.log", self.target));
+        let line = self.redactor.redact(line);
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| writeln!(f, "{line}"));
+        if let Err(e) = written {
+            tracing::debug!(error = %e, "cannot write {}", path.display());
+        }
+    }
+
+    /// Spawn the process and wait until it is ready.
+    async fn spawn_ready(&self) -> Result<Applied, DriverError> {
+        let Some((program, args)) = self.spec.command.split_first() else {
+            return Err(DriverError::Failed(format!(
+                "target {} has an empty command",
+                self.target
+            )));
+        };
+        let mut command = tokio::process::Command::new(program);
+        command.args(args);
+        // An empty value removes the variable, so that `${OPTIONAL:-}` can leave it unset.
+        for (key, value) in &self.spec.env {
+            if value.is_empty() {
+                command.env_remove(key);
+            } else {
+                command.env(key, value);
+            }
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group: a Ctrl-C in the terminal reaches shakedown, which then
+            // reverts and stops its targets in order.
+            .process_group(0)
+            .kill_on_drop(true);
+        if let Some(cwd) = &self.spec.cwd {
+            command.current_dir(cwd);
+        }
+        let mut child = command.spawn().map_err(|e| {
+            DriverError::Failed(format!(
+                "cannot start target {} ({}): {e}",
+                self.target,
+                self.redactor.redact(program)
+            ))
+        })?;
+        let pid = child
+            .id()
+            .and_then(|p| i32::try_from(p).ok())
+            .ok_or_else(|| DriverError::Failed("the started process has no pid".into()))?;
+        let start_time = proc_start_time(pid);
+        let (exit_tx, exit_rx) = watch::channel(None);
+        let generation = self.with_state(|s| {
+            s.generation += 1;
+            *s = State {
+                pid: Some(pid),
+                start_time,
+                exit_rx: Some(exit_rx.clone()),
+                generation: s.generation,
+                ..State::default()
+            };
+            s.generation
+        });
+        self.log_line("stdout", &format!("--- started pid {pid} ---"));
+        let mut revert_entry = Entry::new(&format!("process:{}", self.target), Event::Started)
+            .detail(format!("pid {pid}"));
+        revert_entry.target = Some(self.target.clone());
+        revert_entry.revert = Some(Revert::Signal {
+            pid,
+            start_time,
+            signal: "TERM".into(),
+        });
+        self.journal(revert_entry);
+        if let Some(stdout) = child.stdout.take() {
+            self.pump(stdout, "stdout", generation);
+        }
+        if let Some(stderr) = child.stderr.take() {
+            self.pump(stderr, "stderr", generation);
+        }
+        let state = self.state.clone();
+        let journal = self.journal.clone();
+        let fault = format!("process:{}", self.target);
+        tokio::spawn(async move {
+            let exit = match child.wait().await {
+                Ok(status) => describe_exit(&status),
+                Err(e) => format!("unknown ({e})"),
+            };
+            if let Ok(mut s) = state.lock()
+                && s.generation == generation
+            {
+                s.exit = Some(exit.clone());
+                s.ready = false;
+            }
+            if let Some(journal) = journal {
+                let _ = journal.append(
+                    Entry::new(&fault, Event::Stopped).detail(format!("pid {pid} exited: {exit}")),
+                );
+            }
+            let _ = exit_tx.send(Some(exit));
+        });
+        self.wait_ready(pid, exit_rx).await?;
+        self.with_state(|s| s.ready = true);
+        Ok(Applied::accepted(format!("started pid {pid}")))
+    }
+
+    fn pump(
+        &self,
+        stream: impl AsyncRead + Unpin + Send + 'static,
+        name: &'static str,
+        generation: u64,
+    ) {
+        let state = self.state.clone();
+        let logs = self.logs.join(format!("{}.{name}.log", self.target));
+        let redactor = self.redactor.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stream).lines();
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&logs)
+                .ok();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if name == "stdout"
+                    && let Ok(mut s) = state.lock()
+                    && s.generation == generation
+                    && !s.got_first_line
+                {
+                    s.got_first_line = true;
+                    s.first_line = serde_json::from_str(&line).ok();
+                }
+                if let Some(f) = file.as_mut() {
+                    let _ = writeln!(f, "{}", redactor.redact(&line));
+                }
+            }
+        });
+    }
+
+    async fn wait_ready(
+        &self,
+        pid: i32,
+        mut exit: watch::Receiver<Option<String>>,
+    ) -> Result<(), DriverError> {
+        let deadline = tokio::time::Instant::now() + self.spec.ready_timeout;
+        loop {
+            if let Some(status) = exit.borrow_and_update().clone() {
+                return Err(DriverError::Failed(format!(
+                    "target {} (pid {pid}) exited before it was ready: {status}; see {}.stderr.log in the run directory",
+                    self.target, self.target
+                )));
+            }
+            let ready = match &self.spec.ready {
+                Some(probe) => {
+                    crate::faults::probe::healthy(&self.plan, &self.target, probe, READY_POLL * 10)
+                        .await
+                }
+                None => self.with_state(|s| s.got_first_line),
+            };
+            if ready {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(DriverError::Timeout {
+                    what: format!("target {} becoming ready", self.target),
+                    after: self.spec.ready_timeout,
+                });
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(READY_POLL) => {}
+                _ = exit.changed() => {}
+            }
+        }
+    }
+
+    async fn wait_exit(&self, within: Duration) -> Option<String> {
+        let mut rx = self.with_state(|s| s.exit_rx.clone())?;
+        let wait = async {
+            loop {
+                if let Some(exit) = rx.borrow_and_update().clone() {
+                    return Some(exit);
+                }
+                if rx.changed().await.is_err() {
+                    return rx.borrow().clone();
+                }
+            }
+        };
+        tokio::time::timeout(within, wait).await.ok().flatten()
+    }
+
+    fn signal(&self, signal: &str) -> Result<i32, DriverError> {
+        let Some((pid, start_time)) = self.alive() else {
+            return Err(DriverError::Failed(format!(
+                "target {} is not running",
+                self.target
+            )));
+        };
+        signal_recorded(pid, start_time, signal)
+            .map_err(DriverError::Failed)
+            .map(|_| pid)
+    }
+
+    async fn stop_inner(&self) -> Result<Applied, DriverError> {
+        let Some((pid, start_time)) = self.alive() else {
+            return Ok(Applied::accepted(format!(
+                "target {} was not running",
+                self.target
+            )));
+        };
+        let _ = signal_recorded(pid, start_time, "TERM");
+        let _ = signal_recorded(pid, start_time, "CONT");
+        if let Some(exit) = self.wait_exit(self.spec.grace).await {
+            return Ok(Applied::proven(format!(
+                "pid {pid} exited on SIGTERM: {exit}"
+            )));
+        }
+        let _ = signal_recorded(pid, start_time, "KILL");
+        match self.wait_exit(EXIT_WAIT).await {
+            Some(exit) => Ok(Applied::proven(format!(
+                "pid {pid} ignored SIGTERM for {}, exited on SIGKILL: {exit}",
+                humantime::format_duration(self.spec.grace)
+            ))),
+            None => Err(DriverError::Failed(format!(
+                "pid {pid} did not exit after SIGKILL"
+            ))),
+        }
+    }
+}
+
+fn describe_exit(status: &std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("code {code}"),
+        (None, Some(signal)) => format!("signal {signal}"),
+        (None, None) => "unknown".to_string(),
+    }
+}
+
+impl Driver for ProcessDriver {
+    fn kind(&self) -> &'static str {
+        "process"
+    }
+
+    fn start(&self) -> DriverFuture<'_, Applied> {
+        async move {
+            let _guard = self.ops.lock().await;
+            if let Some((pid, _)) = self.alive() {
+                return Ok(Applied::accepted(format!("already running as pid {pid}")));
+            }
+            self.spawn_ready().await
+        }
+        .boxed()
+    }
+
+    fn stop(&self) -> DriverFuture<'_, Applied> {
+        async move {
+            let _guard = self.ops.lock().await;
+            self.stop_inner().await
+        }
+        .boxed()
+    }
+
+    fn kill(&self, signal: &str) -> DriverFuture<'_, Applied> {
+        let signal = signal.to_string();
+        async move {
+            let _guard = self.ops.lock().await;
+            let pid = self.signal(&signal)?;
+            let _ = signal_recorded(pid, None, "CONT");
+            match self.wait_exit(EXIT_WAIT).await {
+                Some(exit) => Ok(Applied::proven(format!(
+                    "pid {pid} got SIG{signal} and exited: {exit}"
+                ))),
+                None => Ok(Applied::accepted(format!(
+                    "pid {pid} got SIG{signal} and did not exit within {}",
+                    humantime::format_duration(EXIT_WAIT)
+                ))),
+            }
+        }
+        .boxed()
+    }
+
+    fn pause(&self) -> DriverFuture<'_, Applied> {
+        async move {
+            let pid = self.signal("STOP")?;
+            let start = self.with_state(|s| s.start_time);
+            for _ in 0..50 {
+                if is_stopped(pid, start) {
+                    return Ok(Applied::proven(format!("pid {pid} is stopped (state T)")));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Ok(Applied::accepted(format!(
+                "pid {pid} got SIGSTOP but was not seen stopped"
+            )))
+        }
+        .boxed()
+    }
+
+    fn resume(&self) -> DriverFuture<'_, Applied> {
+        async move {
+            let Some((pid, start)) = self.alive() else {
+                return Ok(Applied::accepted(format!(
+                    "target {} is not running: nothing to resume",
+                    self.target
+                )));
+            };
+            signal_recorded(pid, start, "CONT").map_err(DriverError::Failed)?;
+            for _ in 0..50 {
+                if !is_stopped(pid, start) {
+                    return Ok(Applied::proven(format!("pid {pid} is running again")));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(DriverError::Failed(format!(
+                "pid {pid} is still stopped after SIGCONT"
+            )))
+        }
+        .boxed()
+    }
+
+    fn restart(&self) -> DriverFuture<'_, Applied> {
+        async move {
+            let _guard = self.ops.lock().await;
+            let stopped = self.stop_inner().await?;
+            let started = self.spawn_ready().await?;
+            Ok(Applied::accepted(format!(
+                "{}; {}",
+                stopped.detail, started.detail
+            )))
+        }
+        .boxed()
+    }
+
+    fn identity(&self) -> DriverFuture<'_, Option<String>> {
+        let pid = self.with_state(|s| s.pid);
+        async move { Ok(pid.map(|p| format!("pid {p}"))) }.boxed()
+    }
+
+    fn preflight(&self) -> DriverFuture<'_, String> {
+        let state = self.alive();
+        let target = self.target.clone();
+        async move {
+            match state {
+                Some((pid, _)) => Ok(format!("process {target} runs as pid {pid}")),
+                None => Err(DriverError::Failed(format!(
+                    "process target {target} is not running"
+                ))),
+            }
+        }
+        .boxed()
+    }
+
+    fn revert_recipe(&self, verb: ControlVerb) -> Revert {
+        match verb {
+            ControlVerb::Pause => match self.with_state(|s| (s.pid, s.start_time)) {
+                (Some(pid), start_time) => Revert::Signal {
+                    pid,
+                    start_time,
+                    signal: "CONT".into(),
+                },
+                (None, _) => Revert::Nothing {
+                    why: "the process is not running".into(),
+                },
+            },
+            ControlVerb::Kill | ControlVerb::Stop => Revert::InProcess {
+                verb: "start".into(),
+            },
+            ControlVerb::Restart => Revert::InProcess {
+                verb: "start".into(),
+            },
+            ControlVerb::Start | ControlVerb::Resume => Revert::Nothing {
+                why: "starting or resuming leaves nothing to undo".into(),
+            },
+        }
+    }
+
+    fn up(&self) -> Option<bool> {
+        Some(self.with_state(|s| s.exit.is_none() && s.ready && s.pid.is_some()))
+            .map(|up| up && self.alive().is_some_and(|(pid, st)| !is_stopped(pid, st)))
+    }
+
+    fn first_line(&self) -> Option<serde_json::Value> {
+        self.with_state(|s| s.first_line.clone())
+    }
+}

@@ -1,0 +1,161 @@
+//! The status of a fault check. In order: a driver that failed or hung is BLOCKED; a target
+//! that never came back is a FAIL naming the recovery deadline; an expectation measured and not
+//! held is a FAIL; a fault that is not proven is INCONCLUSIVE; then the load and ledger rules
+//! of a load test. A fault check is never PASS unless every fault in it was proven.
+
+use crate::ledger::summary::LedgerSummary;
+use crate::metrics::thresholds::evaluate;
+use crate::plan::model::LedgerClass;
+use crate::plan::model_faults::{FaultMetric, FaultTest};
+use crate::report::fault::FaultSection;
+use crate::report::model::{CheckReport, ThresholdResult};
+use crate::status::Status;
+
+use super::recovery::worst;
+use super::runner::FaultOutcome;
+
+/// The measured value of a fault metric, if it could be measured.
+pub fn measure(metric: FaultMetric, section: &FaultSection) -> Option<f64> {
+    match metric {
+        FaultMetric::Recovery => section.recovery.recovery_ms,
+        FaultMetric::Availability => worst(&section.availability),
+        FaultMetric::Outage => section
+            .recovery
+            .first_injection_ms
+            .map(|_| section.outage_ms),
+        FaultMetric::Drain => section.drain_ms,
+    }
+}
+
+/// Evaluate the fault expectations.
+pub fn evaluate_faults(test: &FaultTest, section: &FaultSection) -> Vec<ThresholdResult> {
+    test.expect
+        .iter()
+        .map(|t| {
+            let measured = measure(t.metric, section);
+            ThresholdResult {
+                expression: t.source.clone(),
+                measured,
+                unit: t.metric.unit().to_string(),
+                passed: measured.is_some_and(|v| t.op.holds(v, t.value)),
+            }
+        })
+        .collect()
+}
+
+/// Fill `check` from the test's outcome and its ledger classification (None when the run was
+/// interrupted before settle).
+pub fn judge(
+    check: &mut CheckReport,
+    test: &FaultTest,
+    outcome: &FaultOutcome,
+    ledger: Option<&LedgerSummary>,
+) {
+    let mut thresholds = match &outcome.load {
+        Some(load) => evaluate(&test.load.thresholds, &load.measurements, ledger),
+        None => Vec::new(),
+    };
+    thresholds.extend(evaluate_faults(test, &outcome.section));
+    check.thresholds = thresholds;
+    check.ledger = ledger.cloned();
+    check.metrics = outcome.load.as_ref().map(|l| l.summary.clone());
+    check.fault = Some(outcome.section.clone());
+    let (status, reason, hint) = decide(check, outcome, ledger);
+    check.status = status;
+    check.reason = reason;
+    check.hint = hint;
+}
+
+fn decide(
+    check: &CheckReport,
+    outcome: &FaultOutcome,
+    ledger: Option<&LedgerSummary>,
+) -> (Status, String, Option<String>) {
+    if let Some((reason, hint)) = &outcome.blocked {
+        return (Status::Blocked, reason.clone(), Some(hint.clone()));
+    }
+    let mut failed: Vec<String> = check
+        .thresholds
+        .iter()
+        .filter(|t| !t.passed && t.measured.is_some())
+        .map(ThresholdResult::describe)
+        .collect();
+    if let Some(missed) = &outcome.deadline_missed {
+        failed.insert(0, missed.clone());
+    }
+    if !failed.is_empty() {
+        return (Status::Fail, failed.join("; "), None);
+    }
+    let faults = &outcome.section.faults;
+    let unproven: Vec<String> = faults
+        .iter()
+        .filter(|f| !f.proven)
+        .map(|f| format!("{}: {}", f.action, f.proof))
+        .collect();
+    if faults.is_empty() {
+        return (
+            Status::Inconclusive,
+            "no fault was injected, so nothing was proven".into(),
+            None,
+        );
+    }
+    if !unproven.is_empty() {
+        return (
+            Status::Inconclusive,
+            format!("not proven: {}", unproven.join("; ")),
+            Some("a fault counts only when it is proven: give the target an identity probe that changes on restart (a boot id, a PID, a deployment id)".into()),
+        );
+    }
+    let unmeasured: Vec<&str> = check
+        .thresholds
+        .iter()
+        .filter(|t| t.measured.is_none())
+        .map(|t| t.expression.as_str())
+        .collect();
+    if !unmeasured.is_empty() {
+        return (
+            Status::Inconclusive,
+            format!("could not be measured: {}", unmeasured.join(", ")),
+            None,
+        );
+    }
+    if let Some(unknown) = ledger
+        .map(|l| l.count(LedgerClass::Unknown))
+        .filter(|n| *n > 0)
+    {
+        return (
+            Status::Inconclusive,
+            format!("{unknown} tracked keys could not be decided"),
+            None,
+        );
+    }
+    let recovery = outcome
+        .section
+        .recovery
+        .recovery_ms
+        .map(|ms| format!("; recovered in {:.1}s", ms / 1000.0))
+        .unwrap_or_default();
+    (
+        Status::Pass,
+        format!(
+            "{} faults proven; {} expectations held{recovery}",
+            faults.len(),
+            check.thresholds.len()
+        ),
+        None,
+    )
+}
+
+/// A fault test whose run was interrupted: its figures are shown, not judged.
+pub fn interrupted(check: &mut CheckReport, outcome: &FaultOutcome) {
+    check.metrics = outcome.load.as_ref().map(|l| l.summary.clone());
+    check.fault = Some(outcome.section.clone());
+    if let Some((reason, hint)) = &outcome.blocked {
+        check.status = Status::Blocked;
+        check.reason = reason.clone();
+        check.hint = Some(hint.clone());
+        return;
+    }
+    check.status = Status::Skipped;
+    check.reason = "not judged: the run was interrupted; every applied fault was reverted and the partial figures are shown".into();
+}

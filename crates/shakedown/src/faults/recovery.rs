@@ -1,0 +1,192 @@
+//! Recovery measures, computed from observations (pure functions, so they are tested alone):
+//! time to recover (injection to the first of K consecutive healthy probes), availability per
+//! 1-second window during the fault (successes ÷ attempts of the background load, keyed by
+//! intended start), outage time (how long the recovery probe was failing) and backlog drain time
+//! (after recovery, until a queue-depth gauge is back to its pre-fault level).
+
+use crate::metrics::summary::WindowSummary;
+use crate::report::fault::AvailabilityWindow;
+
+/// One recovery probe: when (ms since the start of the fault test) and whether it was healthy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProbeSample {
+    /// Milliseconds since the start of the fault test.
+    pub at_ms: f64,
+    /// Healthy or not.
+    pub ok: bool,
+}
+
+/// The first unhealthy probe at or after `after_ms`.
+pub fn first_failure_after(samples: &[ProbeSample], after_ms: f64) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| s.at_ms >= after_ms && !s.ok)
+        .map(|s| s.at_ms)
+}
+
+/// The first healthy probe at or after `after_ms`.
+pub fn first_healthy_after(samples: &[ProbeSample], after_ms: f64) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| s.at_ms >= after_ms && s.ok)
+        .map(|s| s.at_ms)
+}
+
+/// The time of the first of `k` consecutive healthy probes at or after `after_ms`.
+pub fn recovered_after(samples: &[ProbeSample], after_ms: f64, k: u32) -> Option<f64> {
+    let mut run_start = None;
+    let mut run = 0;
+    for s in samples.iter().filter(|s| s.at_ms >= after_ms) {
+        if s.ok {
+            if run == 0 {
+                run_start = Some(s.at_ms);
+            }
+            run += 1;
+            if run >= k {
+                return run_start;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    None
+}
+
+/// Total time the probe was failing: each failed probe counts until the next probe.
+pub fn outage_ms(samples: &[ProbeSample]) -> f64 {
+    samples
+        .windows(2)
+        .filter(|w| !w[0].ok)
+        .map(|w| w[1].at_ms - w[0].at_ms)
+        .fold(0.0, |a, b| a + b)
+}
+
+/// Availability of each 1-second window of the background load from `from_s` to `to_s`
+/// (seconds since the start of the run, inclusive), from the load's own windows.
+pub fn availability(windows: &[WindowSummary], from_s: u64, to_s: u64) -> Vec<AvailabilityWindow> {
+    windows
+        .iter()
+        .filter(|w| w.second >= from_s && w.second <= to_s && w.requests > 0)
+        .map(|w| {
+            let successes = w.requests.saturating_sub(w.failures);
+            AvailabilityWindow {
+                second: w.second,
+                requests: w.requests,
+                successes,
+                availability: successes as f64 / w.requests as f64,
+            }
+        })
+        .collect()
+}
+
+/// The same windows computed from the recovery probes, for a test whose load has no windows:
+/// `offset_s` is the fault test's start in seconds since the start of the run.
+pub fn probe_availability(
+    samples: &[ProbeSample],
+    offset_ms: f64,
+    from_s: u64,
+    to_s: u64,
+) -> Vec<AvailabilityWindow> {
+    let mut out: Vec<AvailabilityWindow> = Vec::new();
+    for s in samples {
+        let second = ((offset_ms + s.at_ms) / 1000.0).floor().max(0.0) as u64;
+        if second < from_s || second > to_s {
+            continue;
+        }
+        let window = match out.last_mut() {
+            Some(w) if w.second == second => w,
+            _ => {
+                out.push(AvailabilityWindow {
+                    second,
+                    requests: 0,
+                    successes: 0,
+                    availability: 0.0,
+                });
+                match out.last_mut() {
+                    Some(w) => w,
+                    None => continue,
+                }
+            }
+        };
+        window.requests += 1;
+        window.successes += u64::from(s.ok);
+        window.availability = window.successes as f64 / window.requests as f64;
+    }
+    out
+}
+
+/// The lowest availability among `windows`.
+pub fn worst(windows: &[AvailabilityWindow]) -> Option<f64> {
+    windows.iter().map(|w| w.availability).reduce(f64::min)
+}
+
+/// Time from `recovered_ms` until the gauge is back to `baseline` or below.
+pub fn drain_ms(samples: &[(f64, f64)], baseline: f64, recovered_ms: f64) -> Option<f64> {
+    samples
+        .iter()
+        .find(|(at, value)| *at >= recovered_ms && *value <= baseline)
+        .map(|(at, _)| at - recovered_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples(pattern: &str) -> Vec<ProbeSample> {
+        pattern
+            .chars()
+            .enumerate()
+            .map(|(i, c)| ProbeSample {
+                at_ms: i as f64 * 100.0,
+                ok: c == '+',
+            })
+            .collect()
+    }
+
+    #[test]
+    fn recovery_is_the_first_of_k_healthy_probes_after_injection() {
+        let s = samples("+++--+-+++++");
+        assert_eq!(first_failure_after(&s, 250.0), Some(300.0));
+        assert_eq!(first_healthy_after(&s, 300.0), Some(500.0));
+        // 500 is healthy alone; 700..900 is the first run of three.
+        assert_eq!(recovered_after(&s, 300.0, 3), Some(700.0));
+        assert_eq!(recovered_after(&s, 300.0, 6), None);
+        assert_eq!(outage_ms(&s), 300.0);
+    }
+
+    #[test]
+    fn availability_is_successes_over_attempts_per_second() {
+        let windows = vec![
+            WindowSummary {
+                second: 3,
+                requests: 10,
+                failures: 0,
+                ..WindowSummary::default()
+            },
+            WindowSummary {
+                second: 4,
+                requests: 8,
+                failures: 6,
+                ..WindowSummary::default()
+            },
+            WindowSummary {
+                second: 9,
+                requests: 5,
+                failures: 5,
+                ..WindowSummary::default()
+            },
+        ];
+        let a = availability(&windows, 3, 5);
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[1].availability, 0.25);
+        assert_eq!(worst(&a), Some(0.25));
+        let p = probe_availability(&samples("++--++++++++"), 2000.0, 0, 100);
+        assert_eq!(p[0].second, 2);
+        assert_eq!(p[0].requests, 10);
+        assert_eq!(p[0].successes, 8);
+        assert_eq!(
+            drain_ms(&[(100.0, 5.0), (900.0, 2.0), (1500.0, 0.0)], 0.0, 800.0),
+            Some(700.0)
+        );
+    }
+}

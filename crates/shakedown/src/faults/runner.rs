@@ -1,0 +1,663 @@
+//! One fault test: the background load, the recovery probe and the gauges run while the timeline
+//! fires its faults in order; then the runner waits for recovery (K healthy probes in a row,
+//! within the deadline), reverts whatever is still applied (whatever happened, a panic
+//! included), reads the identities after, and computes the fault section of the report.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::journal::{Entry, Event, Journal};
+use super::observe::{Shared, spawn_gauges, spawn_recovery_probe};
+use super::proof::{Observed, prove, read_identity};
+use super::recovery::{
+    drain_ms, first_failure_after, first_healthy_after, outage_ms, probe_availability,
+    recovered_after,
+};
+use super::targets::Controlled;
+use super::undo::{GUARD_SLACK, Undo, spawn_guard};
+use super::{Applied, DriverError, act, bounded};
+use crate::load::{LoadEnv, LoadOutcome};
+use crate::plan::model_faults::{ControlVerb, FaultAction, FaultTest, Trigger};
+use crate::report::fault::{FaultRecord, FaultSection, RecoverySummary};
+
+/// How often a `when` condition is checked.
+const WHEN_POLL: Duration = Duration::from_millis(50);
+
+/// What every fault test of a run shares.
+#[derive(Clone)]
+pub struct FaultEnv {
+    /// The load environment (plan, ledger, budget, run start).
+    pub load: LoadEnv,
+    /// The drivers.
+    pub controlled: Controlled,
+    /// The journal.
+    pub journal: Arc<Journal>,
+    /// The executable to run `guard` with (None: no guard process, as in library tests).
+    pub guard_exe: Option<PathBuf>,
+}
+
+/// The result of one fault test.
+#[derive(Debug)]
+pub struct FaultOutcome {
+    /// The background load's outcome.
+    pub load: Option<LoadOutcome>,
+    /// What the report shows about the faults.
+    pub section: FaultSection,
+    /// A driver failed or hung: the reason and the fix.
+    pub blocked: Option<(String, String)>,
+    /// The system did not recover by the deadline.
+    pub deadline_missed: Option<String>,
+}
+
+/// One fired (or failed) timeline entry, before the proof.
+struct Fired {
+    record: FaultRecord,
+    applied: Option<Applied>,
+    applied_ms: f64,
+}
+
+struct Timeline<'a> {
+    env: &'a FaultEnv,
+    test: &'a FaultTest,
+    started: Instant,
+    shared: Shared,
+    undo: Undo,
+    cancel: CancellationToken,
+    load_done: CancellationToken,
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn epoch_ms() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
+}
+
+/// Run `test` to completion or cancellation. Applied faults are always reverted before this
+/// returns.
+pub async fn run_fault_test(
+    env: &FaultEnv,
+    test: &FaultTest,
+    cancel: CancellationToken,
+) -> FaultOutcome {
+    let started = Instant::now();
+    let offset_ms = started
+        .saturating_duration_since(env.load.run_start)
+        .as_secs_f64()
+        * 1000.0;
+    let started_at = now_rfc3339();
+    let plan = env.load.plan.clone();
+    let shared = Shared::default();
+    let observing = CancellationToken::new();
+    let probe_task = spawn_recovery_probe(
+        plan.clone(),
+        env.controlled.clone(),
+        test.recovery.probe.clone(),
+        test.recovery.every,
+        started,
+        shared.clone(),
+        observing.clone(),
+    );
+    let gauge_tasks = spawn_gauges(
+        plan.clone(),
+        &test.watch,
+        started,
+        shared.clone(),
+        observing.clone(),
+    );
+    let load_done = CancellationToken::new();
+    let load = {
+        let (load_env, load_test, token, done) = (
+            env.load.clone(),
+            test.load.clone(),
+            cancel.child_token(),
+            load_done.clone(),
+        );
+        tokio::spawn(async move {
+            let outcome = crate::load::run_load_test(&load_env, &load_test, token).await;
+            done.cancel();
+            outcome
+        })
+    };
+    let undo = Undo::new(env.journal.clone(), env.controlled.clone(), plan.clone());
+    let timeline = Timeline {
+        env,
+        test,
+        started,
+        shared: shared.clone(),
+        undo: undo.clone(),
+        cancel: cancel.clone(),
+        load_done: load_done.clone(),
+    };
+    // The timeline runs in this task; a panic in it would unwind past the revert below, so it is
+    // caught and the revert still happens.
+    let fired =
+        futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(timeline.run())).await;
+    let (mut fired, blocked) = match fired {
+        Ok(result) => result,
+        Err(_) => {
+            undo.revert_all().await;
+            (
+                Vec::new(),
+                Some((
+                    "the fault timeline panicked; every applied fault was reverted".to_string(),
+                    "this is a bug in shakedown: please report it with the run directory"
+                        .to_string(),
+                )),
+            )
+        }
+    };
+    // A pause lasts its TTL: hold until the last one ends (its timer resumes it), unless
+    // cancelled.
+    let hold = test
+        .timeline
+        .iter()
+        .zip(&fired)
+        .filter(|(_, f)| f.applied.is_some())
+        .filter_map(|(entry, f)| match entry.action {
+            FaultAction::Pause { ttl, .. } => {
+                Some(started + Duration::from_secs_f64(f.applied_ms / 1000.0) + ttl)
+            }
+            _ => None,
+        })
+        .max();
+    if let Some(hold) = hold {
+        tokio::select! {
+            _ = tokio::time::sleep_until(hold) => {}
+            _ = cancel.cancelled() => {}
+        }
+    }
+    // Wait for recovery after the last fault, unless cancelled or blocked.
+    let k = test.recovery.healthy;
+    let last_applied = fired.iter().map(|f| f.applied_ms).reduce(f64::max);
+    let mut deadline_missed = None;
+    if let (Some(last), None) = (last_applied, &blocked) {
+        let deadline = started + Duration::from_secs_f64(last / 1000.0) + test.recovery.within;
+        loop {
+            if shared
+                .with(|o| recovered_after(&o.probes, last, k))
+                .is_some()
+            {
+                break;
+            }
+            if Instant::now() >= deadline {
+                deadline_missed = Some(format!(
+                    "{} did not recover within the recovery deadline of {} ({} healthy probes in a row) after the last fault",
+                    test.recovery.probe.describe(),
+                    humantime::format_duration(test.recovery.within),
+                    k
+                ));
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(test.recovery.every) => {}
+                _ = cancel.cancelled() => break,
+            }
+        }
+    }
+    undo.revert_all().await;
+    close_unreverted(env, test, &shared, &fired, &undo, k);
+    // Identities after recovery.
+    for f in &mut fired {
+        if let Some(target) = &f.record.target
+            && f.record.identity_before.is_some()
+        {
+            f.record.identity_after = read_identity(&plan, target, &env.controlled)
+                .await
+                .ok()
+                .flatten();
+        }
+        f.record.reverted = undo.reverted(&format!("{}#{}", test.id, f.record.index));
+    }
+    let load = match load.await {
+        Ok(outcome) => Some(outcome),
+        Err(e) => {
+            tracing::error!(error = %e, "the background load of a fault test failed");
+            None
+        }
+    };
+    observing.cancel();
+    let _ = probe_task.await;
+    for task in gauge_tasks {
+        let _ = task.await;
+    }
+    let section = summarise(test, &shared, fired, &load, offset_ms, started_at, k);
+    FaultOutcome {
+        load,
+        section,
+        blocked,
+        deadline_missed,
+    }
+}
+
+impl Timeline<'_> {
+    fn ms(&self) -> f64 {
+        self.started.elapsed().as_secs_f64() * 1000.0
+    }
+
+    /// Fire every entry in order; stop at a driver failure or cancellation.
+    async fn run(self) -> (Vec<Fired>, Option<(String, String)>) {
+        let mut fired = Vec::new();
+        let mut previous = self.started;
+        for (index, entry) in self.test.timeline.iter().enumerate() {
+            let due = match &entry.trigger {
+                Trigger::At(at) => Some((self.started + *at).max(previous)),
+                Trigger::After(after) => Some(previous + *after),
+                Trigger::When { .. } => None,
+            };
+            let ready = match (due, &entry.trigger) {
+                (Some(due), _) => tokio::select! {
+                    _ = tokio::time::sleep_until(due) => true,
+                    _ = self.cancel.cancelled() => false,
+                },
+                (
+                    None,
+                    Trigger::When {
+                        gauge, op, value, ..
+                    },
+                ) => loop {
+                    if self
+                        .shared
+                        .latest(gauge)
+                        .is_some_and(|v| op.holds(v, *value))
+                    {
+                        break true;
+                    }
+                    // The work the load started may still be running after the load itself
+                    // finished: keep watching for up to the recovery deadline.
+                    let gave_up = self.load_done.is_cancelled()
+                        && self.started.elapsed() >= self.test.recovery.within;
+                    if self.cancel.is_cancelled() || gave_up {
+                        break false;
+                    }
+                    tokio::time::sleep(WHEN_POLL).await;
+                },
+                (None, _) => true,
+            };
+            if !ready {
+                if let Trigger::When { source, .. } = &entry.trigger
+                    && !self.cancel.is_cancelled()
+                {
+                    fired.push(Fired {
+                        record: FaultRecord {
+                            index: index as u32,
+                            action: entry.action.describe(),
+                            target: entry.action.target().map(str::to_string),
+                            method: "not injected".into(),
+                            proof: format!("`{source}` never held: the fault was not injected"),
+                            ..FaultRecord::default()
+                        },
+                        applied: None,
+                        applied_ms: self.ms(),
+                    });
+                }
+                break;
+            }
+            match self.fire(index, &entry.action).await {
+                Ok(f) => {
+                    previous = Instant::now();
+                    fired.push(f);
+                }
+                Err((f, reason, hint)) => {
+                    fired.push(f);
+                    self.undo.revert_all().await;
+                    return (fired, Some((reason, hint)));
+                }
+            }
+        }
+        (fired, None)
+    }
+
+    /// Journal the intent, apply the action, journal the outcome.
+    async fn fire(
+        &self,
+        index: usize,
+        action: &FaultAction,
+    ) -> Result<Fired, (Fired, String, String)> {
+        let key = format!("{}#{index}", self.test.id);
+        let plan = &self.env.load.plan;
+        let target = action.target().map(str::to_string);
+        let verb = action.verb();
+        let control = target.as_deref().and_then(|t| self.env.controlled.get(t));
+        let identity_before = match (&target, verb) {
+            (Some(t), Some(_)) => read_identity(plan, t, &self.env.controlled)
+                .await
+                .ok()
+                .flatten(),
+            _ => None,
+        };
+        let mut intent = Entry::new(&key, Event::Intent).by("shakedown");
+        intent.target = target.clone();
+        intent.action = Some(action.describe());
+        intent.owner = Some(self.env.load.run_id.clone());
+        intent.revert = Some(match (verb, control) {
+            (Some(v), Some(c)) => c.driver.revert_recipe(v),
+            _ => super::journal::Revert::Nothing {
+                why: match action {
+                    FaultAction::Request { .. } => "the endpoint's fault expires by itself".into(),
+                    _ => "nothing to undo".into(),
+                },
+            },
+        });
+        if let FaultAction::Pause { ttl, .. } = action {
+            intent.deadline_ms = Some(epoch_ms() + u64::try_from(ttl.as_millis()).unwrap_or(0));
+        }
+        let deadline_ms = intent.deadline_ms;
+        let injected_ms = self.ms();
+        let mut record = FaultRecord {
+            index: index as u32,
+            action: action.describe(),
+            target: target.clone(),
+            identity_before,
+            injected_at: Some(now_rfc3339()),
+            injected_ms: Some(injected_ms),
+            ..FaultRecord::default()
+        };
+        if let Err(e) = self.env.journal.append(intent) {
+            let reason = format!(
+                "cannot write the fault journal before {}: {e}",
+                action.describe()
+            );
+            record.method = "not injected".into();
+            record.proof = reason.clone();
+            return Err((
+                Fired {
+                    record,
+                    applied: None,
+                    applied_ms: injected_ms,
+                },
+                reason,
+                "check that the run directory is writable".into(),
+            ));
+        }
+        if let (Some(exe), Some(deadline), FaultAction::Pause { .. }) =
+            (&self.env.guard_exe, deadline_ms, action)
+        {
+            let slack = u64::try_from(GUARD_SLACK.as_millis()).unwrap_or(0);
+            spawn_guard(exe, self.env.journal.path(), &key, deadline + slack);
+        }
+        let result: Result<Applied, DriverError> = match (action, verb, control) {
+            (FaultAction::Heal, _, _) => {
+                self.undo.revert_all().await;
+                Ok(Applied::proven("every applied fault was reverted"))
+            }
+            (
+                FaultAction::Request {
+                    target,
+                    probe,
+                    line,
+                },
+                _,
+                _,
+            ) => {
+                let timeout = plan
+                    .targets
+                    .get(target)
+                    .map_or(Duration::from_secs(30), |t| t.request_timeout);
+                match super::probe::send(plan, target, probe, timeout).await {
+                    Ok(reply) if probe.expect_status.contains(reply.status) => Ok(
+                        Applied::accepted(format!("{line} answered {}", reply.status)),
+                    ),
+                    Ok(reply) if reply.status == 401 || reply.status == 403 => {
+                        Err(DriverError::Credentials {
+                            what: format!("{line} was rejected ({})", reply.status),
+                            hint: super::drivers::http::credential_hint(plan, target),
+                        })
+                    }
+                    Ok(reply) => Err(DriverError::Failed(format!(
+                        "{line} answered {}",
+                        reply.status
+                    ))),
+                    Err(e) => Err(DriverError::Failed(e)),
+                }
+            }
+            (_, Some(verb), Some(control)) => {
+                let signal = match action {
+                    FaultAction::Kill { signal, .. } => signal.as_str(),
+                    _ => "",
+                };
+                bounded(
+                    &action.describe(),
+                    control.timeout,
+                    act(control.driver.as_ref(), verb, signal),
+                )
+                .await
+            }
+            _ => Err(DriverError::Failed(format!(
+                "{} has no driver",
+                action.describe()
+            ))),
+        };
+        let applied_ms = self.ms();
+        let kind = control.map_or("http", |c| c.driver.kind());
+        match result {
+            Ok(applied) => {
+                let _ = self.env.journal.append(
+                    Entry::new(&key, Event::Applied)
+                        .detail(applied.detail.clone())
+                        .by("shakedown"),
+                );
+                record.method = format!("{kind}: {}", applied.detail);
+                if let (Some(t), Some(v)) = (&target, verb) {
+                    match v {
+                        ControlVerb::Pause => {
+                            self.undo.push(&key, t, ControlVerb::Resume);
+                            if let FaultAction::Pause { ttl, .. } = action {
+                                let (undo, key, ttl) = (self.undo.clone(), key.clone(), *ttl);
+                                tokio::spawn(async move {
+                                    tokio::time::sleep(ttl).await;
+                                    undo.revert(&key).await;
+                                });
+                            }
+                        }
+                        ControlVerb::Kill | ControlVerb::Stop => {
+                            self.undo.push(&key, t, ControlVerb::Start)
+                        }
+                        ControlVerb::Restart | ControlVerb::Start => {
+                            self.undo
+                                .resolved_by(t, v, &format!("{} ({key})", action.describe()))
+                        }
+                        ControlVerb::Resume => {}
+                    }
+                }
+                Ok(Fired {
+                    record,
+                    applied: Some(applied),
+                    applied_ms,
+                })
+            }
+            Err(e) => {
+                let _ = self.env.journal.append(
+                    Entry::new(&key, Event::Failed)
+                        .detail(e.to_string())
+                        .by("shakedown"),
+                );
+                if let (Some(t), Some(v)) = (&target, verb) {
+                    // A half-done action may still have changed something: undo it like a success.
+                    match v {
+                        ControlVerb::Pause => self.undo.push(&key, t, ControlVerb::Resume),
+                        ControlVerb::Kill | ControlVerb::Stop | ControlVerb::Restart => {
+                            self.undo.push(&key, t, ControlVerb::Start)
+                        }
+                        _ => {}
+                    }
+                }
+                record.method = format!("{kind}: failed");
+                record.proof = format!("the driver failed: {e}");
+                let reason = format!("{} failed: {e}", action.describe());
+                Err((
+                    Fired {
+                        record,
+                        applied: None,
+                        applied_ms,
+                    },
+                    reason,
+                    e.hint(),
+                ))
+            }
+        }
+    }
+}
+
+/// A fault that needs no undo (a completed restart, an endpoint fault that expires by itself)
+/// is closed in the journal once the system is seen recovered after it.
+fn close_unreverted(
+    env: &FaultEnv,
+    test: &FaultTest,
+    shared: &Shared,
+    fired: &[Fired],
+    undo: &Undo,
+    k: u32,
+) {
+    for f in fired.iter().filter(|f| f.applied.is_some()) {
+        let key = format!("{}#{}", test.id, f.record.index);
+        if undo.is_tracked(&key) {
+            continue;
+        }
+        let recovered = shared.with(|o| recovered_after(&o.probes, f.applied_ms, k));
+        let write = |event, detail: String| {
+            let _ = env
+                .journal
+                .append(Entry::new(&key, event).detail(detail).by("shakedown"));
+        };
+        write(
+            Event::Reverted,
+            "nothing to undo: the fault ends by itself".to_string(),
+        );
+        if let Some(at) = recovered {
+            write(
+                Event::Confirmed,
+                format!(
+                    "{} healthy {k} times in a row from {:.0}ms",
+                    test.recovery.probe.describe(),
+                    at
+                ),
+            );
+        }
+    }
+}
+
+fn summarise(
+    test: &FaultTest,
+    shared: &Shared,
+    fired: Vec<Fired>,
+    load: &Option<LoadOutcome>,
+    offset_ms: f64,
+    started_at: String,
+    k: u32,
+) -> FaultSection {
+    let (probes, backlog) = shared.with(|o| {
+        let backlog = test
+            .recovery
+            .backlog
+            .as_ref()
+            .and_then(|g| o.gauges.get(g).cloned());
+        (o.probes.clone(), backlog)
+    });
+    let injected: Vec<f64> = fired
+        .iter()
+        .filter(|f| f.applied.is_some())
+        .filter_map(|f| f.record.injected_ms)
+        .collect();
+    let first_injection = injected.iter().copied().reduce(f64::min);
+    let last_applied = fired
+        .iter()
+        .filter(|f| f.applied.is_some())
+        .map(|f| f.applied_ms)
+        .reduce(f64::max);
+    let recovered_ms = last_applied.and_then(|last| recovered_after(&probes, last, k));
+    let first_failure = first_injection.and_then(|at| first_failure_after(&probes, at));
+    let first_healthy = first_failure.and_then(|at| first_healthy_after(&probes, at));
+    let mut faults = Vec::new();
+    for f in fired {
+        let mut record = f.record;
+        if let Some(at) = record.injected_ms.filter(|_| f.applied.is_some()) {
+            record.first_failure_ms = first_failure_after(&probes, at);
+            record.first_healthy_ms = record
+                .first_failure_ms
+                .and_then(|ff| first_healthy_after(&probes, ff));
+            record.recovered_ms = recovered_after(&probes, f.applied_ms, k);
+            let observed = Observed {
+                applied: f.applied.as_ref(),
+                before: record.identity_before.as_deref(),
+                after: record.identity_after.as_deref(),
+                recovered: record.recovered_ms.is_some(),
+                failure_seen: record.first_failure_ms.is_some(),
+            };
+            let test_action = &test.timeline[record.index as usize].action;
+            let (proven, proof) = prove(test_action, &observed);
+            record.proven = proven;
+            record.proof = proof;
+        }
+        faults.push(record);
+    }
+    let end_ms = recovered_ms.or_else(|| probes.last().map(|p| p.at_ms));
+    let (from_s, to_s) = match (first_injection, end_ms) {
+        (Some(from), Some(to)) => (
+            ((offset_ms + from) / 1000.0).floor() as u64,
+            ((offset_ms + to.max(from)) / 1000.0).floor() as u64,
+        ),
+        _ => (1, 0),
+    };
+    let windows = load
+        .as_ref()
+        .map(|l| l.summary.timeline.as_slice())
+        .unwrap_or_default();
+    // The load's own windows when it sent requests during the fault; else the recovery probe's.
+    let from_load = super::recovery::availability(windows, from_s, to_s);
+    let (availability, source) = if from_load.is_empty() {
+        (
+            probe_availability(&probes, offset_ms, from_s, to_s),
+            "probe",
+        )
+    } else {
+        (from_load, "load")
+    };
+    let outage = first_injection.map_or(0.0, |at| {
+        let from = probes
+            .iter()
+            .position(|p| p.at_ms >= at)
+            .unwrap_or(probes.len());
+        outage_ms(&probes[from..])
+    });
+    let drain = match (backlog, first_injection, recovered_ms) {
+        (Some(series), Some(at), Some(recovered)) => {
+            let baseline = series
+                .iter()
+                .filter(|(t, _)| *t < at)
+                .map(|(_, v)| *v)
+                .next_back()
+                .unwrap_or(0.0);
+            drain_ms(&series, baseline, recovered)
+        }
+        _ => None,
+    };
+    FaultSection {
+        started_at,
+        faults,
+        recovery: RecoverySummary {
+            probe: test.recovery.probe.describe(),
+            healthy: k,
+            within_ms: test.recovery.within.as_secs_f64() * 1000.0,
+            first_injection_ms: first_injection,
+            first_failure_ms: first_failure,
+            first_healthy_ms: first_healthy,
+            recovered_ms,
+            recovery_ms: match (first_injection, recovered_ms) {
+                (Some(a), Some(b)) => Some((b - a).max(0.0)),
+                _ => None,
+            },
+            probes: probes.len() as u64,
+            failed_probes: probes.iter().filter(|p| !p.ok).count() as u64,
+        },
+        availability,
+        availability_source: source.to_string(),
+        outage_ms: outage,
+        drain_ms: drain,
+    }
+}

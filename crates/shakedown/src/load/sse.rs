@@ -1,0 +1,360 @@
+//! One SSE reader: open the stream, expect events in order, and when it drops, resume with
+//! `Last-Event-ID` after a backoff (the server's `retry:` replaces it), within a bounded number
+//! of attempts and the step's deadline. Every event id goes into a [`StreamTrace`] that the
+//! stream checker judges after settle.
+//!
+//! Connect errors, 5xx statuses, an end of stream before the terminal event and a broken body
+//! are retried; anything else (a 4xx, a wrong content type, garbage, silence past the idle
+//! limit, a missed deadline, an event out of order) ends the stream at once with its class.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::http::{classify, excerpt};
+use super::prepared::TargetSpec;
+use super::sse_parse::{SseError, SseItem, SseParser};
+use super::stream::{Rendered, SseSpec, StreamOutcome, StreamSpec, Timings, report};
+use super::stream_expect::{Sequence, StreamClass, StreamClock, StreamFailure};
+use super::vu::{Runtime, StepEnd};
+use crate::ledger::streams::StreamTrace;
+use crate::metrics::aggregator::Event;
+
+/// One reader of one SSE step.
+pub struct Reader<'a> {
+    /// The test's runtime.
+    pub rt: Arc<Runtime>,
+    /// The target.
+    pub target: &'a TargetSpec,
+    /// The step.
+    pub spec: &'a StreamSpec,
+    /// Its SSE settings.
+    pub sse: &'a SseSpec,
+    /// URL, headers and expected events, rendered.
+    pub rendered: &'a Rendered,
+    /// The JSON body, rendered.
+    pub body: Option<&'a [u8]>,
+    /// The job the stream follows.
+    pub job: &'a str,
+    /// Who reads: `L3/vu-2/it-0/r-0`.
+    pub consumer: String,
+    /// The step's name.
+    pub step_name: &'a str,
+    /// The aggregator.
+    pub tx: mpsc::Sender<Event>,
+    /// The step's metrics slot.
+    pub slot: u32,
+}
+
+/// How one connection ended.
+enum ConnectionEnd {
+    /// Every expected event, and the terminal event if any, arrived.
+    Complete,
+    /// A failure that a reconnect may cure.
+    Retry(StreamFailure),
+    /// The planned drop of `resume_after`.
+    Resume,
+    /// A failure that ends the stream.
+    Fail(StreamFailure),
+    /// The test stopped.
+    Stopped,
+}
+
+/// The state of a stream across its connections.
+struct Follow {
+    start: Instant,
+    clock: StreamClock,
+    seq: Sequence,
+    trace: StreamTrace,
+    last_id: Option<String>,
+    server_retry: Option<Duration>,
+    outcome: StreamOutcome,
+    resumed: bool,
+}
+
+impl Reader<'_> {
+    /// Follow the stream to its end; report it; record it for the stream check.
+    pub(super) async fn follow(self) -> StepEnd {
+        let start = Instant::now();
+        let mut f = Follow {
+            start,
+            clock: StreamClock::new(start, self.spec.deadline, self.spec.idle),
+            seq: Sequence::new(self.rendered.matchers.clone(), self.spec.unexpected, start),
+            trace: StreamTrace::new(&self.rt.prepared.id, self.step_name, self.job, self.consumer.clone()),
+            last_id: None,
+            server_retry: None,
+            outcome: StreamOutcome::default(),
+            resumed: false,
+        };
+        let mut timings = Timings::new(start, self.slot, self.tx.clone());
+        let mut backoff = self.sse.reconnect.backoff;
+        let mut attempts_left = self.sse.reconnect.attempts;
+        loop {
+            if let Err(reason) = self.rt.budget.take() {
+                self.rt.stop.stop(reason);
+                f.outcome.stopped = true;
+                break;
+            }
+            f.trace.connect(f.last_id.as_deref());
+            let end = tokio::select! {
+                biased;
+                _ = self.rt.stop.token().cancelled() => ConnectionEnd::Stopped,
+                end = self.connection(&mut f, &mut timings) => end,
+            };
+            match end {
+                ConnectionEnd::Complete => {
+                    f.trace.disconnect("complete");
+                    break;
+                }
+                ConnectionEnd::Stopped => {
+                    f.trace.disconnect("stopped");
+                    f.outcome.stopped = true;
+                    break;
+                }
+                ConnectionEnd::Fail(failure) => {
+                    f.trace.disconnect(failure.class.name());
+                    f.outcome.failure = Some(failure);
+                    break;
+                }
+                ConnectionEnd::Resume => {
+                    f.trace.disconnect("dropped by resume_after");
+                    f.outcome.reconnects += 1;
+                }
+                ConnectionEnd::Retry(failure) => {
+                    f.trace.disconnect(failure.class.name());
+                    let wait = f.server_retry.unwrap_or(backoff);
+                    let out_of_time = Instant::now() + wait >= f.clock.deadline;
+                    if attempts_left == 0 || out_of_time {
+                        let why = if attempts_left == 0 {
+                            format!("after {} reconnects", self.sse.reconnect.attempts)
+                        } else {
+                            "with no time left before the deadline".to_string()
+                        };
+                        let mut failure = failure;
+                        failure.detail = format!("{} ({why})", failure.detail);
+                        f.outcome.failure = Some(failure);
+                        break;
+                    }
+                    attempts_left -= 1;
+                    f.outcome.reconnects += 1;
+                    backoff = (backoff * 2).min(self.sse.reconnect.max_backoff);
+                    tokio::select! {
+                        biased;
+                        _ = self.rt.stop.token().cancelled() => {
+                            f.outcome.stopped = true;
+                            break;
+                        }
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+        if f.outcome.stopped {
+            return StepEnd::Stopped;
+        }
+        let elapsed = f.start.elapsed();
+        report(&self.tx, &mut timings, "sse", "SSE", &f.outcome, elapsed).await;
+        if self.sse.check {
+            let failure = f.outcome.failure.as_ref().map(|e| (e.class.name(), e.to_string()));
+            let record = f.trace.finish(
+                failure.as_ref().map(|(c, m)| (*c, m.as_str())),
+                u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            );
+            self.rt.track.ledger.streams().record(&record);
+        }
+        if f.outcome.failure.is_some() {
+            StepEnd::Failed
+        } else {
+            StepEnd::Passed
+        }
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, String> {
+        if let Some(c) = self.sse.client.get() {
+            return Ok(c);
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(self.target.connect_timeout)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+        Ok(self.sse.client.get_or_init(|| client))
+    }
+
+    fn request(&self, last_id: Option<&str>) -> Result<reqwest::RequestBuilder, String> {
+        let mut request = self
+            .client()?
+            .request(self.sse.method.clone(), &self.rendered.url)
+            .header(ACCEPT, HeaderValue::from_static("text/event-stream"))
+            .header(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        for (name, value) in &self.rendered.headers {
+            request = request.header(name.clone(), value.clone());
+        }
+        if let Some(id) = last_id {
+            let value = HeaderValue::from_str(id).map_err(|_| format!("event id {id:?} cannot be sent as Last-Event-ID"))?;
+            request = request.header("last-event-id", value);
+        }
+        if let Some(body) = self.body {
+            request = request
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                .body(body.to_vec());
+        }
+        Ok(request)
+    }
+
+    /// One connection, from the request to its end.
+    async fn connection(&self, f: &mut Follow, timings: &mut Timings) -> ConnectionEnd {
+        let request = match self.request(f.last_id.as_deref()) {
+            Ok(r) => r,
+            Err(e) => return ConnectionEnd::Fail(StreamFailure::new(StreamClass::ProtocolError, e)),
+        };
+        let headers_wait = f
+            .clock
+            .idle
+            .min(f.clock.deadline.saturating_duration_since(Instant::now()));
+        let mut response = match tokio::time::timeout(headers_wait, request.send()).await {
+            Err(_) => {
+                return ConnectionEnd::Fail(StreamFailure::new(
+                    StreamClass::Hung,
+                    format!("no response headers within {}ms", headers_wait.as_millis()),
+                ));
+            }
+            Ok(Err(e)) => {
+                let e = classify(&e);
+                return ConnectionEnd::Retry(StreamFailure::new(
+                    match e {
+                        super::http::ExchangeError::Connect(_) => StreamClass::HandshakeRefused,
+                        _ => StreamClass::Reset,
+                    },
+                    e.to_string(),
+                ));
+            }
+            Ok(Ok(r)) => r,
+        };
+        let status = response.status().as_u16();
+        f.outcome.status = Some(status);
+        f.clock.byte(Instant::now());
+        if !response.status().is_success() {
+            let body = tokio::time::timeout(Duration::from_millis(500), response.chunk())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .flatten()
+                .map(|b| excerpt(&b, 120))
+                .unwrap_or_default();
+            let failure = StreamFailure::new(
+                StreamClass::HandshakeRefused,
+                format!("status {status}: {body}"),
+            );
+            return if status >= 500 {
+                ConnectionEnd::Retry(failure)
+            } else {
+                ConnectionEnd::Fail(failure)
+            };
+        }
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        if !content_type.starts_with("text/event-stream") {
+            return ConnectionEnd::Fail(StreamFailure::new(
+                StreamClass::ProtocolError,
+                format!("content-type {content_type:?} is not text/event-stream"),
+            ));
+        }
+        let mut parser = SseParser::new(self.spec.max_event);
+        let mut items = Vec::new();
+        let mut on_this_connection = 0u64;
+        loop {
+            let (wake_at, wake) = f.clock.next_wake(&f.seq);
+            let chunk = tokio::select! {
+                chunk = response.chunk() => chunk,
+                () = tokio::time::sleep_until(wake_at) => {
+                    return ConnectionEnd::Fail(f.clock.failure(wake, &f.seq));
+                }
+            };
+            let now = Instant::now();
+            let bytes = match chunk {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => {
+                    return ConnectionEnd::Retry(StreamFailure::new(
+                        StreamClass::ClosedEarly,
+                        format!(
+                            "the server ended the stream after {} events, while waiting for {}",
+                            f.outcome.events,
+                            self.waiting(f)
+                        ),
+                    ));
+                }
+                Err(e) => {
+                    return ConnectionEnd::Retry(StreamFailure::new(
+                        StreamClass::Reset,
+                        format!("the stream broke after {} events: {}", f.outcome.events, classify(&e)),
+                    ));
+                }
+            };
+            f.clock.byte(now);
+            items.clear();
+            if let Err(e) = parser.feed(&bytes, &mut items) {
+                let detail = match e {
+                    SseError::TooLarge { .. } => format!("{e} after {} events", f.outcome.events),
+                    SseError::Utf8 => format!("{e} after {} events", f.outcome.events),
+                };
+                return ConnectionEnd::Fail(StreamFailure::new(StreamClass::ProtocolError, detail));
+            }
+            for item in items.drain(..) {
+                let event = match item {
+                    SseItem::Comment => continue,
+                    SseItem::Retry(d) => {
+                        f.server_retry = Some(d.min(self.sse.reconnect.max_backoff));
+                        continue;
+                    }
+                    SseItem::Event(event) => event,
+                };
+                f.outcome.events += 1;
+                on_this_connection += 1;
+                timings.event(now).await;
+                f.trace.event(event.id.as_deref());
+                if let Some(id) = &event.id {
+                    f.last_id = Some(id.clone());
+                }
+                let doc = serde_json::from_str::<serde_json::Value>(&event.data).ok();
+                if let Err(failure) = f.seq.offer(Some(&event.event), doc.as_ref(), now) {
+                    return ConnectionEnd::Fail(failure);
+                }
+                if f.seq.done() && f.outcome.final_event.is_none() && self.sse.terminal.is_empty() {
+                    f.outcome.final_event = Some(now - f.start);
+                    return ConnectionEnd::Complete;
+                }
+                if let Some((kind, state)) = self.sse.terminal.iter().find(|(k, _)| *k == event.event) {
+                    if !f.seq.done() {
+                        return ConnectionEnd::Fail(StreamFailure::new(
+                            StreamClass::OutOfOrder,
+                            format!("the terminal event {kind} arrived before {}", f.seq.describe_next()),
+                        ));
+                    }
+                    f.trace.terminal(kind, state);
+                    f.outcome.final_event = Some(now - f.start);
+                    return ConnectionEnd::Complete;
+                }
+                if !f.resumed && self.sse.resume_after == Some(on_this_connection) {
+                    f.resumed = true;
+                    return ConnectionEnd::Resume;
+                }
+            }
+        }
+    }
+
+    fn waiting(&self, f: &Follow) -> String {
+        if !f.seq.done() {
+            return f.seq.describe_next();
+        }
+        let terminal: Vec<&str> = self.sse.terminal.iter().map(|(k, _)| k.as_str()).collect();
+        format!("a terminal event ({})", terminal.join(" or "))
+    }
+}

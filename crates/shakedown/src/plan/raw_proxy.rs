@@ -1,0 +1,28 @@
+//! The raw `[proxies.NAME]` table: an embedded fault proxy in front of a dependency. Like
+//! `raw.rs`, every key is optional here; `compile_proxy.rs` reports what is missing. The `///`
+//! comments are the plan reference (`docs/plan.md`).
+
+use super::raw::Str;
+use super::schema::Presence::{DefaultsTo, Required};
+use super::schema::raw_table;
+
+raw_table! {
+    /// A fault proxy: shakedown listens on `listen` and forwards every connection to
+    /// `upstream`, so that fault tests can put network faults (toxics) between a service and its
+    /// dependency: `[proxies.db] listen = "127.0.0.1:0", upstream = "127.0.0.1:5432"`. The
+    /// service must connect to the proxy: a target's `url` and its `control` (command, env,
+    /// exec commands) read the proxy's address as `{{ proxies.NAME.addr }}` (`host:port`),
+    /// `{{ proxies.NAME.host }}` or `{{ proxies.NAME.port }}`. At preflight, an upstream that
+    /// does not accept a connection makes every check that uses the proxy BLOCKED.
+    pub struct RawProxy as "[proxies.NAME]" {
+        /// Where the proxy listens, `ip:port`; port 0 picks a free port when the run starts.
+        listen: Option<Str> = "string (ip:port)", DefaultsTo("\"127.0.0.1:0\"");
+        /// The dependency, `host:port`, e.g. `"${PGHOST:-127.0.0.1}:5432"`.
+        upstream: Option<Str> = "string (host:port)", Required;
+        /// Timeout of each connection to the upstream.
+        connect_timeout: Option<Str> = "duration", DefaultsTo("\"5s\"");
+        /// How long adding or removing a toxic may take to reach every open connection; the
+        /// connections that have not taken it up by then are closed.
+        control_deadline: Option<Str> = "duration", DefaultsTo("\"2s\"");
+    }
+}
