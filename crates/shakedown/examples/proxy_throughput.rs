@@ -64,7 +64,8 @@ fn thread_cpu_seconds(name: &str) -> Option<f64> {
         }
         let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
         let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        let ticks: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
         return Some(ticks / 100.0);
     }
     None

@@ -54,6 +54,9 @@ pub enum Command {
     /// Revert every fault a run directory's journal says is still applied (after shakedown was
     /// killed), and stop process targets that outlived their run. Safe to run twice.
     Reconcile(crate::cli_faults::ReconcileArgs),
+    /// Send requests to one URL (closed model, or open with --rate) and print latency and
+    /// throughput: the ad-hoc mode, on the same engine as plans. Exit 1 if a --threshold fails.
+    Hit(crate::cli_hit::HitArgs),
     /// Run the bundled testbed (the reference system under test). Used by `demo` and the tests.
     #[command(hide = true)]
     Testbed(testbed::cli::TestbedArgs),
@@ -230,6 +233,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Diff(args) => crate::cli_evidence::diff(&args, output.format == Format::Json),
         Command::Report(args) => crate::cli_evidence::report(&args),
         Command::Reconcile(args) => crate::cli_faults::reconcile(&args),
+        Command::Hit(args) => {
+            crate::cli_hit::hit(&args, !output.no_progress && !output.quiet && !args.json)
+        }
         Command::Testbed(_) | Command::Guard(_) => Ok(EXIT_ERROR),
     }
 }

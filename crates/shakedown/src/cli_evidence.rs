@@ -29,7 +29,7 @@ pub struct DiffArgs {
     /// The new report: a run directory or its `report.json`.
     pub new: PathBuf,
     /// A regression rule, METRIC=PERCENT, repeatable (metrics: p50, p95, p99, error_rate,
-    /// throughput). Default: p95=10%.
+    /// throughput, recovery). Default: p95=10%.
     #[arg(long = "rule", value_name = "METRIC=PERCENT")]
     pub rules: Vec<String>,
     /// Latency changes smaller than this many milliseconds are never a regression.
@@ -66,7 +66,12 @@ pub fn verify_bundle(args: &VerifyBundleArgs, json: bool) -> anyhow::Result<u8> 
         let (when, tool) = v
             .manifest
             .as_ref()
-            .map(|m| (m.finished_at.clone(), format!("{} {}", m.tool.name, m.tool.version)))
+            .map(|m| {
+                (
+                    m.finished_at.clone(),
+                    format!("{} {}", m.tool.name, m.tool.version),
+                )
+            })
             .unwrap_or_default();
         println!(
             "bundle intact: {} files match manifest.json (sealed {when} by {tool})",

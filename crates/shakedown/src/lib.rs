@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod cli_evidence;
 pub mod cli_faults;
+pub mod cli_hit;
 pub mod console;
 pub mod demo;
 pub mod engine;

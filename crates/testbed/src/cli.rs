@@ -32,6 +32,9 @@ pub enum TestbedCommand {
     Api(ApiArgs),
     /// Run one worker.
     Worker(WorkerArgs),
+    /// A server that answers at once but stalls exactly once (the latency ground truth).
+    #[command(hide = true)]
+    Stall(crate::stall::StallArgs),
 }
 
 /// Storage, defect and timing options shared by every part.
@@ -245,6 +248,13 @@ async fn run_async(args: TestbedArgs, launcher: Launcher) -> anyhow::Result<()> 
                 crate::lifecycle::cancel_when_orphaned(shutdown.clone());
             }
             crate::worker::run(settings, shutdown).await
+        }
+        TestbedCommand::Stall(stall) => {
+            crate::lifecycle::cancel_on_signals(shutdown.clone())?;
+            if stall.exit_with_parent {
+                crate::lifecycle::cancel_when_orphaned(shutdown.clone());
+            }
+            crate::stall::run(stall, shutdown).await
         }
     }
 }

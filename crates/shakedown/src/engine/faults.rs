@@ -46,6 +46,7 @@ pub struct FaultStage {
     watchers: Vec<JoinHandle<()>>,
     outcomes: BTreeMap<String, FaultOutcome>,
     options: FaultOptions,
+    proxies: crate::faults::proxy_faults::Proxies,
 }
 
 /// The report entry of a fault test before it runs.
@@ -97,7 +98,13 @@ impl FaultStage {
             watchers,
             outcomes: BTreeMap::new(),
             options: options.faults.clone(),
+            proxies: Default::default(),
         })
+    }
+
+    /// The run's fault proxies, for the timelines' `toxic` entries.
+    pub fn set_proxies(&mut self, proxies: crate::faults::proxy_faults::Proxies) {
+        self.proxies = proxies;
     }
 
     /// Start the process targets and check every other control: one preflight entry each.
@@ -120,6 +127,7 @@ impl FaultStage {
             controlled: self.controlled.clone(),
             journal: self.journal.clone(),
             guard_exe: self.options.guard_exe.clone(),
+            proxies: self.proxies.clone(),
         };
         let refusal = production_refusal(plan, self.options.allow_production);
         for (i, test) in plan.faults.tests.iter().enumerate() {

@@ -123,6 +123,7 @@ async fn run_phases(
 
     // Faults: reconcile leftovers, open the journal, start process targets before preflight.
     let mut fault_stage = faults::FaultStage::open(&plan, &run, &options, &cancel)?;
+    fault_stage.set_proxies(proxy_stage.handles());
     let controls = fault_stage.prepare(&run.redactor).await;
 
     // Preflight.

@@ -27,9 +27,10 @@ pub struct ProxyStage {
 /// A proxy's seed: the plan's, mixed with the proxy's name (FNV-1a), so that two proxies of
 /// one plan draw differently and every run of the plan draws the same.
 fn proxy_seed(plan_seed: u64, name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325 ^ plan_seed, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    name.bytes()
+        .fold(0xcbf2_9ce4_8422_2325 ^ plan_seed, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
 }
 
 impl ProxyStage {
@@ -63,14 +64,9 @@ impl ProxyStage {
         Arc::new(bind_addresses(plan, &addrs))
     }
 
-    /// The running proxy named `name`.
-    pub fn get(&self, name: &str) -> Option<Arc<Proxy>> {
-        self.running.get(name).cloned()
-    }
-
-    /// Every running proxy, by name.
-    pub fn all(&self) -> &BTreeMap<String, Arc<Proxy>> {
-        &self.running
+    /// Every running proxy, by name, for the fault timelines.
+    pub fn handles(&self) -> crate::faults::proxy_faults::Proxies {
+        Arc::new(self.running.clone())
     }
 
     /// One preflight entry per proxy: PASS when it listens and its upstream accepts a
@@ -129,7 +125,9 @@ impl ProxyStage {
         for (name, proxy) in self.running {
             match Arc::try_unwrap(proxy) {
                 Ok(proxy) => proxy.shutdown().await,
-                Err(_) => tracing::debug!(proxy = %name, "proxy still in use; it stops when dropped"),
+                Err(_) => {
+                    tracing::debug!(proxy = %name, "proxy still in use; it stops when dropped")
+                }
             }
         }
     }

@@ -50,3 +50,51 @@ pub(super) fn seal_run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    const PLAN: &str = r#"
+[plan]
+name = "sealed"
+limits = { duration = "1m", requests = 10 }
+"#;
+
+    fn compile(extra: &str) -> crate::plan::model::Plan {
+        crate::plan::compile_str(&format!("{PLAN}{extra}"), Path::new("p.toml"), &|_| None)
+            .unwrap_or_else(|e| panic!("plan compiles: {e}"))
+    }
+
+    #[test]
+    fn the_hostname_is_recorded_only_when_the_plan_allows_it() {
+        assert!(!compile("").evidence.hostname);
+        assert!(compile("\n[evidence]\nhostname = true\n").evidence.hostname);
+        let bad = crate::plan::compile_str(
+            &format!("{PLAN}\n[evidence]\nhost = true\n"),
+            Path::new("p.toml"),
+            &|_| None,
+        );
+        assert!(bad.is_err(), "unknown keys in [evidence] are rejected");
+    }
+
+    #[test]
+    fn a_failed_run_is_sealed_and_keeps_its_own_error() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        std::fs::write(tmp.path().join("report.json"), "{}").expect("write");
+        let plan = compile("");
+        let result = super::seal_run(
+            &plan,
+            tmp.path(),
+            "2026-01-01T00:00:00.000Z",
+            Err(anyhow::anyhow!("the load generator crashed")),
+        );
+        let err = result.expect_err("the run's error is kept");
+        assert!(err.to_string().contains("crashed"));
+        let v = crate::report::manifest::verify(tmp.path()).expect("verified");
+        assert!(v.intact(), "{:?}", v.findings);
+        let m = v.manifest.expect("manifest");
+        assert_eq!(m.verdict, None);
+        assert_eq!(m.started_at, "2026-01-01T00:00:00.000Z");
+    }
+}

@@ -83,7 +83,10 @@ pub fn judge_streams(
         rules.join(", ")
     );
     if let Some(e) = summary.examples.first() {
-        text.push_str(&format!("; e.g. job {} read by {}: {}", e.job, e.consumer, e.why));
+        text.push_str(&format!(
+            "; e.g. job {} read by {}: {}",
+            e.job, e.consumer, e.why
+        ));
     }
     if check.status == Status::Fail {
         check.reason = format!("{}; {text}", check.reason);

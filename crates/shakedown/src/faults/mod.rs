@@ -19,6 +19,7 @@ pub mod judge;
 pub mod observe;
 pub mod probe;
 pub mod proof;
+pub mod proxy_faults;
 pub mod reconcile;
 pub mod recovery;
 pub mod runner;

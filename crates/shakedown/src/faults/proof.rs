@@ -141,6 +141,11 @@ pub fn prove(action: &FaultAction, o: &Observed<'_>) -> (bool, String) {
             (None, _) => (false, "the request was not accepted".into()),
         },
         FaultAction::Heal => (true, "every applied fault was reverted".into()),
+        FaultAction::Toxic { .. } => match o.applied {
+            Some(a) if a.self_proven => (true, a.detail.clone()),
+            Some(a) => (false, format!("{}: the toxic touched no traffic", a.detail)),
+            None => (false, "the toxic was not added".into()),
+        },
     }
 }
 

@@ -38,6 +38,8 @@ pub struct FaultEnv {
     pub journal: Arc<Journal>,
     /// The executable to run `guard` with (None: no guard process, as in library tests).
     pub guard_exe: Option<PathBuf>,
+    /// The run's fault proxies, for `toxic` entries.
+    pub proxies: super::proxy_faults::Proxies,
 }
 
 /// The result of one fault test.
@@ -160,7 +162,7 @@ pub async fn run_fault_test(
         .zip(&fired)
         .filter(|(_, f)| f.applied.is_some())
         .filter_map(|(entry, f)| match entry.action {
-            FaultAction::Pause { ttl, .. } => {
+            FaultAction::Pause { ttl, .. } | FaultAction::Toxic { ttl, .. } => {
                 Some(started + Duration::from_secs_f64(f.applied_ms / 1000.0) + ttl)
             }
             _ => None,
@@ -202,6 +204,18 @@ pub async fn run_fault_test(
     }
     undo.revert_all().await;
     close_unreverted(env, test, &shared, &fired, &undo, k);
+    // A toxic is proven by its proxy's counters, read once it is removed.
+    for f in &mut fired {
+        if let (Some(_), FaultAction::Toxic { proxy, .. }) = (
+            &f.applied,
+            &test.timeline[f.record.index as usize].action,
+        ) {
+            let key = format!("{}#{}", test.id, f.record.index);
+            if let Some(proof) = super::proxy_faults::proof(&env.proxies, &key, proxy) {
+                f.applied = Some(proof);
+            }
+        }
+    }
     // Identities after recovery.
     for f in &mut fired {
         if let Some(target) = &f.record.target
@@ -347,6 +361,13 @@ impl Timeline<'_> {
         if let FaultAction::Pause { ttl, .. } = action {
             intent.deadline_ms = Some(epoch_ms() + u64::try_from(ttl.as_millis()).unwrap_or(0));
         }
+        if let FaultAction::Toxic { ttl, .. } = action {
+            // The proxy lives in this process: its toxics end with it, and expire at their TTL.
+            intent.revert = Some(super::journal::Revert::InProcess {
+                verb: "remove the toxic".into(),
+            });
+            intent.deadline_ms = Some(epoch_ms() + u64::try_from(ttl.as_millis()).unwrap_or(0));
+        }
         let deadline_ms = intent.deadline_ms;
         let injected_ms = self.ms();
         let mut record = FaultRecord {
@@ -416,6 +437,9 @@ impl Timeline<'_> {
                     Err(e) => Err(DriverError::Failed(e)),
                 }
             }
+            (FaultAction::Toxic { proxy, spec, ttl }, _, _) => {
+                super::proxy_faults::apply(&self.env.proxies, &key, proxy, spec, *ttl).await
+            }
             (_, Some(verb), Some(control)) => {
                 let signal = match action {
                     FaultAction::Kill { signal, .. } => signal.as_str(),
@@ -434,7 +458,10 @@ impl Timeline<'_> {
             ))),
         };
         let applied_ms = self.ms();
-        let kind = control.map_or("http", |c| c.driver.kind());
+        let kind = match action {
+            FaultAction::Toxic { .. } => "proxy",
+            _ => control.map_or("http", |c| c.driver.kind()),
+        };
         match result {
             Ok(applied) => {
                 let _ = self.env.journal.append(
@@ -443,6 +470,9 @@ impl Timeline<'_> {
                         .by("shakedown"),
                 );
                 record.method = format!("{kind}: {}", applied.detail);
+                if let FaultAction::Toxic { proxy, ttl, .. } = action {
+                    super::proxy_faults::track(&self.undo, &self.env.proxies, &key, proxy, *ttl);
+                }
                 if let (Some(t), Some(v)) = (&target, verb) {
                     match v {
                         ControlVerb::Pause => {

@@ -21,6 +21,31 @@ pub const REVERT_DEADLINE: Duration = Duration::from_secs(60);
 /// How long after its TTL the guard acts, so that the run's own revert normally comes first.
 pub const GUARD_SLACK: Duration = Duration::from_secs(2);
 
+/// A revert that is not a driver verb (removing a proxy toxic): it undoes the fault and says how,
+/// which also confirms it, or says why it failed.
+#[derive(Clone)]
+pub struct CustomRevert(
+    Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<String, String>> + Send + Sync>,
+);
+
+impl CustomRevert {
+    /// A revert done by `f`.
+    pub fn new(
+        f: impl Fn() -> futures::future::BoxFuture<'static, Result<String, String>>
+        + Send
+        + Sync
+        + 'static,
+    ) -> CustomRevert {
+        CustomRevert(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for CustomRevert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CustomRevert")
+    }
+}
+
 /// One applied fault that still needs undoing.
 #[derive(Debug, Clone)]
 pub struct Pending {
@@ -32,6 +57,8 @@ pub struct Pending {
     pub undo: ControlVerb,
     /// Set once reverted, with how.
     pub reverted: Option<String>,
+    /// How to undo it when it is not a driver verb (`undo` is then unused).
+    pub custom: Option<CustomRevert>,
 }
 
 /// The run's applied faults, shared by the timeline, its TTL timers and the final revert, so
@@ -72,6 +99,21 @@ impl Undo {
                 target: target.to_string(),
                 undo,
                 reverted: None,
+                custom: None,
+            })
+        });
+    }
+
+    /// Record an applied fault that `revert` undoes (a proxy toxic); `target` names what it is
+    /// on (`proxies.NAME`).
+    pub fn push_custom(&self, key: &str, target: &str, revert: CustomRevert) {
+        self.with(|s| {
+            s.push(Pending {
+                key: key.to_string(),
+                target: target.to_string(),
+                undo: ControlVerb::Resume,
+                reverted: None,
+                custom: Some(revert),
             })
         });
     }
@@ -95,7 +137,7 @@ impl Undo {
     pub fn resolved_by(&self, target: &str, verb: ControlVerb, how: &str) {
         let keys: Vec<String> = self.with(|s| {
             s.iter_mut()
-                .filter(|p| p.target == target && p.reverted.is_none())
+                .filter(|p| p.target == target && p.reverted.is_none() && p.custom.is_none())
                 .filter(|p| {
                     p.undo == ControlVerb::Start
                         && matches!(verb, ControlVerb::Start | ControlVerb::Restart)
@@ -161,6 +203,19 @@ impl Undo {
     }
 
     async fn revert_one(&self, p: &Pending) -> String {
+        if let Some(custom) = &p.custom {
+            return match (custom.0)().await {
+                Ok(how) => {
+                    self.journal_event(&p.key, Event::Reverted, &how);
+                    self.journal_event(&p.key, Event::Confirmed, &how);
+                    how
+                }
+                Err(why) => {
+                    tracing::error!(fault = %p.key, error = %why, "a revert failed");
+                    format!("revert failed: {why}")
+                }
+            };
+        }
         let Some(control) = self.controlled.get(&p.target) else {
             return "no driver to revert with".to_string();
         };

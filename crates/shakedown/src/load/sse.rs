@@ -83,7 +83,12 @@ impl Reader<'_> {
             start,
             clock: StreamClock::new(start, self.spec.deadline, self.spec.idle),
             seq: Sequence::new(self.rendered.matchers.clone(), self.spec.unexpected, start),
-            trace: StreamTrace::new(&self.rt.prepared.id, self.step_name, self.job, self.consumer.clone()),
+            trace: StreamTrace::new(
+                &self.rt.prepared.id,
+                self.step_name,
+                self.job,
+                self.consumer.clone(),
+            ),
             last_id: None,
             server_retry: None,
             outcome: StreamOutcome::default(),
@@ -158,7 +163,11 @@ impl Reader<'_> {
         let elapsed = f.start.elapsed();
         report(&self.tx, &mut timings, "sse", "SSE", &f.outcome, elapsed).await;
         if self.sse.check {
-            let failure = f.outcome.failure.as_ref().map(|e| (e.class.name(), e.to_string()));
+            let failure = f
+                .outcome
+                .failure
+                .as_ref()
+                .map(|e| (e.class.name(), e.to_string()));
             let record = f.trace.finish(
                 failure.as_ref().map(|(c, m)| (*c, m.as_str())),
                 u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
@@ -194,7 +203,8 @@ impl Reader<'_> {
             request = request.header(name.clone(), value.clone());
         }
         if let Some(id) = last_id {
-            let value = HeaderValue::from_str(id).map_err(|_| format!("event id {id:?} cannot be sent as Last-Event-ID"))?;
+            let value = HeaderValue::from_str(id)
+                .map_err(|_| format!("event id {id:?} cannot be sent as Last-Event-ID"))?;
             request = request.header("last-event-id", value);
         }
         if let Some(body) = self.body {
@@ -209,7 +219,9 @@ impl Reader<'_> {
     async fn connection(&self, f: &mut Follow, timings: &mut Timings) -> ConnectionEnd {
         let request = match self.request(f.last_id.as_deref()) {
             Ok(r) => r,
-            Err(e) => return ConnectionEnd::Fail(StreamFailure::new(StreamClass::ProtocolError, e)),
+            Err(e) => {
+                return ConnectionEnd::Fail(StreamFailure::new(StreamClass::ProtocolError, e));
+            }
         };
         let headers_wait = f
             .clock
@@ -294,7 +306,11 @@ impl Reader<'_> {
                 Err(e) => {
                     return ConnectionEnd::Retry(StreamFailure::new(
                         StreamClass::Reset,
-                        format!("the stream broke after {} events: {}", f.outcome.events, classify(&e)),
+                        format!(
+                            "the stream broke after {} events: {}",
+                            f.outcome.events,
+                            classify(&e)
+                        ),
                     ));
                 }
             };
@@ -331,11 +347,16 @@ impl Reader<'_> {
                     f.outcome.final_event = Some(now - f.start);
                     return ConnectionEnd::Complete;
                 }
-                if let Some((kind, state)) = self.sse.terminal.iter().find(|(k, _)| *k == event.event) {
+                if let Some((kind, state)) =
+                    self.sse.terminal.iter().find(|(k, _)| *k == event.event)
+                {
                     if !f.seq.done() {
                         return ConnectionEnd::Fail(StreamFailure::new(
                             StreamClass::OutOfOrder,
-                            format!("the terminal event {kind} arrived before {}", f.seq.describe_next()),
+                            format!(
+                                "the terminal event {kind} arrived before {}",
+                                f.seq.describe_next()
+                            ),
                         ));
                     }
                     f.trace.terminal(kind, state);

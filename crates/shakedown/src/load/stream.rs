@@ -14,7 +14,10 @@ use serde_json_path::JsonPath;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::prepared::{HeaderSpec, HeaderValueSpec, PreparedStep, StepAction, TargetSpec, header_spec, join, wire_method};
+use super::prepared::{
+    HeaderSpec, HeaderValueSpec, PreparedStep, StepAction, TargetSpec, header_spec, join,
+    wire_method,
+};
 use super::scope::JsonTemplate;
 use super::stream_expect::{Matcher, StreamFailure};
 use super::vu::{Runtime, StepEnd, VirtualUser};
@@ -166,10 +169,9 @@ pub fn prepare(
                 })))
             }),
         ),
-        StepKind::Http(_) | StepKind::Think { .. } => (
-            "-",
-            Err("internal error: not a stream step".to_string()),
-        ),
+        StepKind::Http(_) | StepKind::Think { .. } => {
+            ("-", Err("internal error: not a stream step".to_string()))
+        }
     };
     match result {
         Ok(spec) => StepAction::Stream(Box::new(spec)),
@@ -261,7 +263,9 @@ pub fn render(target: &TargetSpec, spec: &StreamSpec, ctx: &Value) -> Result<Ren
         let value = match &h.value {
             HeaderValueSpec::Literal(v) => v.clone(),
             HeaderValueSpec::Template(t) => {
-                let text = t.render(ctx).map_err(|e| format!("header {}: {e}", h.name))?;
+                let text = t
+                    .render(ctx)
+                    .map_err(|e| format!("header {}: {e}", h.name))?;
                 reqwest::header::HeaderValue::from_str(&text)
                     .map_err(|_| format!("header {} renders to an invalid value", h.name))?
             }
@@ -411,11 +415,7 @@ pub async fn report(
 
 impl VirtualUser {
     /// Run a stream step.
-    pub(super) async fn run_stream(
-        &mut self,
-        step: &PreparedStep,
-        spec: &StreamSpec,
-    ) -> StepEnd {
+    pub(super) async fn run_stream(&mut self, step: &PreparedStep, spec: &StreamSpec) -> StepEnd {
         let rt: Arc<Runtime> = self.rt.clone();
         let method = match spec.protocol {
             ProtocolSpec::Ws(_) => "WS",
@@ -423,7 +423,9 @@ impl VirtualUser {
         };
         let ctx = self.scope.context(step.id, None);
         let Some(target) = rt.prepared.targets.get(spec.target) else {
-            return self.unsent(step, method, format!("no target #{}", spec.target)).await;
+            return self
+                .unsent(step, method, format!("no target #{}", spec.target))
+                .await;
         };
         let rendered = match render(target, spec, &ctx) {
             Ok(r) => r,
@@ -448,7 +450,15 @@ impl VirtualUser {
                     _ = rt.stop.token().cancelled() => return StepEnd::Stopped,
                     o = super::ws::session(target, spec, ws, &rendered, &ctx, &mut timings) => o,
                 };
-                report(&self.tx, &mut timings, "ws", method, &outcome, start.elapsed()).await;
+                report(
+                    &self.tx,
+                    &mut timings,
+                    "ws",
+                    method,
+                    &outcome,
+                    start.elapsed(),
+                )
+                .await;
                 if outcome.failure.is_some() {
                     StepEnd::Failed
                 } else {
@@ -467,7 +477,10 @@ impl VirtualUser {
                     None => None,
                     Some(t) => match t.render(&ctx).and_then(|v| {
                         serde_json::to_vec(&v).map_err(|e| {
-                            minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())
+                            minijinja::Error::new(
+                                minijinja::ErrorKind::BadSerialization,
+                                e.to_string(),
+                            )
                         })
                     }) {
                         Ok(b) => Some(b),

@@ -162,7 +162,12 @@ impl Sequence {
     /// "agent_started (event 1 of 5)".
     pub fn describe_next(&self) -> String {
         match self.waiting_for() {
-            Some(m) => format!("{} (event {} of {})", m.label, self.next + 1, self.matchers.len()),
+            Some(m) => format!(
+                "{} (event {} of {})",
+                m.label,
+                self.next + 1,
+                self.matchers.len()
+            ),
             None => "nothing".into(),
         }
     }
@@ -175,7 +180,10 @@ impl Sequence {
         doc: Option<&Value>,
         now: Instant,
     ) -> Result<bool, StreamFailure> {
-        let shown = kind.map_or_else(|| "an event without a type".to_string(), |k| format!("`{k}`"));
+        let shown = kind.map_or_else(
+            || "an event without a type".to_string(),
+            |k| format!("`{k}`"),
+        );
         if let Some(m) = self.matchers.get(self.next)
             && m.matches(kind, doc)
         {
@@ -364,11 +372,7 @@ mod tests {
         let m = Matcher {
             label: "done".into(),
             kind: None,
-            json: vec![(
-                "$.n".into(),
-                JsonPath::parse("$.n").unwrap(),
-                json!("42"),
-            )],
+            json: vec![("$.n".into(), JsonPath::parse("$.n").unwrap(), json!("42"))],
             timeout: Duration::from_secs(1),
         };
         assert!(m.matches(None, Some(&json!({"n": 42}))));
@@ -384,7 +388,10 @@ mod tests {
         assert_eq!(clock.next_wake(&s).1, Wake::Idle);
         let f = clock.failure(Wake::Event, &s);
         assert_eq!(f.class, StreamClass::Timeout);
-        assert!(f.to_string().starts_with("timeout-waiting-for(a): a (event 1 of 1)"));
+        assert!(
+            f.to_string()
+                .starts_with("timeout-waiting-for(a): a (event 1 of 1)")
+        );
         let clock = StreamClock::new(start, Duration::from_millis(500), Duration::from_secs(1));
         assert_eq!(clock.next_wake(&s).1, Wake::Deadline);
         assert_eq!(clock.failure(Wake::Idle, &s).class, StreamClass::Hung);

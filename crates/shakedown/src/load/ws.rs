@@ -120,7 +120,12 @@ pub async fn session(
     }
     let host = request.uri().host().unwrap_or_default().to_string();
     let port = request.uri().port_u16().unwrap_or(80);
-    let tcp = match tokio::time::timeout(target.connect_timeout, TcpStream::connect((host.as_str(), port))).await {
+    let tcp = match tokio::time::timeout(
+        target.connect_timeout,
+        TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(e)) => {
             return fail(
@@ -133,7 +138,10 @@ pub async fn session(
                 outcome,
                 StreamFailure::new(
                     StreamClass::HandshakeRefused,
-                    format!("connect: no connection within {}ms", target.connect_timeout.as_millis()),
+                    format!(
+                        "connect: no connection within {}ms",
+                        target.connect_timeout.as_millis()
+                    ),
                 ),
             );
         }
@@ -142,8 +150,15 @@ pub async fn session(
     let config = WebSocketConfig::default()
         .max_message_size(Some(spec.max_event))
         .max_frame_size(Some(spec.max_event));
-    let handshake_wait = spec.idle.min(clock.deadline.saturating_duration_since(start));
-    let mut socket = match tokio::time::timeout(handshake_wait, client_async_with_config(request, tcp, Some(config))).await {
+    let handshake_wait = spec
+        .idle
+        .min(clock.deadline.saturating_duration_since(start));
+    let mut socket = match tokio::time::timeout(
+        handshake_wait,
+        client_async_with_config(request, tcp, Some(config)),
+    )
+    .await
+    {
         Ok(Ok((socket, response))) => {
             outcome.status = Some(response.status().as_u16());
             socket
@@ -151,7 +166,11 @@ pub async fn session(
         Ok(Err(WsError::Http(response))) => {
             let status = response.status().as_u16();
             outcome.status = Some(status);
-            let body = response.body().as_deref().map(|b| excerpt(b, 120)).unwrap_or_default();
+            let body = response
+                .body()
+                .as_deref()
+                .map(|b| excerpt(b, 120))
+                .unwrap_or_default();
             return fail(
                 outcome,
                 StreamFailure::new(
@@ -160,13 +179,21 @@ pub async fn session(
                 ),
             );
         }
-        Ok(Err(e)) => return fail(outcome, classify(&e, "during the handshake", spec.max_event)),
+        Ok(Err(e)) => {
+            return fail(
+                outcome,
+                classify(&e, "during the handshake", spec.max_event),
+            );
+        }
         Err(_) => {
             return fail(
                 outcome,
                 StreamFailure::new(
                     StreamClass::Hung,
-                    format!("no handshake response within {}ms", handshake_wait.as_millis()),
+                    format!(
+                        "no handshake response within {}ms",
+                        handshake_wait.as_millis()
+                    ),
                 ),
             );
         }
@@ -187,7 +214,10 @@ pub async fn session(
             Err(e) => {
                 return fail(
                     outcome,
-                    StreamFailure::new(StreamClass::ProtocolError, format!("ws.send template: {e}")),
+                    StreamFailure::new(
+                        StreamClass::ProtocolError,
+                        format!("ws.send template: {e}"),
+                    ),
                 );
             }
         };
@@ -212,7 +242,11 @@ pub async fn session(
         let (kind, doc) = match next {
             Some(Ok(Message::Text(text))) => {
                 let doc = serde_json::from_str::<serde_json::Value>(text.as_str()).ok();
-                (doc.as_ref().and_then(|d| ws.type_path.query(d).first().and_then(scalar_text)), doc)
+                (
+                    doc.as_ref()
+                        .and_then(|d| ws.type_path.query(d).first().and_then(scalar_text)),
+                    doc,
+                )
             }
             Some(Ok(Message::Binary(bytes))) => (None, serde_json::from_slice(&bytes).ok()),
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
@@ -231,17 +265,32 @@ pub async fn session(
                     outcome,
                     StreamFailure::new(
                         StreamClass::ClosedEarly,
-                        format!("server sent {server} {when}, while waiting for {}; client replied {reply}", seq.describe_next()),
+                        format!(
+                            "server sent {server} {when}, while waiting for {}; client replied {reply}",
+                            seq.describe_next()
+                        ),
                     ),
                 );
             }
-            Some(Err(e)) => return fail(outcome, classify(&e, &format!("while waiting for {}", seq.describe_next()), spec.max_event)),
+            Some(Err(e)) => {
+                return fail(
+                    outcome,
+                    classify(
+                        &e,
+                        &format!("while waiting for {}", seq.describe_next()),
+                        spec.max_event,
+                    ),
+                );
+            }
             None => {
                 return fail(
                     outcome,
                     StreamFailure::new(
                         StreamClass::Reset,
-                        format!("the connection ended without a close frame, while waiting for {}", seq.describe_next()),
+                        format!(
+                            "the connection ended without a close frame, while waiting for {}",
+                            seq.describe_next()
+                        ),
                     ),
                 );
             }
@@ -308,7 +357,10 @@ async fn close_quietly(socket: &mut WebSocketStream<TcpStream>) -> Option<String
     };
     let sent = describe_close(Some(&frame));
     match socket.close(Some(frame)).await {
-        Ok(()) => Some(format!("client sent {sent}; server replied {}", wait_close_reply(socket).await)),
+        Ok(()) => Some(format!(
+            "client sent {sent}; server replied {}",
+            wait_close_reply(socket).await
+        )),
         Err(_) => None,
     }
 }
@@ -334,7 +386,10 @@ fn classify(e: &WsError, when: &str, cap: usize) -> StreamFailure {
                     | std::io::ErrorKind::UnexpectedEof
             ) =>
         {
-            StreamFailure::new(StreamClass::Reset, format!("the connection broke {when}: {io}"))
+            StreamFailure::new(
+                StreamClass::Reset,
+                format!("the connection broke {when}: {io}"),
+            )
         }
         WsError::ConnectionClosed | WsError::AlreadyClosed => StreamFailure::new(
             StreamClass::ClosedEarly,

@@ -43,6 +43,8 @@ pub(super) struct Compiler<'a> {
     pub targets: BTreeSet<String>,
     /// `limits.rate`, once the plan section is compiled: open-model rates above it are refused.
     pub rate_limit: Option<f64>,
+    /// Declared proxy names (`[proxies.NAME]`), once compiled: timeline toxics name them.
+    pub proxies: BTreeSet<String>,
 }
 
 /// Build a path of keys: `key_path!["targets", name]`.
@@ -96,6 +98,7 @@ pub fn compile(
         secret_refs: BTreeMap::new(),
         targets: BTreeSet::new(),
         rate_limit: None,
+        proxies: BTreeSet::new(),
     };
     let section = cx.plan_section(raw.plan.as_ref());
     cx.rate_limit = section.as_ref().and_then(|s| s.3.rate);
@@ -105,8 +108,8 @@ pub fn compile(
     let targets = cx.targets(raw);
     let scenarios = cx.scenarios(raw);
     let mut load_tests = cx.load_tests(raw, &scenarios);
-    let mut faults = cx.fault_plan(raw, &scenarios, &targets, &load_tests);
     let proxies = cx.proxies(raw);
+    let mut faults = cx.fault_plan(raw, &scenarios, &targets, &load_tests);
     super::compile_proxy::mark_proxy_users(&targets, &mut load_tests, &mut faults);
     let secrets = cx.secret_values();
     let redactor = Redactor::new(&secrets);

@@ -297,10 +297,10 @@ impl Compiler<'_> {
                 _ => env = None,
             }
         }
-        let cwd = match &r.cwd {
-            Some(cwd) => Some(self.text(cwd, what).map(|t| PathBuf::from(t.value))),
-            None => None,
-        };
+        let cwd = r
+            .cwd
+            .as_ref()
+            .map(|cwd| self.text(cwd, what).map(|t| PathBuf::from(t.value)));
         let ready_raw = r.ready.as_ref().map(|r| r.get_ref());
         let ready = match ready_raw.and_then(|r| r.probe.as_ref()) {
             Some(line) => self

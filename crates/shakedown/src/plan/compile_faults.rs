@@ -68,7 +68,8 @@ impl Compiler<'_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    // `field_reassign_with_default`: the background load is built field by field on purpose.
+    #[allow(clippy::too_many_arguments, clippy::field_reassign_with_default)]
     fn fault_test(
         &mut self,
         raw: &RawFault,
@@ -116,17 +117,16 @@ impl Compiler<'_> {
         let load = match &raw.load {
             Some(load) => {
                 let l = load.get_ref();
-                let raw_load = RawLoad {
-                    id: raw.id.clone(),
-                    name: raw.name.clone(),
-                    required: raw.required,
-                    scenario: l.scenario.clone(),
-                    mix: l.mix.clone(),
-                    executor: l.executor.clone(),
-                    thresholds: Some(load_thresholds),
-                    sample: raw.sample.clone(),
-                    ..RawLoad::default()
-                };
+                // Field by field, so that keys `[[load]]` gains later keep their defaults here.
+                let mut raw_load = RawLoad::default();
+                raw_load.id = raw.id.clone();
+                raw_load.name = raw.name.clone();
+                raw_load.required = raw.required;
+                raw_load.scenario = l.scenario.clone();
+                raw_load.mix = l.mix.clone();
+                raw_load.executor = l.executor.clone();
+                raw_load.thresholds = Some(load_thresholds);
+                raw_load.sample = raw.sample.clone();
                 let span = first_line(self.source, &load.span());
                 self.load_test(&raw_load, span, &label, declared, scenarios)
             }
@@ -332,11 +332,12 @@ impl Compiler<'_> {
             e.pause.is_some(),
             e.request.is_some(),
             e.heal == Some(true),
+            e.toxic.is_some(),
         ];
         if actions.iter().filter(|a| **a).count() != 1 {
             self.push(
                 Diagnostic::new(Some(span), format!("{what} needs exactly one action"))
-                    .label("one of kill, restart, stop, start, pause, request, heal")
+                    .label("one of kill, restart, stop, start, pause, request, heal, toxic")
                     .hint("e.g. { at = \"1s\", kill = \"worker\", signal = \"KILL\" } or { at = \"1s\", request = \"POST ops:/chaos/db-outage?seconds=3\" }"),
             );
             return None;
@@ -402,6 +403,8 @@ impl Compiler<'_> {
                 },
                 line: line.get_ref().clone(),
             })
+        } else if let Some(toxic) = &e.toxic {
+            self.toxic_action(toxic, e.proxy.as_ref(), e.r#for.as_ref(), &what)
         } else {
             Some(FaultAction::Heal)
         };
@@ -606,5 +609,109 @@ impl Compiler<'_> {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::plan::model_faults::{DriverSpec, FaultAction, FaultMetric, Trigger};
+
+    const BASE: &str = r#"
+[plan]
+name = "f"
+limits = { duration = "1m", requests = 10 }
+
+[targets.api]
+url = "http://127.0.0.1:1"
+health = "GET /health"
+identity = { request = "GET /health", value = "$.boot_id" }
+control = { driver = "exec", restart = "true" }
+
+[targets.worker]
+control = { driver = "process", command = ["sleep", "60"] }
+identity = { stdout = "$.boot_id" }
+
+[scenarios.s]
+steps = [{ request = "GET api:/health" }]
+"#;
+
+    fn compile(faults: &str) -> Result<crate::plan::model::Plan, String> {
+        crate::plan::compile_str(&format!("{BASE}{faults}"), Path::new("f.toml"), &|_| None)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_fault_test_compiles_with_its_timeline_and_expectations() {
+        let plan = compile(
+            r#"
+[[faults]]
+id = "C1"
+load = { scenario = "s", executor = { rounds = { concurrency = 1, rounds = 1 } } }
+sample = [{ name = "q", request = "GET api:/q", value = "$.n" }]
+timeline = [{ when = "gauge(q) >= 5", kill = "worker", signal = "SIGTERM" }, { after = "1s", restart = "worker" }, { at = "3s", restart = "api" }]
+recovery = { probe = "worker", healthy = 2, within = "10s", backlog = "q" }
+expect = ["count(failures) == 0", "recovery < 30s", "availability >= 0.5"]
+"#,
+        )
+        .expect("compiles");
+        let test = &plan.faults.tests[0];
+        assert_eq!(test.load.id, "C1");
+        assert_eq!(test.load.thresholds.len(), 1);
+        assert_eq!(test.expect[0].metric, FaultMetric::Recovery);
+        assert!(
+            matches!(test.timeline[0].trigger, Trigger::When { ref gauge, .. } if gauge == "q")
+        );
+        assert!(
+            matches!(&test.timeline[0].action, FaultAction::Kill { signal, .. } if signal == "TERM")
+        );
+        assert!(test.targets.contains("worker.control") && test.targets.contains("api"));
+        assert!(matches!(
+            plan.targets["worker"].control.as_ref().map(|c| &c.driver),
+            Some(DriverSpec::Process(_))
+        ));
+        assert_eq!(plan.targets["worker"].base_url, "");
+    }
+
+    #[test]
+    fn faults_against_undeclared_or_uncontrolled_targets_are_plan_errors() {
+        let err = compile(
+            r#"
+[targets.db]
+url = "http://127.0.0.1:2"
+
+[[faults]]
+id = "C1"
+load = { scenario = "s", executor = { rounds = { concurrency = 1, rounds = 1 } } }
+timeline = [{ at = "1s", restart = "nowhere" }, { at = "1s", restart = "db" }, { at = "1s", pause = "api" }, { when = "gauge(x) > 1", kill = "worker" }]
+recovery = { probe = "api" }
+expect = ["recovery < 30"]
+"#,
+        )
+        .expect_err("does not compile");
+        assert!(
+            err.contains("uses the target `nowhere`, which is not defined"),
+            "{err}"
+        );
+        assert!(err.contains("the target `db` has no `control`"), "{err}");
+        assert!(
+            err.contains("the exec driver of target `api` cannot pause"),
+            "{err}"
+        );
+        assert!(err.contains("reads the gauge `x`"), "{err}");
+        assert!(err.contains("needs a unit"), "{err}");
+    }
+
+    #[test]
+    fn keys_of_another_driver_are_rejected() {
+        let text = BASE.replace(
+            r#"control = { driver = "exec", restart = "true" }"#,
+            r#"control = { driver = "exec", restart = "true", command = ["x"] }"#,
+        );
+        let err = crate::plan::compile_str(&text, Path::new("f.toml"), &|_| None)
+            .expect_err("does not compile")
+            .to_string();
+        assert!(err.contains("does not take `command`"), "{err}");
     }
 }

@@ -9,7 +9,7 @@ use super::compile::{Compiler, key_path};
 use super::diagnostics::Diagnostic;
 use super::interpolate::Text;
 use super::model::{LoadTest, Target};
-use super::model_faults::{DriverSpec, FaultPlan, IdentityProbe};
+use super::model_faults::{DriverSpec, FaultAction, FaultPlan, IdentityProbe};
 use super::model_proxy::{ProxySpec, check_name};
 use super::proxy_addr::{PARTS, placeholders};
 use super::raw::{RawPlanFile, RawTarget, Str};
@@ -33,7 +33,13 @@ impl Compiler<'_> {
                 out.insert(name.clone(), spec);
             }
         }
-        let declared: BTreeSet<&str> = raw.proxies.iter().flatten().map(|(n, _)| n.as_str()).collect();
+        self.proxies = raw.proxies.iter().flatten().map(|(n, _)| n.clone()).collect();
+        let declared: BTreeSet<&str> = raw
+            .proxies
+            .iter()
+            .flatten()
+            .map(|(n, _)| n.as_str())
+            .collect();
         for (name, target) in raw.targets.iter().flatten() {
             for value in raw_target_strings(target) {
                 self.check_placeholders(value, &declared, &format!("target `{name}`"));
@@ -108,9 +114,9 @@ impl Compiler<'_> {
     fn upstream(&mut self, value: &Str, what: &str) -> Option<String> {
         let text = self.text(value, &format!("`upstream` of {what}"))?;
         let value = text.value.trim();
-        let valid = value
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        let valid = value.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
         if !valid {
             self.push(
                 Diagnostic::new(
@@ -226,6 +232,7 @@ pub(super) fn mark_proxy_users(
         .map(|(name, target)| (name.as_str(), proxies_of(target)))
         .filter(|(_, proxies)| !proxies.is_empty())
         .collect();
+    mark_toxic_proxies(faults);
     if uses.is_empty() {
         return;
     }
@@ -247,9 +254,193 @@ pub(super) fn mark_proxy_users(
     }
 }
 
+/// Add `proxies.NAME` to the targets of every fault test whose timeline puts a toxic on proxy
+/// NAME.
+fn mark_toxic_proxies(faults: &mut FaultPlan) {
+    for test in &mut faults.tests {
+        let used: Vec<String> = test
+            .timeline
+            .iter()
+            .filter_map(|e| match &e.action {
+                FaultAction::Toxic { proxy, .. } => Some(check_name(proxy)),
+                _ => None,
+            })
+            .collect();
+        test.targets.extend(used);
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::plan::model::Plan;
+    use crate::plan::{Diagnostic, PlanErrors, compile_str};
+
+    const PLAN: &str = r#"
+[plan]
+name = "p"
+limits = { duration = "1m", requests = 100 }
+
+[proxies.api]
+upstream = "${API_HOSTPORT:-127.0.0.1:8080}"
+
+[proxies.db]
+listen = "127.0.0.1:15432"
+upstream = "127.0.0.1:5432"
+control_deadline = "500ms"
+
+[targets.direct]
+url = "http://127.0.0.1:8080"
+
+[targets.via]
+url = "http://{{ proxies.api.addr }}/v1"
+health = "GET /health"
+
+[targets.app]
+control = { driver = "process", command = ["app", "--db", "postgres://u@{{ proxies.db.host }}:{{ proxies.db.port }}/x"] }
+
+[scenarios.s]
+steps = [{ request = "GET via:/health" }]
+
+[scenarios.d]
+steps = [{ request = "GET direct:/health" }]
+
+[[load]]
+id = "L1"
+scenario = "s"
+executor = { rounds = { concurrency = 1, rounds = 1 } }
+
+[[load]]
+id = "L2"
+scenario = "d"
+executor = { rounds = { concurrency = 1, rounds = 1 } }
+"#;
+
+    fn compile(text: &str) -> Result<Plan, PlanErrors> {
+        compile_str(text, Path::new("p.toml"), &|_| None)
+    }
+
+    fn errors(text: &str) -> Vec<Diagnostic> {
+        match compile(text) {
+            Ok(_) => panic!("expected errors:\n{text}"),
+            Err(e) => e.diagnostics().to_vec(),
+        }
+    }
+
+    #[test]
+    fn proxies_compile_and_mark_the_tests_that_use_them() {
+        let plan = compile(PLAN).unwrap_or_else(|e| panic!("{e}"));
+        let api = &plan.proxies["api"];
+        assert_eq!(api.listen, SocketAddr::from(([127, 0, 0, 1], 0)));
+        assert_eq!(api.upstream, "127.0.0.1:8080");
+        assert_eq!(api.control_deadline, std::time::Duration::from_secs(2));
+        let db = &plan.proxies["db"];
+        assert_eq!(db.listen.port(), 15432);
+        assert_eq!(db.control_deadline, std::time::Duration::from_millis(500));
+        assert_eq!(
+            plan.targets["via"].base_url,
+            "http://{{ proxies.api.addr }}/v1"
+        );
+        assert!(
+            plan.load_tests[0].targets.contains("proxies.api"),
+            "{:?}",
+            plan.load_tests[0].targets
+        );
+        assert!(
+            !plan.load_tests[1]
+                .targets
+                .iter()
+                .any(|t| t.starts_with("proxies."))
+        );
+        assert_eq!(
+            proxies_of(&plan.targets["app"]),
+            BTreeSet::from(["db".to_string()])
+        );
+    }
+
+    #[test]
+    fn addresses_are_bound_when_the_proxies_listen() {
+        let plan = compile(PLAN).unwrap_or_else(|e| panic!("{e}"));
+        let addrs = BTreeMap::from([
+            ("api".to_string(), "127.0.0.1:4001".parse().expect("addr")),
+            ("db".to_string(), "127.0.0.1:4002".parse().expect("addr")),
+        ]);
+        let bound = crate::plan::model_proxy::bind_addresses(&plan, &addrs);
+        assert_eq!(bound.targets["via"].base_url, "http://127.0.0.1:4001/v1");
+        let Some(control) = &bound.targets["app"].control else {
+            panic!("app has a control")
+        };
+        let DriverSpec::Process(spec) = &control.driver else {
+            panic!("a process control")
+        };
+        assert_eq!(spec.command[2], "postgres://u@127.0.0.1:4002/x");
+    }
+
+    #[test]
+    fn an_unknown_proxy_or_part_names_the_valid_ones() {
+        let text = PLAN.replace("proxies.api.addr", "proxies.apx.addr");
+        let all = errors(&text);
+        assert_eq!(all.len(), 1, "{all:#?}");
+        assert!(
+            all[0]
+                .message
+                .contains("proxy `apx`, which is not declared"),
+            "{}",
+            all[0].message
+        );
+        assert!(
+            all[0].hint.contains("declared proxies: api, db"),
+            "{}",
+            all[0].hint
+        );
+        assert_eq!(
+            all[0].span.clone().map(|s| &text[s]),
+            Some("{{ proxies.apx.addr }}")
+        );
+
+        let text = PLAN.replace("proxies.db.port", "proxies.db.url");
+        let all = errors(&text);
+        assert_eq!(all.len(), 1, "{all:#?}");
+        assert!(all[0].hint.contains("addr, host, port"), "{}", all[0].hint);
+    }
+
+    #[test]
+    fn bad_addresses_and_a_missing_upstream_are_errors() {
+        let text = PLAN
+            .replace("listen = \"127.0.0.1:15432\"", "listen = \"localhost\"")
+            .replace("upstream = \"127.0.0.1:5432\"", "upstream = \"127.0.0.1\"");
+        let all = errors(&text);
+        assert_eq!(all.len(), 2, "{all:#?}");
+        assert!(
+            all[0].message.contains("not an `ip:port`")
+                || all[1].message.contains("not an `ip:port`")
+        );
+        assert!(
+            all.iter().any(|d| d.message.contains("is not `host:port`")),
+            "{all:#?}"
+        );
+
+        let text = PLAN.replace("upstream = \"${API_HOSTPORT:-127.0.0.1:8080}\"", "");
+        let all = errors(&text);
+        assert_eq!(all.len(), 1, "{all:#?}");
+        assert!(
+            all[0].message.contains("`proxies.api` has no `upstream`"),
+            "{}",
+            all[0].message
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_in_a_proxy_is_an_error() {
+        let text = PLAN.replace("control_deadline = \"500ms\"", "deadline = \"500ms\"");
+        let all = errors(&text);
+        assert!(
+            all.iter().any(|d| d.message.contains("deadline")),
+            "{all:#?}"
+        );
+    }
 
     #[test]
     fn proxy_names_cannot_hold_dots() {

@@ -135,7 +135,9 @@ impl Compiler<'_> {
             let what = place.of("ws.send");
             let m = message.get_ref();
             let compiled = match (&m.json, &m.text) {
-                (Some(json), None) => self.json_value(json, &what, Some(scope)).map(WsMessage::Json),
+                (Some(json), None) => self
+                    .json_value(json, &what, Some(scope))
+                    .map(WsMessage::Json),
                 (None, Some(text)) => self
                     .text(text, &what)
                     .and_then(|t| self.template(&t, &what, scope))
@@ -197,17 +199,19 @@ impl Compiler<'_> {
         let raw = close.get_ref();
         let code = match &raw.code {
             None => Some(1000),
-            Some(code) => match u16::try_from(*code.get_ref()) {
-                Ok(c) if c == 1000 || (3000..=4999).contains(&c) => Some(c),
-                _ => {
-                    self.push(
+            Some(code) => {
+                match u16::try_from(*code.get_ref()) {
+                    Ok(c) if c == 1000 || (3000..=4999).contains(&c) => Some(c),
+                    _ => {
+                        self.push(
                         Diagnostic::new(Some(code.span()), format!("{} is not a close code a client may send ({})", code.get_ref(), place.of("ws.close.code")))
                             .label("invalid close code")
                             .hint("use 1000 (normal closure) or an application code from 3000 to 4999"),
                     );
-                    None
+                        None
+                    }
                 }
-            },
+            }
         };
         let reason = match &raw.reason {
             None => Some(String::new()),
@@ -290,7 +294,9 @@ impl Compiler<'_> {
         };
         let resume_after = match &raw.resume_after {
             None => Some(None),
-            Some(n) => self.positive::<u64>(n, &place.of("sse.resume_after")).map(Some),
+            Some(n) => self
+                .positive::<u64>(n, &place.of("sse.resume_after"))
+                .map(Some),
         };
         Some(SseStep {
             request: request?,
@@ -315,12 +321,19 @@ impl Compiler<'_> {
         scope: &Scope<'_>,
     ) -> Option<StreamRequest> {
         let request = match line {
-            Some(line) => self.request(line, Form::Targeted, &place.of(&format!("{kind}.request")), scope),
+            Some(line) => self.request(
+                line,
+                Form::Targeted,
+                &place.of(&format!("{kind}.request")),
+                scope,
+            ),
             None => {
                 self.push(
                     Diagnostic::new(Some(span), format!("{} has no `request`", place.of(kind)))
                         .label("`request` is required here")
-                        .hint(format!("e.g. {kind} = {{ request = \"GET api:/api/v1/stream\", ... }}")),
+                        .hint(format!(
+                            "e.g. {kind} = {{ request = \"GET api:/api/v1/stream\", ... }}"
+                        )),
                 );
                 None
             }
@@ -362,7 +375,10 @@ impl Compiler<'_> {
             Some(list) => {
                 let mut out = Some(Vec::new());
                 for (i, event) in list.iter().enumerate() {
-                    match (self.event_matcher(place, kind, i, event, scope), out.as_mut()) {
+                    match (
+                        self.event_matcher(place, kind, i, event, scope),
+                        out.as_mut(),
+                    ) {
                         (Some(m), Some(v)) => v.push(m),
                         _ => out = None,
                     }
@@ -389,7 +405,11 @@ impl Compiler<'_> {
                 }
             }
         };
-        let deadline = self.duration(deadline.0, deadline.1, &place.of(&format!("{kind}.deadline")));
+        let deadline = self.duration(
+            deadline.0,
+            deadline.1,
+            &place.of(&format!("{kind}.deadline")),
+        );
         let idle = self.duration(idle, "10s", &place.of(&format!("{kind}.idle")));
         let max_event = match max_event {
             None => Some(DEFAULT_MAX_EVENT),
@@ -417,9 +437,12 @@ impl Compiler<'_> {
         let has_json = raw.json.as_ref().is_some_and(|j| !j.0.is_empty());
         if raw.r#type.is_none() && !has_json {
             self.push(
-                Diagnostic::new(Some(event.span()), format!("{what} matches every event: it has neither `type` nor `json`"))
-                    .label("what must this event be?")
-                    .hint("{ type = \"agent_started\" } or { json = { \"$.status\" = \"done\" } }"),
+                Diagnostic::new(
+                    Some(event.span()),
+                    format!("{what} matches every event: it has neither `type` nor `json`"),
+                )
+                .label("what must this event be?")
+                .hint("{ type = \"agent_started\" } or { json = { \"$.status\" = \"done\" } }"),
             );
             return None;
         }
@@ -442,7 +465,11 @@ impl Compiler<'_> {
                 _ => json = None,
             }
         }
-        let timeout = self.duration(raw.timeout.as_ref(), "10s", &format!("the timeout of {what}"));
+        let timeout = self.duration(
+            raw.timeout.as_ref(),
+            "10s",
+            &format!("the timeout of {what}"),
+        );
         let (event_type, json) = (event_type?, json?);
         let label = match (&event_type, json.as_slice()) {
             (Some(t), _) => t.clone(),
@@ -486,10 +513,11 @@ impl Compiler<'_> {
         let raw = reconnect.map(Spanned::get_ref);
         let attempts = match raw.and_then(|r| r.attempts.as_ref()) {
             None => Some(5),
-            Some(n) => match u32::try_from(*n.get_ref()) {
-                Ok(v) => Some(v),
-                Err(_) => {
-                    self.push(
+            Some(n) => {
+                match u32::try_from(*n.get_ref()) {
+                    Ok(v) => Some(v),
+                    Err(_) => {
+                        self.push(
                         Diagnostic::new(
                             Some(n.span()),
                             format!(
@@ -501,9 +529,10 @@ impl Compiler<'_> {
                         .label("out of range")
                         .hint("attempts = 0 never reconnects; attempts = 5 allows five reconnections"),
                     );
-                    None
+                        None
+                    }
                 }
-            },
+            }
         };
         let backoff = self.duration(
             raw.and_then(|r| r.backoff.as_ref()),

@@ -11,6 +11,7 @@ mod compile_open;
 #[cfg(test)]
 mod compile_open_tests;
 mod compile_proxy;
+mod compile_toxic;
 mod compile_step;
 mod compile_stream;
 mod compile_control;

@@ -292,6 +292,15 @@ pub enum FaultAction {
     },
     /// Revert every fault applied so far.
     Heal,
+    /// Put a toxic on a fault proxy for `ttl`; the proxy also expires it by itself.
+    Toxic {
+        /// The proxy (`[proxies.NAME]`).
+        proxy: String,
+        /// The toxic; the runner names it after the fault and sets the proxy's own TTL.
+        spec: crate::proxy::ToxicSpec,
+        /// How long it lasts.
+        ttl: Duration,
+    },
 }
 
 impl FaultAction {
@@ -304,7 +313,7 @@ impl FaultAction {
             | FaultAction::Start { target }
             | FaultAction::Pause { target, .. }
             | FaultAction::Request { target, .. } => Some(target),
-            FaultAction::Heal => None,
+            FaultAction::Heal | FaultAction::Toxic { .. } => None,
         }
     }
 
@@ -316,7 +325,7 @@ impl FaultAction {
             FaultAction::Stop { .. } => Some(ControlVerb::Stop),
             FaultAction::Start { .. } => Some(ControlVerb::Start),
             FaultAction::Pause { .. } => Some(ControlVerb::Pause),
-            FaultAction::Request { .. } | FaultAction::Heal => None,
+            FaultAction::Request { .. } | FaultAction::Heal | FaultAction::Toxic { .. } => None,
         }
     }
 
@@ -332,6 +341,11 @@ impl FaultAction {
             }
             FaultAction::Request { line, .. } => format!("request {line}"),
             FaultAction::Heal => "heal".to_string(),
+            FaultAction::Toxic { proxy, spec, ttl } => format!(
+                "toxic {} on proxy {proxy} for {}",
+                spec.toxic.kind(),
+                humantime::format_duration(*ttl)
+            ),
         }
     }
 }

@@ -156,13 +156,24 @@ raw_table! {
         start: Option<Str> = "target name", Optional;
         /// Freeze this target for `for`; a guard process resumes it even if shakedown dies.
         pause: Option<Str> = "target name", Optional;
-        /// How long a `pause` lasts.
+        /// How long a `pause` or a `toxic` lasts.
         r#for: Option<Str> = "duration", DefaultsTo("\"5s\"");
         /// `METHOD target:/path`: call an endpoint that injects a fault which expires by itself,
         /// e.g. `"POST ops:/api/v1/ops/chaos/db-outage?seconds=3"`.
         request: Option<Str> = "request line", Optional;
         /// `heal = true`: revert every fault applied so far.
         heal: Option<bool> = "boolean", Optional;
+        /// Put a network fault on `proxy` for `for`: a kind (`"down"`) or a table with `kind`,
+        /// its parameters, `direction` and `toxicity`, e.g. `{ kind = "latency", latency =
+        /// "300ms", jitter = "20ms" }`. Kinds: `latency` (latency, jitter), `bandwidth` (rate,
+        /// bytes/s), `slicer` (average_size, size_variation, delay), `limit_data` (bytes),
+        /// `slow_close` (delay), `timeout` (timeout; a blackhole), `reset_peer` (timeout; a TCP
+        /// RST) and `down` (the proxy refuses connections and closes open ones). `direction` is
+        /// `upstream`, `downstream` or `both`; `toxicity` is the share of connections hit (0 to
+        /// 1, drawn with the plan's seed). Proven by the proxy's counters.
+        toxic: Option<Spanned<super::raw_proxy::ToxicForm>> = "toxic kind or table", Optional;
+        /// The proxy (`[proxies.NAME]`) a `toxic` goes on.
+        proxy: Option<Str> = "proxy name", Optional;
     }
 }
 

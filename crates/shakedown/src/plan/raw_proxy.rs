@@ -26,3 +26,43 @@ raw_table! {
         control_deadline: Option<Str> = "duration", DefaultsTo("\"2s\"");
     }
 }
+
+/// `toxic = "down"` or `toxic = { kind = "latency", latency = "300ms", ... }` in a timeline
+/// entry: a toxic kind alone, or a table with `kind`, the kind's parameters, `direction` and
+/// `toxicity`. The table's keys are checked by the compiler against the kind's parameters, so
+/// that an error can list the valid ones.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToxicForm {
+    /// Just the kind, every parameter at its default.
+    Kind(String),
+    /// The table form.
+    Table(std::collections::BTreeMap<String, toml::Spanned<toml::Value>>),
+}
+
+impl<'de> serde::Deserialize<'de> for ToxicForm {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ToxicVisitor;
+        impl<'de> serde::de::Visitor<'de> for ToxicVisitor {
+            type Value = ToxicForm;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a toxic kind or a table, e.g. \"down\" or { kind = \"latency\", latency = \"300ms\" }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(ToxicForm::Kind(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut table = std::collections::BTreeMap::new();
+                while let Some((key, value)) = map.next_entry::<String, toml::Spanned<toml::Value>>()? {
+                    table.insert(key, value);
+                }
+                Ok(ToxicForm::Table(table))
+            }
+        }
+        deserializer.deserialize_any(ToxicVisitor)
+    }
+}

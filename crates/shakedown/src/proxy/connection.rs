@@ -175,10 +175,22 @@ async fn supervise(
 ) -> Ending {
     let (client_read, client_write) = client.split();
     let (server_read, server_write) = server.split();
-    let up = Pipeline::new(Flow::Upstream, shared.clone(), conn.clone(), rx.clone(), set)
-        .run(client_read, server_write);
-    let down = Pipeline::new(Flow::Downstream, shared.clone(), conn.clone(), rx.clone(), set)
-        .run(server_read, client_write);
+    let up = Pipeline::new(
+        Flow::Upstream,
+        shared.clone(),
+        conn.clone(),
+        rx.clone(),
+        set,
+    )
+    .run(client_read, server_write);
+    let down = Pipeline::new(
+        Flow::Downstream,
+        shared.clone(),
+        conn.clone(),
+        rx.clone(),
+        set,
+    )
+    .run(server_read, client_write);
     tokio::pin!(up, down);
     let (mut up_done, mut down_done) = (false, false);
     let mut timers = ConnTimers::default();

@@ -111,7 +111,9 @@ pub enum ProxyError {
         source: ToxicError,
     },
     /// A toxic with this name is already active.
-    #[error("proxy `{proxy}`: a toxic named `{name}` is already active; remove it first or use another name")]
+    #[error(
+        "proxy `{proxy}`: a toxic named `{name}` is already active; remove it first or use another name"
+    )]
     Duplicate {
         /// The proxy.
         proxy: String,
@@ -127,7 +129,9 @@ pub enum ProxyError {
         name: String,
     },
     /// After `down` ended, the listener could not be reopened in time.
-    #[error("proxy `{proxy}`: cannot listen again on {addr} after `down` (the port may have been taken)")]
+    #[error(
+        "proxy `{proxy}`: cannot listen again on {addr} after `down` (the port may have been taken)"
+    )]
     Relisten {
         /// The proxy.
         proxy: String,

@@ -92,6 +92,8 @@ pub(crate) struct Pipeline {
     eof: bool,
     drained_at: Option<Instant>,
     pacer: Pacer,
+    /// Whether the bytes being written waited for the pacer (rather than the pacer for them).
+    paced: bool,
     slice_left: usize,
     slice_ready: Instant,
     sent: u64,
@@ -128,6 +130,7 @@ impl Pipeline {
             eof: false,
             drained_at: None,
             pacer: Pacer::new(now),
+            paced: false,
             slice_left: 0,
             slice_ready: now,
             sent: 0,
@@ -141,11 +144,7 @@ impl Pipeline {
     }
 
     /// Forward from `reader` to `writer` until the flow ends.
-    pub(crate) async fn run(
-        mut self,
-        reader: ReadHalf<'_>,
-        mut writer: WriteHalf<'_>,
-    ) -> FlowEnd {
+    pub(crate) async fn run(mut self, reader: ReadHalf<'_>, mut writer: WriteHalf<'_>) -> FlowEnd {
         let from: &TcpStream = reader.as_ref();
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut ops = 0;
@@ -158,7 +157,11 @@ impl Pipeline {
             let now = Instant::now();
             // Bytes in the splice pipes came first: they go out before anything else.
             let spliced = self.relay.as_ref().map_or(0, SpliceRelay::held);
-            let next = if spliced > 0 { Next::Idle } else { self.next(now) };
+            let next = if spliced > 0 {
+                Next::Idle
+            } else {
+                self.next(now)
+            };
             let (piece, wait_until) = match next {
                 Next::Close => {
                     self.count_slow_close();
@@ -323,6 +326,7 @@ impl Pipeline {
             };
         }
         if self.toxics.bandwidth.is_some() {
+            self.paced = ready <= self.pacer.ready_at();
             ready = ready.max(self.pacer.ready_at());
         }
         if self.toxics.slicer.is_some() {
@@ -396,7 +400,7 @@ impl Pipeline {
             }
         }
         if let Some(bandwidth) = self.toxics.bandwidth {
-            self.pacer.wrote(&bandwidth, n, now);
+            self.pacer.wrote(&bandwidth, n, now, self.paced);
         }
         if let Some(slicer) = self.toxics.slicer {
             self.slice_left = self.slice_left.saturating_sub(n);

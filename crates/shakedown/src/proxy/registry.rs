@@ -44,7 +44,9 @@ pub(crate) struct ConnShared {
 impl ConnShared {
     /// Whether every part has taken up `version`.
     pub fn acked(&self, version: u64) -> bool {
-        self.acks.iter().all(|a| a.load(Ordering::Acquire) >= version)
+        self.acks
+            .iter()
+            .all(|a| a.load(Ordering::Acquire) >= version)
     }
 
     /// Whether this is the first time toxic `toxic` acts on this connection.

@@ -40,11 +40,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(
-        config: &super::ProxyConfig,
-        addr: SocketAddr,
-        cancel: CancellationToken,
-    ) -> Shared {
+    pub fn new(config: &super::ProxyConfig, addr: SocketAddr, cancel: CancellationToken) -> Shared {
         Shared {
             name: config.name.clone(),
             upstream: config.upstream.clone(),
@@ -107,8 +103,7 @@ impl Shared {
         let mut removed = Vec::new();
         let mut version = 0;
         self.toxics.send_if_modified(|set| {
-            let (gone, kept): (Vec<_>, Vec<_>) =
-                set.toxics.iter().cloned().partition(|t| pick(t));
+            let (gone, kept): (Vec<_>, Vec<_>) = set.toxics.iter().cloned().partition(|t| pick(t));
             if gone.is_empty() {
                 return false;
             }

@@ -75,7 +75,7 @@ pub(crate) fn selects(seed: u64, toxic: &ActiveToxic, conn: u64) -> bool {
     if p <= 0.0 {
         return false;
     }
-    rng(seed, &[0x5E1E_C7, toxic.id, conn]).r#gen::<f64>() < p
+    rng(seed, &[0x5E1E_C7ED, toxic.id, conn]).r#gen::<f64>() < p
 }
 
 /// The toxics acting on one flow of one connection, folded into what the pipeline needs.
@@ -190,7 +190,8 @@ mod tests {
             1,
             ToxicSpec::new(latency(1), Duration::from_secs(1)).toxicity(0.3),
         );
-        let chosen = |seed| -> Vec<u64> { (0..1000).filter(|c| selects(seed, &toxic, *c)).collect() };
+        let chosen =
+            |seed| -> Vec<u64> { (0..1000).filter(|c| selects(seed, &toxic, *c)).collect() };
         let first = chosen(42);
         assert_eq!(first, chosen(42));
         assert_ne!(first, chosen(43));
@@ -202,7 +203,10 @@ mod tests {
         let set = ToxicSet {
             version: 3,
             toxics: vec![
-                active(1, ToxicSpec::new(latency(10), Duration::from_secs(1)).named("a")),
+                active(
+                    1,
+                    ToxicSpec::new(latency(10), Duration::from_secs(1)).named("a"),
+                ),
                 active(
                     2,
                     ToxicSpec::new(latency(5), Duration::from_secs(1))
@@ -211,8 +215,11 @@ mod tests {
                 ),
                 active(
                     3,
-                    ToxicSpec::new(Toxic::Bandwidth(Bandwidth { rate: 100 }), Duration::from_secs(1))
-                        .direction(Direction::Upstream),
+                    ToxicSpec::new(
+                        Toxic::Bandwidth(Bandwidth { rate: 100 }),
+                        Duration::from_secs(1),
+                    )
+                    .direction(Direction::Upstream),
                 ),
                 active(
                     4,
@@ -226,11 +233,17 @@ mod tests {
             ],
         };
         let down = FlowToxics::new(&set, 0, 1, Flow::Downstream);
-        assert_eq!(down.latency.map(|l| l.latency), Some(Duration::from_millis(15)));
+        assert_eq!(
+            down.latency.map(|l| l.latency),
+            Some(Duration::from_millis(15))
+        );
         assert!(down.bandwidth.is_none());
         assert_eq!(down.acting.len(), 2);
         let up = FlowToxics::new(&set, 0, 1, Flow::Upstream);
-        assert_eq!(up.latency.map(|l| l.latency), Some(Duration::from_millis(5)));
+        assert_eq!(
+            up.latency.map(|l| l.latency),
+            Some(Duration::from_millis(5))
+        );
         assert_eq!(up.bandwidth.map(|b| b.rate), Some(100));
     }
 }

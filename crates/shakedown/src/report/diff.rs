@@ -27,16 +27,19 @@ pub enum Metric {
     ErrorRate,
     /// Requests per second over the check.
     Throughput,
+    /// A fault check's time to recover, ms.
+    Recovery,
 }
 
 impl Metric {
     /// Every metric, in display order.
-    pub const ALL: [Metric; 5] = [
+    pub const ALL: [Metric; 6] = [
         Metric::P50,
         Metric::P95,
         Metric::P99,
         Metric::ErrorRate,
         Metric::Throughput,
+        Metric::Recovery,
     ];
 
     /// The name used on the command line and in output.
@@ -47,6 +50,7 @@ impl Metric {
             Metric::P99 => "p99",
             Metric::ErrorRate => "error_rate",
             Metric::Throughput => "throughput",
+            Metric::Recovery => "recovery",
         }
     }
 
@@ -68,6 +72,7 @@ impl Metric {
         match self {
             Metric::ErrorRate => format!("{:.2}%", value * 100.0),
             Metric::Throughput => format!("{value:.1} req/s"),
+            Metric::Recovery => format!("{:.1}s", value / 1000.0),
             _ => format!("{value:.1}ms"),
         }
     }
@@ -295,15 +300,16 @@ fn check_diff(old: &CheckReport, new: &CheckReport, options: &DiffOptions) -> Ch
         check.note = Some(format!("no measurements in {side}"));
         return check;
     };
-    let whole = |m: &crate::metrics::summary::LoadSummary| Figures {
+    let whole = |c: &CheckReport, m: &crate::metrics::summary::LoadSummary| Figures {
         latency: m.latency_ms.clone(),
         requests: m.requests,
         failures: m.failures,
         throughput: Some(m.requests_per_second),
+        recovery_ms: c.fault.as_ref().and_then(|f| f.recovery.recovery_ms),
     };
     check
         .scopes
-        .push(scope_diff("*", &whole(om), &whole(nm), options));
+        .push(scope_diff("*", &whole(old, om), &whole(new, nm), options));
     for ns in &nm.steps {
         match om.steps.iter().find(|s| s.step == ns.step) {
             Some(os) => {
@@ -312,6 +318,7 @@ fn check_diff(old: &CheckReport, new: &CheckReport, options: &DiffOptions) -> Ch
                     requests: s.requests,
                     failures: s.failures,
                     throughput: None,
+                    recovery_ms: None,
                 };
                 check
                     .scopes
@@ -335,6 +342,7 @@ struct Figures {
     requests: u64,
     failures: u64,
     throughput: Option<f64>,
+    recovery_ms: Option<f64>,
 }
 
 impl Figures {
@@ -348,6 +356,7 @@ impl Figures {
                 (self.requests > 0).then(|| self.failures as f64 / self.requests as f64)
             }
             Metric::Throughput => self.throughput,
+            Metric::Recovery => self.recovery_ms,
         }
     }
 }
@@ -492,12 +501,13 @@ pub fn markdown(d: &ReportDiff) -> String {
             }
         }
         out.push('\n');
-        for (label, steps) in [
-            ("old", &c.steps_only_in_old),
-            ("new", &c.steps_only_in_new),
-        ] {
+        for (label, steps) in [("old", &c.steps_only_in_old), ("new", &c.steps_only_in_new)] {
             if !steps.is_empty() {
-                let _ = writeln!(out, "Steps only in the {label} report: {}\n", steps.join(", "));
+                let _ = writeln!(
+                    out,
+                    "Steps only in the {label} report: {}\n",
+                    steps.join(", ")
+                );
             }
         }
     }
@@ -546,10 +556,17 @@ mod tests {
             "{:?}",
             d.regressions
         );
-        assert!(d.regressions.iter().any(|r| r.starts_with("L1 step create: p95")));
+        assert!(
+            d.regressions
+                .iter()
+                .any(|r| r.starts_with("L1 step create: p95"))
+        );
         let md = markdown(&d);
         assert!(md.starts_with("## shakedown diff: ❌"), "{md}");
-        assert!(md.contains("| whole check | p95 | 6120.4ms | 9180.6ms | +50.0% ❌ |"), "{md}");
+        assert!(
+            md.contains("| whole check | p95 | 6120.4ms | 9180.6ms | +50.0% ❌ |"),
+            "{md}"
+        );
     }
 
     #[test]
@@ -604,7 +621,10 @@ mod tests {
         assert_eq!(l1.steps_only_in_old, ["login"]);
         assert_eq!(l1.steps_only_in_new, ["sign-in"]);
         let md = markdown(&d);
-        assert!(md.contains("Checks only in the old report (not compared): L2"), "{md}");
+        assert!(
+            md.contains("Checks only in the old report (not compared): L2"),
+            "{md}"
+        );
         assert!(md.contains("Steps only in the new report: sign-in"), "{md}");
     }
 
@@ -635,6 +655,34 @@ mod tests {
     }
 
     #[test]
+    fn a_slower_recovery_is_compared_and_can_gate() {
+        use crate::report::fault::FaultSection;
+        let with_recovery = |ms: f64| {
+            let mut r = sample_report();
+            let mut section = FaultSection::default();
+            section.recovery.recovery_ms = Some(ms);
+            r.checks[0].fault = Some(section);
+            r
+        };
+        let options = DiffOptions {
+            rules: vec![Rule::parse("recovery=20%").expect("rule")],
+            noise_ms: 1.0,
+        };
+        let d = diff(
+            ("a", &with_recovery(4000.0)),
+            ("b", &with_recovery(9000.0)),
+            &options,
+        );
+        assert_eq!(d.regressions, ["L1: recovery 4.0s -> 9.0s (+125.0%)"]);
+        let d = diff(
+            ("a", &with_recovery(4000.0)),
+            ("b", &with_recovery(4200.0)),
+            &options,
+        );
+        assert!(!d.regressed());
+    }
+
+    #[test]
     fn a_check_that_stops_passing_is_a_regression() {
         let mut old = sample_report();
         old.checks[1].status = Status::Pass;
@@ -643,6 +691,9 @@ mod tests {
         let d = diff(("a", &old), ("b", &new), &DiffOptions::default());
         assert_eq!(d.regressions, ["L2: status PASS -> BLOCKED"]);
         let json = serde_json::to_value(&d).expect("json");
-        assert_eq!(json["checks"][1]["note"], "no measurements in the new report");
+        assert_eq!(
+            json["checks"][1]["note"],
+            "no measurements in the new report"
+        );
     }
 }

@@ -56,9 +56,9 @@ impl RunEvidence {
         };
         let present: BTreeSet<&str> = evidence.files.iter().map(|(n, _)| n.as_str()).collect();
         if !present.contains(PLAN) {
-            evidence
-                .problems
-                .push(format!("{PLAN} (the effective plan) is missing from the run directory"));
+            evidence.problems.push(format!(
+                "{PLAN} (the effective plan) is missing from the run directory"
+            ));
         }
         let wanted: BTreeSet<u64> = report
             .checks
@@ -75,8 +75,44 @@ impl RunEvidence {
             ));
             return evidence;
         }
-        evidence.read_history(&dir.join(HISTORY), &wanted);
+        if wanted.is_empty() {
+            // Nothing to look up: only check the end, where an interrupted write leaves damage,
+            // rather than parse a history that may hold millions of operations.
+            evidence.check_history_tail(&dir.join(HISTORY));
+        } else {
+            evidence.read_history(&dir.join(HISTORY), &wanted);
+        }
         evidence
+    }
+
+    fn check_history_tail(&mut self, path: &Path) {
+        use std::io::{Read as _, Seek as _, SeekFrom};
+        const TAIL: u64 = 64 * 1024;
+        let tail = fs::File::open(path).and_then(|mut f| {
+            let len = f.metadata()?.len();
+            f.seek(SeekFrom::Start(len.saturating_sub(TAIL)))?;
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes)?;
+            Ok(bytes)
+        });
+        let tail = match tail {
+            Ok(t) => t,
+            Err(err) => {
+                self.problems
+                    .push(format!("{HISTORY} cannot be read: {err}"));
+                return;
+            }
+        };
+        let last = tail
+            .split(|b| *b == b'\n')
+            .rfind(|l| !l.iter().all(u8::is_ascii_whitespace));
+        if let Some(last) = last
+            && serde_json::from_slice::<Record>(last).is_err()
+        {
+            self.problems.push(format!(
+                "{HISTORY} is damaged or truncated: its last line is not a complete operation"
+            ));
+        }
     }
 
     fn read_history(&mut self, path: &Path, wanted: &BTreeSet<u64>) {
@@ -93,8 +129,9 @@ impl RunEvidence {
             let line = match line {
                 Ok(l) => l,
                 Err(err) => {
-                    self.problems
-                        .push(format!("{HISTORY} could not be read past line {number}: {err}"));
+                    self.problems.push(format!(
+                        "{HISTORY} could not be read past line {number}: {err}"
+                    ));
                     break;
                 }
             };
@@ -222,10 +259,33 @@ mod tests {
         fs::write(tmp.path().join(HISTORY), text).expect("write");
         let e = RunEvidence::read(tmp.path(), &report);
         let all = e.problems.join("\n");
-        assert!(all.contains("plan.toml (the effective plan) is missing"), "{all}");
+        assert!(
+            all.contains("plan.toml (the effective plan) is missing"),
+            "{all}"
+        );
         assert!(all.contains("truncated: 1 line(s)"), "{all}");
         assert!(all.contains("(first: line 2)"), "{all}");
         assert!(all.contains("are not in history.jsonl"), "{all}");
+    }
+
+    #[test]
+    fn without_witnesses_only_the_end_of_the_history_is_checked() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let report = crate::report::fixtures::report_with(vec![], vec![]);
+        fs::write(tmp.path().join(PLAN), "").expect("write");
+        fs::write(tmp.path().join(HISTORY), format!("{}\n", line(0))).expect("write");
+        assert_eq!(
+            RunEvidence::read(tmp.path(), &report).problems,
+            Vec::<String>::new()
+        );
+        fs::write(
+            tmp.path().join(HISTORY),
+            format!("{}\n{}", line(0), &line(1)[..30]),
+        )
+        .expect("write");
+        let problems = RunEvidence::read(tmp.path(), &report).problems;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("last line is not a complete operation"));
     }
 
     #[test]

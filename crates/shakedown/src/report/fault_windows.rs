@@ -87,7 +87,10 @@ pub fn mark_clusters(report: &mut Report) {
                 (Some(first), Some(last)) if !mine.is_empty() => {
                     // A cluster seen in seconds [first, last] covers [first, last + 1).
                     let (a, b) = (first as f64, (last + 1) as f64);
-                    Some(mine.iter().any(|w| a < w.end.max(w.start + 0.001) && w.start < b))
+                    Some(
+                        mine.iter()
+                            .any(|w| a < w.end.max(w.start + 0.001) && w.start < b),
+                    )
                 }
                 _ => None,
             };
@@ -132,7 +135,12 @@ mod tests {
         // The fixture's cluster was seen in seconds 3 to 11.
         let mut inside = with_fault("2026-01-02T03:04:05.000Z", 10_000.0, Some(12_000.0));
         mark_clusters(&mut inside);
-        let cluster = |r: &Report| r.checks[0].metrics.as_ref().map(|m| m.error_clusters[0].during_fault);
+        let cluster = |r: &Report| {
+            r.checks[0]
+                .metrics
+                .as_ref()
+                .map(|m| m.error_clusters[0].during_fault)
+        };
         assert_eq!(cluster(&inside), Some(Some(true)));
         let mut after = with_fault("2026-01-02T03:04:05.000Z", 20_000.0, None);
         mark_clusters(&mut after);

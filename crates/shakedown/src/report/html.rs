@@ -329,9 +329,10 @@ fn recovery_details(out: &mut String, section: &FaultSection) {
         r.probes,
         r.failed_probes,
         secs(section.outage_ms),
-        section
-            .drain_ms
-            .map_or(String::new(), |ms| format!("; backlog drained in {}", secs(ms)))
+        section.drain_ms.map_or(String::new(), |ms| format!(
+            "; backlog drained in {}",
+            secs(ms)
+        ))
     );
     if section.availability.is_empty() {
         return;
@@ -568,12 +569,7 @@ fn ledger_details(out: &mut String, ledger: &LedgerSummary, evidence: &RunEviden
             esc(&name)
         );
         for e in examples.iter().take(EXAMPLE_KEYS) {
-            let _ = write!(
-                out,
-                r#"<li><code>{}</code>: {}"#,
-                esc(&e.key),
-                esc(&e.why)
-            );
+            let _ = write!(out, r#"<li><code>{}</code>: {}"#, esc(&e.key), esc(&e.why));
             if !e.witnesses.is_empty() {
                 out.push_str(r#"<table class="witnesses"><thead><tr><th class="num">op</th><th class="num">time</th><th>process</th><th>type</th><th>f</th><th>value</th></tr></thead><tbody>"#);
                 for index in &e.witnesses {
@@ -694,7 +690,9 @@ h3{margin:1.2em 0 .4em;font-size:1.1em}
 h4{margin:1em 0 .3em;font-size:1em}
 code{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:var(--bg);padding:0 .25em;border-radius:4px;word-break:break-word}
 table{border-collapse:collapse;margin:.5em 0 1em;width:100%}
-th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}
+th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top;overflow-wrap:break-word}
+th{white-space:nowrap}
+td code,.faults td{overflow-wrap:anywhere}
 th{background:var(--bg);font-weight:600}
 .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .verdict{border-radius:10px;padding:18px 24px;color:#fff;margin-bottom:16px}
@@ -704,7 +702,7 @@ th{background:var(--bg);font-weight:600}
 .verdict-word{font-weight:800;letter-spacing:.02em}
 .plan-name{font-weight:400;opacity:.9}
 .v-go{background:var(--go)}.v-nogo{background:var(--nogo)}.v-incomplete{background:var(--inc)}.v-aborted{background:var(--abort)}
-.badge{display:inline-block;border-radius:999px;padding:0 .6em;font-size:.8em;font-weight:700;color:#fff;vertical-align:middle}
+.badge{white-space:nowrap;display:inline-block;border-radius:999px;padding:0 .6em;font-size:.8em;font-weight:700;color:#fff;vertical-align:middle}
 .s-pass{background:var(--go)}.s-fail{background:var(--nogo)}.s-blocked{background:#8250df}.s-inconclusive{background:var(--inc)}.s-skipped{background:var(--abort)}
 .check{border:1px solid var(--line);border-radius:10px;padding:4px 18px 10px;margin:18px 0}
 .check h2{border:0}
@@ -718,6 +716,7 @@ th{background:var(--bg);font-weight:600}
 figure{margin:0}
 tr.t-fail td{background:#ffebe9}
 .witnesses{font-size:.9em;margin:.3em 0 .6em}
+.faults{font-size:.88em}
 .examples code{display:inline-block}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px}dt{color:var(--mute)}dd{margin:0}
 svg.chart{width:100%;height:auto;font:11px system-ui,sans-serif}
@@ -749,4 +748,3 @@ svg .tick-p50{stroke:#1a7f37;stroke-width:2.5}
 svg .tick-p99{stroke:#cf222e;stroke-width:2.5}
 @media print{body{max-width:none}.check{break-inside:avoid}}
 "#;
-

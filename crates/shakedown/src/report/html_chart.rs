@@ -18,8 +18,16 @@ const RIGHT: f64 = 16.0;
 const PANEL: f64 = 120.0;
 /// Vertical gap between panels (holds the panel title).
 const GAP: f64 = 28.0;
-/// Space above the first panel, for band labels.
-const TOP: f64 = 40.0;
+/// Rows of fault labels above the panels.
+const LABEL_ROWS: usize = 3;
+/// Height of one row of fault labels.
+const LABEL_ROW: f64 = 14.0;
+/// Space above the first panel, for band labels (check spans, then rows of fault labels).
+const TOP: f64 = 30.0 + LABEL_ROWS as f64 * LABEL_ROW;
+/// Estimated width of one label character, for placing labels so they do not overlap.
+const CHAR_WIDTH: f64 = 6.2;
+/// Longest band label drawn, in characters; the full label is in the band's tooltip.
+const LABEL_CHARS: usize = 32;
 /// Space under the last panel, for the time axis.
 const BOTTOM: f64 = 36.0;
 
@@ -74,22 +82,34 @@ pub fn timeline(windows: &[WindowSummary], bands: &[Band], markers: &[Marker]) -
     let panel_top = |i: usize| TOP + i as f64 * (PANEL + GAP);
     let bottom = panel_top(2) + PANEL;
 
-    // Fault windows first, so that the data is drawn over them.
+    // Fault windows first, so that the data is drawn over them. Each label takes the first row
+    // where it does not run into the label before it (or the row that ends first).
+    let mut row_ends = [f64::NEG_INFINITY; LABEL_ROWS];
     for band in bands.iter().filter(|b| b.kind == BandKind::Fault) {
         let (x0, x1) = (x(band.start), x(band.end.max(band.start)));
+        let label = shorten(&band.label, LABEL_CHARS);
+        let row = (0..LABEL_ROWS)
+            .find(|r| row_ends[*r] + 6.0 <= x0)
+            .unwrap_or_else(|| {
+                (0..LABEL_ROWS)
+                    .min_by(|a, b| row_ends[*a].total_cmp(&row_ends[*b]))
+                    .unwrap_or(0)
+            });
+        row_ends[row] = x0 + 3.0 + label.chars().count() as f64 * CHAR_WIDTH;
+        let row_y = TOP - 6.0 - (LABEL_ROWS - 1 - row) as f64 * LABEL_ROW;
         let _ = write!(
             svg,
             r#"<rect class="fault-window" x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>{}</title></rect>"#,
-            TOP - 14.0,
+            row_y - 10.0,
             (x1 - x0).max(2.0),
-            bottom - TOP + 14.0,
+            bottom - row_y + 10.0,
             esc(&band.label)
         );
         let _ = write!(
             svg,
-            r#"<text class="fault-label" x="{:.1}" y="{:.1}">{}</text>"#,
+            r#"<text class="fault-label" x="{:.1}" y="{row_y:.1}">{}<title>{}</title></text>"#,
             x0 + 3.0,
-            TOP - 4.0,
+            esc(&label),
             esc(&band.label)
         );
     }
@@ -108,7 +128,13 @@ pub fn timeline(windows: &[WindowSummary], bands: &[Band], markers: &[Marker]) -
     // Panel 1: throughput, with failures stacked in red.
     let max_requests = windows.iter().map(|w| w.requests).max().unwrap_or(0).max(1) as f64;
     let top = panel_top(0);
-    panel_frame(&mut svg, top, "requests per second (failed in red)", max_requests, "");
+    panel_frame(
+        &mut svg,
+        top,
+        "requests per second (failed in red)",
+        max_requests,
+        "",
+    );
     let bar = ((WIDTH - LEFT - RIGHT) / span * 0.8).max(1.0);
     for w in windows {
         let x0 = x(w.second as f64) + bar * 0.125;
@@ -140,9 +166,13 @@ pub fn timeline(windows: &[WindowSummary], bands: &[Band], markers: &[Marker]) -
         .filter(|w| w.requests > 0)
         .map(|w| (w.second, w.failures as f64 / w.requests as f64 * 100.0))
         .collect();
-    series(&mut svg, &rates, "line-errors", |s| x(s + 0.5), |v| {
-        top + PANEL - v / 100.0 * PANEL
-    });
+    series(
+        &mut svg,
+        &rates,
+        "line-errors",
+        |s| x(s + 0.5),
+        |v| top + PANEL - v / 100.0 * PANEL,
+    );
 
     // Panel 3: latency percentiles.
     let top = panel_top(2);
@@ -154,7 +184,10 @@ pub fn timeline(windows: &[WindowSummary], bands: &[Band], markers: &[Marker]) -
     let max_ms = nice_ceiling(max_ms.max(1.0));
     panel_frame(&mut svg, top, "latency p50 / p95 / p99", max_ms, " ms");
     for (class, pick) in [
-        ("line-p50", (|w: &WindowSummary| w.p50) as fn(&WindowSummary) -> f64),
+        (
+            "line-p50",
+            (|w: &WindowSummary| w.p50) as fn(&WindowSummary) -> f64,
+        ),
         ("line-p95", |w| w.p95),
         ("line-p99", |w| w.p99),
     ] {
@@ -163,9 +196,13 @@ pub fn timeline(windows: &[WindowSummary], bands: &[Band], markers: &[Marker]) -
             .filter(|w| w.requests > 0)
             .map(|w| (w.second, pick(w)))
             .collect();
-        series(&mut svg, &points, class, |s| x(s + 0.5), |v| {
-            top + PANEL - (v / max_ms).min(1.0) * PANEL
-        });
+        series(
+            &mut svg,
+            &points,
+            class,
+            |s| x(s + 0.5),
+            |v| top + PANEL - (v / max_ms).min(1.0) * PANEL,
+        );
     }
     legend(&mut svg, WIDTH - RIGHT - 250.0, top - 10.0);
 
@@ -220,7 +257,10 @@ pub fn latency_percentiles(rows: &[(String, LatencySummary)]) -> String {
         .iter()
         .map(|(_, l)| l.min.max(0.01))
         .fold(f64::INFINITY, f64::min);
-    let hi = rows.iter().map(|(_, l)| l.max.max(lo * 10.0)).fold(0.0, f64::max);
+    let hi = rows
+        .iter()
+        .map(|(_, l)| l.max.max(lo * 10.0))
+        .fold(0.0, f64::max);
     let (lo_log, hi_log) = (lo.log10().floor(), hi.log10().ceil());
     let x = |v: f64| {
         let t = (v.max(0.01).log10() - lo_log) / (hi_log - lo_log).max(1.0);
@@ -344,9 +384,13 @@ fn series(
 }
 
 fn legend(svg: &mut String, x: f64, y: f64) {
-    for (i, (class, label)) in [("line-p50", "p50"), ("line-p95", "p95"), ("line-p99", "p99")]
-        .iter()
-        .enumerate()
+    for (i, (class, label)) in [
+        ("line-p50", "p50"),
+        ("line-p95", "p95"),
+        ("line-p99", "p99"),
+    ]
+    .iter()
+    .enumerate()
     {
         let lx = x + i as f64 * 80.0;
         let _ = write!(
@@ -379,6 +423,14 @@ fn nice_ceiling(value: f64) -> f64 {
         .map(|m| m * power)
         .find(|c| *c >= value)
         .unwrap_or(10.0 * power)
+}
+
+/// At most `max` characters, with an ellipsis when cut.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
 }
 
 /// A number without needless decimals.
@@ -449,7 +501,7 @@ mod tests {
         assert_eq!(svg.matches(r#"<polyline class="line-p95""#).count(), 1);
         assert_eq!(svg.matches(r#"<circle class="line-p95""#).count(), 1);
         assert!(svg.contains(r#"class="fault-window""#));
-        assert!(svg.contains(">C1 kill worker-0</text>"));
+        assert!(svg.contains(">C1 kill worker-0<title>C1 kill worker-0</title></text>"));
         assert!(svg.contains(">recovered</text>"));
         assert!(svg.contains("second 1: 12 requests, 3 failed"));
     }

@@ -156,7 +156,11 @@ fn the_dom_holds_the_verdict_its_reasons_and_one_section_per_check() {
     assert_eq!(verdict.len(), 1);
     assert_eq!(verdict[0].attr("data-verdict"), Some("NO-GO"));
     let h1 = verdict[0].all(&|n| n.name == "h1");
-    assert!(h1[0].inner_text().starts_with("NO-GO testbed-demo"), "{}", h1[0].inner_text());
+    assert!(
+        h1[0].inner_text().starts_with("NO-GO testbed-demo"),
+        "{}",
+        h1[0].inner_text()
+    );
     let reasons = doc.all(&|n| n.attr("id") == Some("reasons"))[0].all(&|n| n.name == "li");
     let reasons: Vec<String> = reasons.iter().map(|n| n.inner_text()).collect();
     assert_eq!(reasons, report.reasons);
@@ -164,7 +168,12 @@ fn the_dom_holds_the_verdict_its_reasons_and_one_section_per_check() {
     let sections = doc.all(&|n| n.name == "section" && n.has_class("check"));
     let ids: Vec<(&str, &str)> = sections
         .iter()
-        .map(|s| (s.attr("data-check").unwrap_or(""), s.attr("data-status").unwrap_or("")))
+        .map(|s| {
+            (
+                s.attr("data-check").unwrap_or(""),
+                s.attr("data-status").unwrap_or(""),
+            )
+        })
         .collect();
     let expected: Vec<(&str, &str)> = report
         .checks
@@ -176,23 +185,38 @@ fn the_dom_holds_the_verdict_its_reasons_and_one_section_per_check() {
     let l1 = sections[0].inner_text();
     assert!(l1.contains("p(95) < 5000ms"), "{l1}");
     assert!(l1.contains("6120.4ms"), "{l1}");
-    assert!(l1.contains("5xx POST create: 502 Bad Gateway | upstream"), "{l1}");
+    assert!(
+        l1.contains("5xx POST create: 502 Bad Gateway | upstream"),
+        "{l1}"
+    );
     assert!(l1.contains("seconds 3 to 11"), "{l1}");
-    assert!(l1.contains("1.11%"), "the cluster's share of attempts: {l1}");
+    assert!(
+        l1.contains("1.11%"),
+        "the cluster's share of attempts: {l1}"
+    );
     // A blocked check shows its fix.
     assert!(sections[1].inner_text().contains("Fix:"));
 }
 
 #[test]
 fn the_timeline_is_an_inline_svg_and_nothing_is_fetched_or_scripted() {
-    let doc = parse(&render(&with_timeline(sample_report()), &RunEvidence::default()));
+    let doc = parse(&render(
+        &with_timeline(sample_report()),
+        &RunEvidence::default(),
+    ));
     let timeline = doc.all(&|n| n.attr("id") == Some("timeline"));
     let svgs = timeline[0].all(&|n| n.name == "svg");
     assert_eq!(svgs.len(), 1);
     assert_eq!(svgs[0].all(&|n| n.has_class("bar-ok")).len(), 6);
     assert_eq!(svgs[0].all(&|n| n.has_class("bar-failed")).len(), 1);
     assert!(!svgs[0].all(&|n| n.has_class("check-span")).is_empty());
-    assert!(doc.all(&|n| n.name == "script" || n.name == "link" || n.name == "img" || n.name == "iframe").is_empty());
+    assert!(
+        doc.all(&|n| n.name == "script"
+            || n.name == "link"
+            || n.name == "img"
+            || n.name == "iframe")
+            .is_empty()
+    );
     for node in doc.all(&|_| true) {
         for (key, value) in &node.attrs {
             if key == "xmlns" {
@@ -236,16 +260,25 @@ fn witness_operations_and_missing_evidence_are_shown() {
             value: r#"{"error":"connection reset"}"#.into(),
         },
     );
-    evidence.problems.push("history.jsonl is damaged or truncated".into());
+    evidence
+        .problems
+        .push("history.jsonl is damaged or truncated".into());
     let doc = parse(&render(&report, &evidence));
     let missing = doc.all(&|n| n.attr("id") == Some("missing"));
     assert_eq!(missing.len(), 1);
-    assert!(missing[0].inner_text().contains("history.jsonl is damaged or truncated"));
+    assert!(
+        missing[0]
+            .inner_text()
+            .contains("history.jsonl is damaged or truncated")
+    );
     let witnesses = doc.all(&|n| n.has_class("witnesses"));
     let text: String = witnesses.iter().map(|w| w.inner_text()).collect();
     assert!(text.contains("L1/vu-7"), "{text}");
     assert!(text.contains("connection reset"), "{text}");
-    assert!(text.contains("see history.jsonl"), "other witnesses point at the file: {text}");
+    assert!(
+        text.contains("see history.jsonl"),
+        "other witnesses point at the file: {text}"
+    );
 }
 
 #[test]
@@ -260,7 +293,11 @@ fn captured_markup_cannot_become_markup() {
     assert!(doc.all(&|n| n.name == "script").is_empty(), "{html}");
     let section = doc.all(&|n| n.has_class("check"))[0];
     assert_eq!(section.attr("data-check"), Some("L1\"><script>"));
-    assert!(section.inner_text().contains("body was <script>alert(1)</script> & \"quoted\""));
+    assert!(
+        section
+            .inner_text()
+            .contains("body was <script>alert(1)</script> & \"quoted\"")
+    );
 }
 
 #[test]
@@ -299,7 +336,13 @@ fn fault_windows_are_shaded_and_their_proofs_listed() {
     let proofs = doc.all(&|n| n.attr("id") == Some("faults"));
     assert_eq!(proofs.len(), 1);
     let text = proofs[0].inner_text();
-    for needle in ["boot-aaa", "boot-bbb", "2026-01-02T03:04:08.000Z", "proven", "2.5s"] {
+    for needle in [
+        "boot-aaa",
+        "boot-bbb",
+        "2026-01-02T03:04:08.000Z",
+        "proven",
+        "2.5s",
+    ] {
         assert!(text.contains(needle), "{needle} in {text}");
     }
     // The fixture's cluster (seconds 3 to 11) overlaps the fault (seconds 3 to 4.5).

@@ -386,8 +386,11 @@ pub fn verify(dir: &Path) -> Result<Verification, ManifestError> {
         .into_iter()
         .map(|f| (f.path.clone(), f))
         .collect();
-    let expected: BTreeMap<&str, &FileEntry> =
-        manifest.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let expected: BTreeMap<&str, &FileEntry> = manifest
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f))
+        .collect();
     let mut verified = 0;
     let mut per_file = Vec::new();
     for (path, want) in &expected {

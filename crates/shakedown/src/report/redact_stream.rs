@@ -58,7 +58,9 @@ impl<W: Write> RedactingWriter<W> {
         let redacted = self.redactor.redact(&text);
         match self.inner.as_mut() {
             Some(inner) => inner.write_all(redacted.as_bytes()),
-            None => Err(io::Error::other("the redacting writer was already finished")),
+            None => Err(io::Error::other(
+                "the redacting writer was already finished",
+            )),
         }
     }
 
@@ -248,7 +250,10 @@ mod tests {
             w.write_all(format!("tail {CANARY}").as_bytes())
                 .expect("write");
         }
-        assert_eq!(String::from_utf8(out).expect("utf8"), "tail [REDACTED:token]");
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            "tail [REDACTED:token]"
+        );
     }
 
     #[test]
@@ -263,13 +268,17 @@ mod tests {
     async fn capture_copies_a_child_stream_redacted() {
         let mut child = tokio::process::Command::new("sh")
             .arg("-c")
-            .arg(format!("printf 'boot\\nkey=%s\\n' '{CANARY}'; printf 'no newline'"))
+            .arg(format!(
+                "printf 'boot\\nkey=%s\\n' '{CANARY}'; printf 'no newline'"
+            ))
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("spawn sh");
         let stdout = child.stdout.take().expect("stdout");
         let mut file = Vec::new();
-        let n = capture(stdout, &mut file, redactor()).await.expect("captured");
+        let n = capture(stdout, &mut file, redactor())
+            .await
+            .expect("captured");
         child.wait().await.expect("wait");
         let text = String::from_utf8(file).expect("utf8");
         assert_eq!(text, "boot\nkey=[REDACTED:token]\nno newline");

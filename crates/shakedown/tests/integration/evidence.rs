@@ -157,7 +157,10 @@ fn a_canary_secret_reaches_no_file_and_no_output() {
         "plan.toml",
         "manifest.json",
     ] {
-        assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
     }
     assert!(
         redacted_somewhere,
@@ -233,8 +236,7 @@ fn a_fresh_bundle_verifies_and_a_one_byte_edit_to_any_file_fails_it() {
     assert!(ok.stdout.starts_with("bundle intact:"), "{}", ok.stdout);
 
     let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
     let sealed: Vec<&str> = manifest["files"]
         .as_array()
         .unwrap()
@@ -257,7 +259,11 @@ fn a_fresh_bundle_verifies_and_a_one_byte_edit_to_any_file_fails_it() {
         }
         std::fs::write(&file, &edited).unwrap();
         let bad = verify_bundle(&run);
-        assert_eq!(bad.code, 1, "an edit to {name} went unnoticed: {}", bad.stdout);
+        assert_eq!(
+            bad.code, 1,
+            "an edit to {name} went unnoticed: {}",
+            bad.stdout
+        );
         let named = if name == "manifest.json" {
             "manifest.json".to_string()
         } else {
@@ -277,7 +283,11 @@ fn a_fresh_bundle_verifies_and_a_one_byte_edit_to_any_file_fails_it() {
     std::fs::write(run.join("history.jsonl"), &history).unwrap();
     let bad = verify_bundle(&run);
     assert_eq!(bad.code, 1);
-    for needle in ["missing: plan.toml", "extra: notes.txt", "edited: history.jsonl"] {
+    for needle in [
+        "missing: plan.toml",
+        "extra: notes.txt",
+        "edited: history.jsonl",
+    ] {
         assert!(bad.stdout.contains(needle), "{needle}: {}", bad.stdout);
     }
     let page = dir.path().join("page.html");
@@ -286,8 +296,14 @@ fn a_fresh_bundle_verifies_and_a_one_byte_edit_to_any_file_fails_it() {
     let rendered = finish(command, Duration::from_secs(60));
     assert_eq!(rendered.code, 0, "{}", rendered.stderr);
     let html = std::fs::read_to_string(&page).unwrap();
-    assert!(html.contains("plan.toml (the effective plan) is missing"), "{html}");
-    assert!(html.contains("history.jsonl is damaged or truncated"), "{html}");
+    assert!(
+        html.contains("plan.toml (the effective plan) is missing"),
+        "{html}"
+    );
+    assert!(
+        html.contains("history.jsonl is damaged or truncated"),
+        "{html}"
+    );
     assert!(html.contains(r#"data-check="L1""#));
 }
 
@@ -339,7 +355,10 @@ executor = {{ vus = {{ count = 2, duration = "3m" }} }}
         if running {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "the load never started");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the load never started"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(500));
@@ -359,8 +378,7 @@ executor = {{ vus = {{ count = 2, duration = "3m" }} }}
     let v = verify_bundle(&run);
     assert_eq!(v.code, 0, "{}", v.stdout);
     let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["verdict"], "ABORTED");
 }
 
@@ -373,7 +391,11 @@ fn diff_flags_a_latency_regression_and_exits_1() {
     command.arg("diff").arg(&clean).arg(&slow);
     let out = finish(command, Duration::from_secs(60));
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
-    assert!(out.stdout.starts_with("## shakedown diff: ❌"), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("## shakedown diff: ❌"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("L1: p95"), "{}", out.stdout);
 
     let mut command = shakedown();

@@ -1,10 +1,11 @@
 //! `bandwidth`: caps the throughput of a direction at a fixed number of bytes per second.
 //!
 //! A pacer releases at most a twentieth of a second's worth of bytes per write and then waits for
-//! their time to pass, so the cap holds over any window longer than about 50 ms. A write that
-//! comes a little late (timer granularity, a busy thread) is caught up, so the average rate is the
-//! cap and not less; but idle time banks at most one such piece of credit, so a burst after a
-//! pause is paced like any other.
+//! their time to pass, so the cap holds over any window longer than about 50 ms. When bytes were
+//! waiting for the pacer and the write still came late (timer granularity, a busy thread), the
+//! schedule is kept and the lateness caught up (up to [`MAX_CATCH_UP`]), so the average rate is
+//! the cap and not less. When the flow was idle, nothing is banked: a burst after a pause is
+//! paced like any other.
 
 use std::time::Duration;
 
@@ -42,6 +43,9 @@ impl Bandwidth {
     }
 }
 
+/// The most lateness a backlogged flow catches up: beyond it, the schedule restarts from now.
+pub(crate) const MAX_CATCH_UP: Duration = Duration::from_millis(250);
+
 /// When the next write may go, given what was written before.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pacer {
@@ -59,11 +63,21 @@ impl Pacer {
         self.next
     }
 
-    /// Account for `bytes` written at `now`.
-    pub(crate) fn wrote(&mut self, toxic: &Bandwidth, bytes: usize, now: Instant) {
-        let credit = toxic.cost(toxic.max_piece());
-        let earliest = now.checked_sub(credit).unwrap_or(now);
-        self.next = self.next.max(earliest) + toxic.cost(bytes);
+    /// Account for `bytes` written at `now`. `backlogged`: they were ready before the pacer
+    /// allowed them (the pacer, not the data, decided when they went).
+    pub(crate) fn wrote(
+        &mut self,
+        toxic: &Bandwidth,
+        bytes: usize,
+        now: Instant,
+        backlogged: bool,
+    ) {
+        let floor = if backlogged {
+            now.checked_sub(MAX_CATCH_UP).unwrap_or(now)
+        } else {
+            now
+        };
+        self.next = self.next.max(floor) + toxic.cost(bytes);
     }
 }
 
@@ -72,23 +86,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_pacer_spaces_writes_by_their_cost_and_banks_little_credit() {
+    fn the_pacer_catches_up_when_backlogged_and_banks_nothing_when_idle() {
         let toxic = Bandwidth { rate: 1000 };
         assert_eq!(toxic.max_piece(), 50);
+        let ms = Duration::from_millis;
         let start = Instant::now();
         let mut pacer = Pacer::new(start);
-        pacer.wrote(&toxic, 50, start);
-        assert_eq!(pacer.ready_at(), start + Duration::from_millis(50));
-        // A write 5 ms late is caught up: the schedule does not drift.
-        pacer.wrote(&toxic, 50, start + Duration::from_millis(55));
-        assert_eq!(pacer.ready_at(), start + Duration::from_millis(100));
-        // A write long after the last one banks one piece of credit at most.
+        pacer.wrote(&toxic, 50, start, false);
+        assert_eq!(pacer.ready_at(), start + ms(50));
+        // Backlogged, and written 40 ms late: the schedule does not drift.
+        pacer.wrote(&toxic, 50, start + ms(90), true);
+        assert_eq!(pacer.ready_at(), start + ms(100));
+        // Backlogged but a second late: at most MAX_CATCH_UP is caught up.
+        let late = start + ms(1100);
+        pacer.wrote(&toxic, 50, late, true);
+        assert_eq!(pacer.ready_at(), late - MAX_CATCH_UP + ms(50));
+        // Idle for ten seconds: nothing banked.
         let later = start + Duration::from_secs(10);
-        pacer.wrote(&toxic, 100, later);
-        assert_eq!(
-            pacer.ready_at(),
-            later - Duration::from_millis(50) + Duration::from_millis(100)
-        );
+        pacer.wrote(&toxic, 100, later, false);
+        assert_eq!(pacer.ready_at(), later + ms(100));
     }
 
     #[test]

@@ -302,7 +302,12 @@ pub const KINDS: &[KindInfo] = &[
         name: "latency",
         doc: "delays every chunk, measured from its arrival, without capping throughput",
         params: &[
-            param("latency", ParamType::Duration, None, "delay added to every chunk"),
+            param(
+                "latency",
+                ParamType::Duration,
+                None,
+                "delay added to every chunk",
+            ),
             param(
                 "jitter",
                 ParamType::Duration,
@@ -327,18 +332,33 @@ pub const KINDS: &[KindInfo] = &[
                 Some("0"),
                 "each slice's size is drawn from average_size ± size_variation",
             ),
-            param("delay", ParamType::Duration, Some("\"0s\""), "pause after each slice"),
+            param(
+                "delay",
+                ParamType::Duration,
+                Some("\"0s\""),
+                "pause after each slice",
+            ),
         ],
     },
     KindInfo {
         name: "limit_data",
         doc: "closes the connection after some bytes",
-        params: &[param("bytes", ParamType::Bytes, None, "bytes let through before closing")],
+        params: &[param(
+            "bytes",
+            ParamType::Bytes,
+            None,
+            "bytes let through before closing",
+        )],
     },
     KindInfo {
         name: "slow_close",
         doc: "delays the close after the last byte",
-        params: &[param("delay", ParamType::Duration, None, "how long the close is held")],
+        params: &[param(
+            "delay",
+            ParamType::Duration,
+            None,
+            "how long the close is held",
+        )],
     },
     KindInfo {
         name: "timeout",
@@ -415,7 +435,10 @@ pub fn build(
             rate: required("rate", bytes("rate")?)?,
         }),
         "slicer" => Toxic::Slicer(Slicer {
-            average_size: size("average_size", required("average_size", bytes("average_size")?)?)?,
+            average_size: size(
+                "average_size",
+                required("average_size", bytes("average_size")?)?,
+            )?,
             size_variation: size("size_variation", bytes("size_variation")?.unwrap_or(0))?,
             delay: duration("delay")?.unwrap_or_default(),
         }),
@@ -486,7 +509,10 @@ mod tests {
     fn specs_are_validated() {
         let down = ToxicSpec::new(Toxic::Down(Down), Duration::from_secs(1));
         assert!(down.validate().is_ok());
-        assert_eq!(down.clone().toxicity(0.5).validate().unwrap_err().parameter, "toxicity");
+        assert_eq!(
+            down.clone().toxicity(0.5).validate().unwrap_err().parameter,
+            "toxicity"
+        );
         let latency = ToxicSpec::new(
             Toxic::Latency(Latency {
                 latency: Duration::from_millis(5),
@@ -495,7 +521,15 @@ mod tests {
             Duration::from_secs(1),
         );
         assert_eq!(latency.direction, Direction::Downstream);
-        assert_eq!(latency.clone().toxicity(1.5).validate().unwrap_err().parameter, "toxicity");
+        assert_eq!(
+            latency
+                .clone()
+                .toxicity(1.5)
+                .validate()
+                .unwrap_err()
+                .parameter,
+            "toxicity"
+        );
         let mut no_ttl = latency.clone();
         no_ttl.ttl = Duration::ZERO;
         assert_eq!(no_ttl.validate().unwrap_err().parameter, "ttl");

@@ -44,8 +44,8 @@ async fn removal_under_200_streaming_connections_returns_in_time_100_times() {
     })
     .await
     .expect("every connection streams");
-    let deadline = ProxyConfig::new("x", "127.0.0.1:0".parse().expect("addr"), "x")
-        .control_deadline;
+    let deadline =
+        ProxyConfig::new("x", "127.0.0.1:0".parse().expect("addr"), "x").control_deadline;
     for round in 0..100 {
         // Alternate a toxic that queues data (latency) and one that throttles it (bandwidth).
         let spec = if round % 2 == 0 {
@@ -113,7 +113,10 @@ async fn a_toxic_expires_by_itself_even_if_the_caller_is_stuck() {
     let stats = proxy.toxic_stats("latency").expect("kept after expiry");
     assert_eq!(stats.end, ToxicEnd::Expired);
     assert_eq!(stats.bytes, 4);
-    let err = proxy.remove_toxic("latency").await.expect_err("already gone");
+    let err = proxy
+        .remove_toxic("latency")
+        .await
+        .expect_err("already gone");
     assert!(matches!(err, ProxyError::NotFound { .. }), "{err}");
     drop(stream);
     drained(&proxy).await;
@@ -136,7 +139,14 @@ async fn bad_toxics_are_refused_with_the_reason() {
     proxy.add_toxic(ok.clone()).await.expect("add");
     let err = proxy.add_toxic(ok).await.expect_err("duplicate");
     assert!(matches!(err, ProxyError::Duplicate { .. }), "{err}");
-    let err = proxy.add_toxic(toxic(Toxic::Bandwidth(Bandwidth { rate: 1000 })).toxicity(2.0).named("b2")).await.expect_err("toxicity");
+    let err = proxy
+        .add_toxic(
+            toxic(Toxic::Bandwidth(Bandwidth { rate: 1000 }))
+                .toxicity(2.0)
+                .named("b2"),
+        )
+        .await
+        .expect_err("toxicity");
     assert!(err.to_string().contains("toxicity"), "{err}");
     drained(&proxy).await;
 }

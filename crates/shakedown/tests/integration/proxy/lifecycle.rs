@@ -36,7 +36,11 @@ async fn silent_clients_leave_nothing_behind() {
     }
     let deadline = tokio::time::Instant::now() + HANG;
     while proxy.stats().active < 20 {
-        assert!(tokio::time::Instant::now() < deadline, "{:?}", proxy.stats());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            proxy.stats()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(proxy.stats().tasks, IDLE_TASKS + 20);

@@ -1,12 +1,14 @@
 //! The fault proxy on real loopback sockets: every toxic measured on real traffic, control under
-//! load, TTLs, and no leaked connections or tasks.
+//! load, TTLs, no leaked connections or tasks, and `[proxies.NAME]` in a plan run by the binary.
 //!
 //! The upstreams here are small tokio servers (echo, a fixed payload, an endless stream); the
 //! proxy runs for real, on its own thread. Every test ends with [`drained`], which waits until the
 //! proxy has no open connection and only its idle tasks left.
 
+mod c3;
 mod control;
 mod lifecycle;
+mod plan;
 mod toxics;
 
 use std::net::SocketAddr;

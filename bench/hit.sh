@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# `shakedown hit` against wrk and oha, and `shakedown run` of a one-step plan against `hit`, all
+# on the same nginx (Debian package, loopback, one worker, a tiny static response) in the same
+# invocation, alternately, PAIRS pairs each (default 5), DURATION each (default 10s), 50
+# connections. Prints one JSON line per comparison with both medians and the median of the
+# per-pair ratios (shakedown / peer). Release build. nginx and wrk are installed with apt-get and
+# oha with `cargo install oha` if missing; nginx is started here on a free port and stopped at the
+# end.
+#
+#   bash bench/hit.sh
+#   PAIRS=3 DURATION=5s bash bench/hit.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PAIRS=${PAIRS:-5}
+DURATION=${DURATION:-10s}
+CONNS=50
+
+if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
+  apt-get install -y -q nginx wrk >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+if ! command -v oha >/dev/null; then
+  cargo install -q oha
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo build --release -q -p shakedown
+BIN=target/release/shakedown
+
+WORK=$(mktemp -d)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$WORK/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/body;
+  proxy_temp_path $WORK/proxy;
+  fastcgi_temp_path $WORK/fastcgi;
+  uwsgi_temp_path $WORK/uwsgi;
+  scgi_temp_path $WORK/scgi;
+  keepalive_requests 100000000;
+  server {
+    listen 127.0.0.1:$PORT;
+    location / { return 200 "ok\n"; }
+  }
+}
+CONF
+"$NGINX" -c "$WORK/nginx.conf" -p "$WORK" &
+NGINX_PID=$!
+trap 'kill $NGINX_PID 2>/dev/null; wait $NGINX_PID 2>/dev/null; rm -rf "$WORK"' EXIT
+URL="http://127.0.0.1:$PORT/"
+for _ in $(seq 50); do curl -sf "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
+
+secs=${DURATION%s}
+cat >"$WORK/plan.toml" <<PLAN
+[plan]
+name = "bench-one-step"
+limits = { duration = "$((secs + 120))s", requests = 1000000000000 }
+
+[targets.nginx]
+url = "http://127.0.0.1:$PORT"
+
+[scenarios.get]
+steps = [{ name = "get", request = "GET nginx:/" }]
+
+[[load]]
+id = "L1"
+scenario = "get"
+executor = { vus = { count = $CONNS, duration = "$DURATION" } }
+PLAN
+
+hit_rps() { "$BIN" hit "$URL" -c "$CONNS" -d "$DURATION" --json | jq '.requests_per_second'; }
+wrk_rps() { wrk -t1 -c"$CONNS" -d"$DURATION" "$URL" | awk '/Requests\/sec/ {print $2}'; }
+oha_rps() { oha -z "$DURATION" -c "$CONNS" --no-tui --output-format json "$URL" 2>/dev/null | jq '.summary.requestsPerSec' \
+  || oha -z "$DURATION" -c "$CONNS" --no-tui -j "$URL" | jq '.summary.requestsPerSec'; }
+run_rps() {
+  rm -rf "$WORK/run"
+  "$BIN" run "$WORK/plan.toml" --out "$WORK/run" --no-progress -q >/dev/null || true
+  jq '.checks[0].metrics.requests_per_second' "$WORK/run/report.json"
+}
+
+# compare NAME OURS PEER: PAIRS alternating pairs, one JSON line.
+compare() {
+  local name=$1 ours=$2 peer=$3 a b
+  local -a as=() bs=()
+  for _ in $(seq "$PAIRS"); do
+    a=$($ours); b=$($peer)
+    as+=("$a"); bs+=("$b")
+  done
+  python3 - "$name" "$PAIRS" "$DURATION" "${as[*]}" "${bs[*]}" <<'PY'
+import json, statistics, sys
+name, pairs, duration, a, b = sys.argv[1:]
+a = [float(x) for x in a.split()]; b = [float(x) for x in b.split()]
+print(json.dumps({"comparison": name, "pairs": int(pairs), "duration": duration,
+  "connections": 50, "shakedown_rps": a, "peer_rps": b,
+  "median_shakedown_rps": statistics.median(a), "median_peer_rps": statistics.median(b),
+  "median_ratio": round(statistics.median(x / y for x, y in zip(a, b)), 3)}))
+PY
+}
+
+compare "hit_vs_wrk_t1" hit_rps wrk_rps
+compare "hit_vs_oha" hit_rps oha_rps
+compare "run_one_step_vs_hit" run_rps hit_rps

@@ -1,0 +1,528 @@
+//! `shakedown hit URL`: the ad-hoc mode. The flags become a one-step plan, built in memory and
+//! compiled by the same compiler as a plan file, and run by the same engine; the run directory
+//! is a temporary one unless `--out` is given.
+//!
+//! Without `--rate` it is the closed model (`-c` virtual users, each waiting for its previous
+//! response, for `-d` or until `-n` requests); with `--rate` it is the open model (`rate` sends
+//! per second on a fixed schedule, at most `-c` in flight). The summary is a few plain lines, or
+//! with `--json` one JSON object ([`HitSummary`]); the exit code is 1 when a `--threshold` fails.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Args;
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{self, RunOptions};
+use crate::metrics::summary::LoadSummary;
+
+/// Arguments of `hit`.
+#[derive(Debug, Args)]
+pub struct HitArgs {
+    /// The URL to send every request to (http or https).
+    pub url: String,
+    /// Connections: virtual users in the closed model, the most requests in flight with --rate.
+    #[arg(short = 'c', long = "connections", default_value_t = 50)]
+    pub connections: u32,
+    /// How long to send, e.g. 10s or 1m (default 10s unless -n is given).
+    #[arg(short = 'd', long)]
+    pub duration: Option<String>,
+    /// Send exactly this many requests, then stop.
+    #[arg(short = 'n', long = "requests")]
+    pub requests: Option<u64>,
+    /// The open model: send this many requests per second on a fixed schedule, timing each from
+    /// its intended start.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// A request header, `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// The request method.
+    #[arg(short = 'm', long, default_value = "GET")]
+    pub method: String,
+    /// A request body, sent as is.
+    #[arg(long)]
+    pub body: Option<String>,
+    /// Speak HTTP/2 (with prior knowledge on http, negotiated on https).
+    #[arg(long)]
+    pub http2: bool,
+    /// Print one JSON object (requests, rate, latency percentiles in ms, errors) on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// A pass criterion in the plan's threshold syntax, e.g. `p(99) < 50ms` (repeatable); the
+    /// exit code is 1 if any fails.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+    /// The timeout of each request.
+    #[arg(long, default_value = "30s")]
+    pub timeout: String,
+    /// Keep the run directory (report, latency.hlog) here instead of a temporary one.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// The machine-readable summary of a `hit` run (`--json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HitSummary {
+    /// The URL hit.
+    pub url: String,
+    /// "closed" (`-c` users back to back) or "open" (`--rate`).
+    pub model: String,
+    /// Requests sent.
+    pub requests: u64,
+    /// Requests that failed: no response, or a status outside 2xx.
+    pub failures: u64,
+    /// Requests that got no response at all (connect errors, timeouts).
+    pub errors: u64,
+    /// Responses by status class: "2xx", "4xx", "5xx", "error".
+    pub status_classes: std::collections::BTreeMap<String, u64>,
+    /// Wall time of the load, seconds.
+    pub duration_s: f64,
+    /// Requests per second over that time.
+    pub requests_per_second: f64,
+    /// Response time percentiles in milliseconds (open model: from each intended start).
+    pub latency_ms: HitLatency,
+    /// Open model only: the rate asked for, per second.
+    pub target_rate: Option<f64>,
+    /// Open model only: sends that could not start on time.
+    pub dropped: Option<u64>,
+    /// Each `--threshold` with what was measured.
+    pub thresholds: Vec<HitThreshold>,
+    /// Warnings about the figures (dropped sends, a generator that was the bottleneck).
+    pub warnings: Vec<String>,
+    /// Whether every threshold held (true when there are none).
+    pub passed: bool,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HitLatency {
+    /// Minimum.
+    pub min: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile (from the per-second histograms, two significant digits).
+    pub p99_9: f64,
+    /// Maximum.
+    pub max: f64,
+}
+
+/// One `--threshold` and its result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HitThreshold {
+    /// The expression as given.
+    pub expression: String,
+    /// What was measured, in `unit`.
+    pub measured: Option<f64>,
+    /// "ms", "count", "ratio" or "value".
+    pub unit: String,
+    /// Whether it held.
+    pub passed: bool,
+}
+
+/// The id of the one load test of a hit plan (and the tag of its windows in latency.hlog).
+const TEST_ID: &str = "hit";
+
+/// Run `hit` and return the exit code: 0 when every threshold held, 1 otherwise.
+pub fn hit(args: &HitArgs, progress: bool) -> anyhow::Result<u8> {
+    let text = plan_text(args)?;
+    let plan =
+        crate::plan::compile_str(&text, Path::new("hit"), &|_| None).map_err(anyhow::Error::new)?;
+    let (dir, temporary) = match &args.out {
+        Some(dir) => (dir.clone(), false),
+        None => (temp_run_dir(), true),
+    };
+    let options = RunOptions {
+        out_dir: dir.clone(),
+        only: None,
+        progress,
+        before_settle: None,
+        faults: engine::FaultOptions {
+            allow_production: false,
+            kill_file: None,
+            guard_exe: None,
+        },
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        let ctrl_c = {
+            let cancel = cancel.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    cancel.cancel();
+                }
+            })
+        };
+        let result = engine::run(Arc::new(plan), options, cancel).await;
+        ctrl_c.abort();
+        result
+    });
+    let outcome = result.and_then(|result| summarise(args, &result));
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let (summary, blocked) = outcome?;
+    if let Some(reason) = blocked {
+        anyhow::bail!("{reason}");
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!("{}", human(&summary));
+    }
+    Ok(if summary.passed { 0 } else { 1 })
+}
+
+/// The plan for these flags, as TOML text (so that it goes through the plan compiler, with its
+/// checks and messages, exactly like a plan file).
+pub fn plan_text(args: &HitArgs) -> anyhow::Result<String> {
+    let url =
+        reqwest::Url::parse(&args.url).with_context(|| format!("`{}` is not a URL", args.url))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        anyhow::bail!("`{}` is not an http or https URL", args.url);
+    }
+    let host = url
+        .host_str()
+        .with_context(|| format!("`{}` has no host", args.url))?;
+    let base = match url.port() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    };
+    let mut path = url.path().to_string();
+    if let Some(query) = url.query() {
+        path = format!("{path}?{query}");
+    }
+    if args.http2 {
+        // The engine's targets speak HTTP/1.1 only so far: refuse rather than measure the wrong
+        // protocol.
+        anyhow::bail!("--http2 is not supported yet: targets speak HTTP/1.1");
+    }
+    if args.connections == 0 {
+        anyhow::bail!("-c must be at least 1");
+    }
+    let duration = match &args.duration {
+        Some(d) => Some(
+            crate::plan::duration::parse_duration(d).map_err(|e| anyhow::anyhow!("-d {d}: {e}"))?,
+        ),
+        None => None,
+    };
+    let seconds = duration.map(|d| d.as_secs_f64());
+
+    let mut step = toml::Table::new();
+    step.insert("name".into(), "request".into());
+    step.insert(
+        "request".into(),
+        format!("{} target:{path}", args.method.to_ascii_uppercase()).into(),
+    );
+    let mut headers = toml::Table::new();
+    for header in &args.headers {
+        let (name, value) = header
+            .split_once(':')
+            .with_context(|| format!("-H `{header}` is not `Name: value`"))?;
+        headers.insert(name.trim().to_string(), value.trim().to_string().into());
+    }
+    if !headers.is_empty() {
+        step.insert("headers".into(), headers.into());
+    }
+    if let Some(body) = &args.body {
+        step.insert("body".into(), body.clone().into());
+    }
+    // Any status is a response; only 2xx counts as a success (the plan's default).
+    let (executor, requests_bound, run_seconds) = match args.rate {
+        Some(rate) => {
+            let secs = match (seconds, args.requests) {
+                (Some(s), _) => s,
+                (None, Some(n)) => n as f64 / rate.max(f64::MIN_POSITIVE),
+                (None, None) => 10.0,
+            };
+            let mut open = toml::Table::new();
+            open.insert("rate".into(), rate.into());
+            open.insert(
+                "duration".into(),
+                format!("{}ms", (secs * 1000.0).ceil()).into(),
+            );
+            open.insert("max_in_flight".into(), i64::from(args.connections).into());
+            let bound = args.requests.unwrap_or((rate * secs * 1.1) as u64 + 1000);
+            (table("constant_rate", open), bound, secs)
+        }
+        None => {
+            let mut vus = toml::Table::new();
+            vus.insert("count".into(), i64::from(args.connections).into());
+            let (bound, secs) = match (args.requests, seconds) {
+                (Some(n), _) => {
+                    let n = i64::try_from(n).context("-n is too large")?;
+                    vus.insert("iterations".into(), n.into());
+                    (n as u64, seconds.unwrap_or(3600.0))
+                }
+                (None, s) => {
+                    let s = s.unwrap_or(10.0);
+                    vus.insert(
+                        "duration".into(),
+                        format!("{}ms", (s * 1000.0).ceil()).into(),
+                    );
+                    (1_000_000_000_000, s)
+                }
+            };
+            (table("vus", vus), bound, secs)
+        }
+    };
+
+    let mut target = toml::Table::new();
+    target.insert("url".into(), base.into());
+    target.insert("timeout".into(), args.timeout.clone().into());
+    let mut load = toml::Table::new();
+    load.insert("id".into(), TEST_ID.into());
+    load.insert("name".into(), format!("hit {}", args.url).into());
+    load.insert("scenario".into(), "hit".into());
+    load.insert("executor".into(), executor.into());
+    load.insert(
+        "thresholds".into(),
+        toml::Value::Array(args.thresholds.iter().map(|t| t.clone().into()).collect()),
+    );
+    let mut limits = toml::Table::new();
+    // The run ends by the executor; the limits only bound a run that would not.
+    limits.insert(
+        "duration".into(),
+        format!("{}s", (run_seconds.ceil() as u64).saturating_add(120)).into(),
+    );
+    limits.insert(
+        "requests".into(),
+        i64::try_from(requests_bound.saturating_add(1))
+            .unwrap_or(i64::MAX)
+            .into(),
+    );
+    let mut plan = toml::Table::new();
+    plan.insert("name".into(), "hit".into());
+    plan.insert("limits".into(), limits.into());
+    let mut scenario = toml::Table::new();
+    scenario.insert("steps".into(), toml::Value::Array(vec![step.into()]));
+    Ok([
+        section("[plan]", plan),
+        section("[targets.target]", target),
+        section("[scenarios.hit]", scenario),
+        section("[[load]]", load),
+    ]
+    .concat())
+}
+
+/// A TOML section whose values are written inline (the plan parser reads nested tables in
+/// their inline form).
+fn section(header: &str, table: toml::Table) -> String {
+    let mut out = format!("{header}\n");
+    for (key, value) in table {
+        out.push_str(&format!("{key} = {value}\n"));
+    }
+    out
+}
+
+fn table(key: &str, value: toml::Table) -> toml::Table {
+    let mut t = toml::Table::new();
+    t.insert(key.into(), value.into());
+    t
+}
+
+fn temp_run_dir() -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!("shakedown-hit-{}-{nanos}", std::process::id()))
+}
+
+/// The summary of a finished run, or why it could not run (a blocked target).
+fn summarise(
+    args: &HitArgs,
+    result: &engine::RunResult,
+) -> anyhow::Result<(HitSummary, Option<String>)> {
+    let check = result
+        .report
+        .checks
+        .first()
+        .context("the hit plan has no check")?;
+    let Some(metrics) = &check.metrics else {
+        let reason = format!("{} did not run: {}", args.url, check.reason);
+        let hint = check
+            .hint
+            .clone()
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
+        return Ok((empty(args), Some(format!("{reason}{hint}"))));
+    };
+    let histogram = read_latency_log(&result.dir.join(crate::metrics::interval_log::LATENCY_LOG));
+    Ok((
+        summary(args, metrics, &check.thresholds, histogram.as_ref()),
+        None,
+    ))
+}
+
+fn empty(args: &HitArgs) -> HitSummary {
+    summary(args, &LoadSummary::default(), &[], None)
+}
+
+fn summary(
+    args: &HitArgs,
+    m: &LoadSummary,
+    thresholds: &[crate::report::model::ThresholdResult],
+    histogram: Option<&Histogram<u64>>,
+) -> HitSummary {
+    let l = &m.latency_ms;
+    let quantile = |q: f64, fallback: f64| match histogram {
+        Some(h) if !h.is_empty() => h.value_at_quantile(q) as f64 / 1000.0,
+        _ => fallback,
+    };
+    let thresholds: Vec<HitThreshold> = thresholds
+        .iter()
+        .map(|t| HitThreshold {
+            expression: t.expression.clone(),
+            measured: t.measured,
+            unit: t.unit.clone(),
+            passed: t.passed,
+        })
+        .collect();
+    HitSummary {
+        url: args.url.clone(),
+        model: if args.rate.is_some() {
+            "open"
+        } else {
+            "closed"
+        }
+        .into(),
+        requests: m.requests,
+        failures: m.failures,
+        errors: m.errors,
+        status_classes: status_classes(m),
+        duration_s: m.duration_ms / 1000.0,
+        requests_per_second: m.requests_per_second,
+        latency_ms: HitLatency {
+            min: l.min,
+            mean: l.mean,
+            p50: l.p50,
+            p90: l.p90,
+            p99: l.p99,
+            p99_9: quantile(0.999, l.max).min(l.max),
+            max: l.max,
+        },
+        target_rate: m.open_model.as_ref().map(|o| o.target_rate),
+        dropped: m.open_model.as_ref().map(|o| o.dropped),
+        passed: thresholds.iter().all(|t| t.passed),
+        thresholds,
+        warnings: m.warnings.clone(),
+    }
+}
+
+/// Responses by status class over every step.
+fn status_classes(m: &LoadSummary) -> std::collections::BTreeMap<String, u64> {
+    let mut all = std::collections::BTreeMap::new();
+    for step in &m.steps {
+        for (class, count) in &step.status_classes {
+            *all.entry(class.clone()).or_insert(0) += count;
+        }
+    }
+    all
+}
+
+/// Every window of the hit test in `latency.hlog`, merged (microseconds); None if unreadable.
+fn read_latency_log(path: &Path) -> Option<Histogram<u64>> {
+    use hdrhistogram::serialization::Deserializer;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    let text = std::fs::read(path).ok()?;
+    let mut merged: Histogram<u64> = Histogram::new(2).ok()?;
+    let mut deserializer = Deserializer::new();
+    for entry in IntervalLogIterator::new(&text) {
+        let Ok(LogEntry::Interval(interval)) = entry else {
+            continue;
+        };
+        if interval.tag().map(|t| t.as_str()) != Some(TEST_ID) {
+            continue;
+        }
+        let bytes = base64_decode(interval.encoded_histogram())?;
+        let h: Histogram<u64> = deserializer.deserialize(&mut bytes.as_slice()).ok()?;
+        merged.add(&h).ok()?;
+    }
+    Some(merged)
+}
+
+/// Standard base64 (the interval log's histogram encoding), without a dependency of its own.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let bytes: Vec<u8> = text.bytes().filter(|&c| c != b'=').collect();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= value(c)? << (18 - 6 * i);
+        }
+        let take = chunk.len().saturating_sub(1);
+        for i in 0..take {
+            out.push((n >> (16 - 8 * i)) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// The plain summary: a few lines, like wrk's.
+fn human(s: &HitSummary) -> String {
+    let l = &s.latency_ms;
+    let mut out = format!(
+        "{} {} requests in {:.2}s, {:.1} requests/s ({} model)\n\
+         latency ms: min {:.2}  mean {:.2}  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}\n\
+         failures {}  errors {}",
+        s.url,
+        s.requests,
+        s.duration_s,
+        s.requests_per_second,
+        s.model,
+        l.min,
+        l.mean,
+        l.p50,
+        l.p90,
+        l.p99,
+        l.p99_9,
+        l.max,
+        s.failures,
+        s.errors,
+    );
+    for (class, count) in &s.status_classes {
+        out.push_str(&format!("  {class} {count}"));
+    }
+    if let (Some(rate), Some(dropped)) = (s.target_rate, s.dropped) {
+        out.push_str(&format!("\ntarget rate {rate:.1}/s, dropped {dropped}"));
+    }
+    for w in &s.warnings {
+        out.push_str(&format!("\nwarning: {w}"));
+    }
+    for t in &s.thresholds {
+        let measured = t
+            .measured
+            .map(|v| crate::report::model::format_measured(v, &t.unit))
+            .unwrap_or_else(|| "not measured".into());
+        let verdict = if t.passed { "ok  " } else { "FAIL" };
+        out.push_str(&format!(
+            "\n{verdict} {} (measured {measured})",
+            t.expression
+        ));
+    }
+    out
+}
