@@ -20,7 +20,7 @@ if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 if ! command -v oha >/dev/null; then
-  cargo install -q oha
+  cargo install -q --locked oha
 fi
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release -q -p shakedown

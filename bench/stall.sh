@@ -14,7 +14,7 @@ cargo build --release -q -p shakedown
 BIN=target/release/shakedown
 
 serve() {
-  coproc STALL { "$BIN" testbed stall --after-ms 4000 --stall-ms 1000 --exit-with-parent; }
+  coproc STALL { "$BIN" testbed stall --after-ms 4000 --stall-ms 1000 --exit-with-parent 2>/dev/null; }
   read -r line <&"${STALL[0]}"
   URL="http://$(jq -r .listen <<<"$line")/"
 }

@@ -205,11 +205,6 @@ pub fn plan_text(args: &HitArgs) -> anyhow::Result<String> {
     if let Some(query) = url.query() {
         path = format!("{path}?{query}");
     }
-    if args.http2 {
-        // The engine's targets speak HTTP/1.1 only so far: refuse rather than measure the wrong
-        // protocol.
-        anyhow::bail!("--http2 is not supported yet: targets speak HTTP/1.1");
-    }
     if args.connections == 0 {
         anyhow::bail!("-c must be at least 1");
     }
@@ -283,6 +278,9 @@ pub fn plan_text(args: &HitArgs) -> anyhow::Result<String> {
     let mut target = toml::Table::new();
     target.insert("url".into(), base.into());
     target.insert("timeout".into(), args.timeout.clone().into());
+    if args.http2 {
+        target.insert("http2".into(), true.into());
+    }
     let mut load = toml::Table::new();
     load.insert("id".into(), TEST_ID.into());
     load.insert("name".into(), format!("hit {}", args.url).into());

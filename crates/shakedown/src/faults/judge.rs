@@ -4,7 +4,7 @@
 //! of a load test. A fault check is never PASS unless every fault in it was proven.
 
 use crate::ledger::summary::LedgerSummary;
-use crate::metrics::thresholds::evaluate;
+use crate::metrics::thresholds::evaluate_with;
 use crate::plan::model::LedgerClass;
 use crate::plan::model_faults::{FaultMetric, FaultTest};
 use crate::report::fault::FaultSection;
@@ -52,7 +52,12 @@ pub fn judge(
     ledger: Option<&LedgerSummary>,
 ) {
     let mut thresholds = match &outcome.load {
-        Some(load) => evaluate(&test.load.thresholds, &load.measurements, ledger),
+        Some(load) => evaluate_with(
+            &test.load.thresholds,
+            &load.measurements,
+            ledger,
+            &outcome.seconds,
+        ),
         None => Vec::new(),
     };
     thresholds.extend(evaluate_faults(test, &outcome.section));

@@ -13,6 +13,7 @@
 
 pub mod drivers;
 pub mod dry_run;
+pub mod fault_seconds;
 pub mod guard;
 pub mod journal;
 pub mod judge;

@@ -77,7 +77,10 @@ async fn remove(proxy: &Proxy, name: &str) -> Result<String, String> {
             proxy.name(),
             outcome.connections,
             if outcome.fallback_closed > 0 {
-                format!(", {} were closed for not taking it up in time", outcome.fallback_closed)
+                format!(
+                    ", {} were closed for not taking it up in time",
+                    outcome.fallback_closed
+                )
             } else {
                 String::new()
             }

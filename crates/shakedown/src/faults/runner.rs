@@ -53,6 +53,8 @@ pub struct FaultOutcome {
     pub blocked: Option<(String, String)>,
     /// The system did not recover by the deadline.
     pub deadline_missed: Option<String>,
+    /// The seconds of the run under a fault, and after recovery, for window-scoped thresholds.
+    pub seconds: crate::metrics::window_thresholds::FaultSeconds,
 }
 
 /// One fired (or failed) timeline entry, before the proof.
@@ -241,11 +243,14 @@ pub async fn run_fault_test(
         let _ = task.await;
     }
     let section = summarise(test, &shared, fired, &load, offset_ms, started_at, k);
+    let end_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let seconds = super::fault_seconds::fault_seconds(test, &section, offset_ms, end_ms);
     FaultOutcome {
         load,
         section,
         blocked,
         deadline_missed,
+        seconds,
     }
 }
 

@@ -419,7 +419,7 @@ mod tests {
         assert!(s.examples[0].why.contains("2 after 3"));
 
         let mismatch = stream(&[&["1"]], Some("completed"));
-        let s = check(&[mismatch.clone()], &[("run-1", "failed")]);
+        let s = check(std::slice::from_ref(&mismatch), &[("run-1", "failed")]);
         assert_eq!(s.violations["terminal-mismatch"], 1);
         let s = check(&[mismatch], &[]);
         assert_eq!((s.violation_count(), s.unverified), (0, 1));

@@ -16,6 +16,14 @@ pub const BODY_CAP: usize = 4 * 1024 * 1024;
 
 /// A client for one target: its own pool, the target's connect and request timeouts.
 pub fn client(target: &TargetSpec) -> Result<reqwest::Client, reqwest::Error> {
+    if target.http2 {
+        return reqwest::Client::builder()
+            .connect_timeout(target.connect_timeout)
+            .timeout(target.request_timeout)
+            .tcp_nodelay(true)
+            .http2_prior_knowledge()
+            .build();
+    }
     client_with(target.connect_timeout, target.request_timeout)
 }
 

@@ -51,6 +51,8 @@ pub struct TargetSpec {
     pub connect_timeout: Duration,
     /// Whole-request timeout.
     pub request_timeout: Duration,
+    /// Speak HTTP/2 (prior knowledge on http).
+    pub http2: bool,
     /// Why the target's headers cannot be sent, if they cannot: every step using it is broken.
     pub invalid: Option<String>,
 }
@@ -310,6 +312,7 @@ fn target_spec(target: &Target) -> TargetSpec {
         headers,
         connect_timeout: target.connect_timeout,
         request_timeout: target.request_timeout,
+        http2: target.http2,
         invalid,
     }
 }

@@ -505,9 +505,9 @@ impl VirtualUser {
                     reader_ctx.follow()
                 });
                 let ends = futures::future::join_all(readers).await;
-                if ends.iter().any(|e| *e == StepEnd::Stopped) {
+                if ends.contains(&StepEnd::Stopped) {
                     StepEnd::Stopped
-                } else if ends.iter().any(|e| *e == StepEnd::Failed) {
+                } else if ends.contains(&StepEnd::Failed) {
                     StepEnd::Failed
                 } else {
                     StepEnd::Passed

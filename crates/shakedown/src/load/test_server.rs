@@ -201,6 +201,7 @@ pub fn target(name: &str, url: &str) -> Target {
         preflight: Vec::new(),
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(10),
+        http2: false,
         secrets_used: BTreeSet::new(),
         identity: None,
         control: None,

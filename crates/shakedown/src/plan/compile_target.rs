@@ -126,6 +126,7 @@ impl Compiler<'_> {
             preflight,
             connect_timeout: connect_timeout?,
             request_timeout: request_timeout?,
+            http2: raw.http2.unwrap_or(false),
             secrets_used,
             identity,
             control,

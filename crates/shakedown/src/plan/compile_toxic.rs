@@ -62,9 +62,12 @@ impl Compiler<'_> {
         };
         let Some(proxy) = proxy else {
             self.push(
-                Diagnostic::new(Some(form.span()), format!("{what} has a `toxic` but no `proxy`"))
-                    .label("which proxy?")
-                    .hint(format!("add proxy = \"NAME\"; {declared}")),
+                Diagnostic::new(
+                    Some(form.span()),
+                    format!("{what} has a `toxic` but no `proxy`"),
+                )
+                .label("which proxy?")
+                .hint(format!("add proxy = \"NAME\"; {declared}")),
             );
             return None;
         };
@@ -73,7 +76,10 @@ impl Compiler<'_> {
             self.push(
                 Diagnostic::new(
                     Some(text.span),
-                    format!("{what} puts a toxic on proxy `{}`, which is not declared", text.value),
+                    format!(
+                        "{what} puts a toxic on proxy `{}`, which is not declared",
+                        text.value
+                    ),
                 )
                 .label("unknown proxy")
                 .hint(declared),
@@ -93,9 +99,12 @@ impl Compiler<'_> {
                     Some(kind) => (kind.to_string(), v.span(), table),
                     None => {
                         self.push(
-                            Diagnostic::new(Some(v.span()), format!("`kind` of the toxic of {what} is not a string"))
-                                .label("expected a string")
-                                .hint(format!("kinds: {}", toxics::kind_names().join(", "))),
+                            Diagnostic::new(
+                                Some(v.span()),
+                                format!("`kind` of the toxic of {what} is not a string"),
+                            )
+                            .label("expected a string")
+                            .hint(format!("kinds: {}", toxics::kind_names().join(", "))),
                         );
                         return None;
                     }
@@ -115,9 +124,12 @@ impl Compiler<'_> {
         };
         let Some(kind) = toxics::KINDS.iter().find(|k| k.name == kind_name) else {
             self.push(
-                Diagnostic::new(Some(kind_span), format!("`{kind_name}` is not a toxic ({what})"))
-                    .label("unknown toxic")
-                    .hint(format!("valid toxics: {}", toxics::kind_names().join(", "))),
+                Diagnostic::new(
+                    Some(kind_span),
+                    format!("`{kind_name}` is not a toxic ({what})"),
+                )
+                .label("unknown toxic")
+                .hint(format!("valid toxics: {}", toxics::kind_names().join(", "))),
             );
             return None;
         };
@@ -131,10 +143,17 @@ impl Compiler<'_> {
                 self.push(
                     Diagnostic::new(
                         Some(value.span()),
-                        format!("`{key}` is not a parameter of the `{}` toxic ({what})", kind.name),
+                        format!(
+                            "`{key}` is not a parameter of the `{}` toxic ({what})",
+                            kind.name
+                        ),
                     )
                     .label("unknown parameter")
-                    .hint(format!("`{}` takes: {}", kind.name, valid_keys(kind))),
+                    .hint(format!(
+                        "`{}` takes: {}",
+                        kind.name,
+                        valid_keys(kind)
+                    )),
                 );
                 ok = false;
                 continue;
@@ -150,9 +169,12 @@ impl Compiler<'_> {
                 Some(d) => Some(d),
                 None => {
                     self.push(
-                        Diagnostic::new(Some(v.span()), format!("bad `direction` of the toxic of {what}"))
-                            .label("not a direction")
-                            .hint(format!("directions: {}", Direction::NAMES.join(", "))),
+                        Diagnostic::new(
+                            Some(v.span()),
+                            format!("bad `direction` of the toxic of {what}"),
+                        )
+                        .label("not a direction")
+                        .hint(format!("directions: {}", Direction::NAMES.join(", "))),
                     );
                     ok = false;
                     None
@@ -166,9 +188,12 @@ impl Compiler<'_> {
                 toml::Value::Integer(i) => *i as f64,
                 _ => {
                     self.push(
-                        Diagnostic::new(Some(v.span()), format!("`toxicity` of the toxic of {what} is not a number"))
-                            .label("expected a number from 0 to 1")
-                            .hint("toxicity is the share of connections the toxic acts on, e.g. 0.5"),
+                        Diagnostic::new(
+                            Some(v.span()),
+                            format!("`toxicity` of the toxic of {what} is not a number"),
+                        )
+                        .label("expected a number from 0 to 1")
+                        .hint("toxicity is the share of connections the toxic acts on, e.g. 0.5"),
                     );
                     ok = false;
                     1.0
@@ -185,9 +210,16 @@ impl Compiler<'_> {
             Ok(toxic) => toxic,
             Err(err) => {
                 self.push(
-                    Diagnostic::new(Some(span), format!("the `{}` toxic of {what}: {}", kind.name, err.message))
-                        .label(format!("bad `{}`", err.parameter))
-                        .hint(format!("`{}` takes: {}", kind.name, valid_keys(kind))),
+                    Diagnostic::new(
+                        Some(span),
+                        format!("the `{}` toxic of {what}: {}", kind.name, err.message),
+                    )
+                    .label(format!("bad `{}`", err.parameter))
+                    .hint(format!(
+                        "`{}` takes: {}",
+                        kind.name,
+                        valid_keys(kind)
+                    )),
                 );
                 return None;
             }
@@ -199,9 +231,12 @@ impl Compiler<'_> {
         }
         if let Err(err) = spec.validate() {
             self.push(
-                Diagnostic::new(Some(span), format!("the `{}` toxic of {what}: {}", kind.name, err.message))
-                    .label(format!("bad `{}`", err.parameter))
-                    .hint(format!("`{}` takes: {}", kind.name, valid_keys(kind))),
+                Diagnostic::new(
+                    Some(span),
+                    format!("the `{}` toxic of {what}: {}", kind.name, err.message),
+                )
+                .label(format!("bad `{}`", err.parameter))
+                .hint(format!("`{}` takes: {}", kind.name, valid_keys(kind))),
             );
             return None;
         }
@@ -229,7 +264,11 @@ impl Compiler<'_> {
             self.push(
                 Diagnostic::new(
                     Some(value.span()),
-                    format!("`{key}` of the `{}` toxic ({what}) must be a {}", kind.name, ty.describe()),
+                    format!(
+                        "`{key}` of the `{}` toxic ({what}) must be a {}",
+                        kind.name,
+                        ty.describe()
+                    ),
                 )
                 .label(format!("not a {}", ty.describe()))
                 .hint(match ty {
@@ -239,5 +278,149 @@ impl Compiler<'_> {
             );
         }
         parsed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::plan::model_faults::FaultAction;
+    use crate::plan::{Diagnostic, compile_str};
+    use crate::proxy::{Direction, Toxic};
+
+    fn plan(entry: &str) -> String {
+        format!(
+            r#"
+[plan]
+name = "t"
+limits = {{ duration = "1m", requests = 100 }}
+
+[proxies.db]
+upstream = "127.0.0.1:5432"
+
+[targets.api]
+url = "http://127.0.0.1:9"
+health = "GET /health"
+
+[scenarios.s]
+steps = [{{ request = "GET api:/health" }}]
+
+[[faults]]
+id = "C3"
+load = {{ scenario = "s", executor = {{ rounds = {{ concurrency = 1, rounds = 1 }} }} }}
+timeline = [{entry}]
+recovery = {{ probe = "api" }}
+"#
+        )
+    }
+
+    fn errors(entry: &str) -> Vec<Diagnostic> {
+        match compile_str(&plan(entry), Path::new("t.toml"), &|_| None) {
+            Ok(_) => panic!("expected errors for {entry}"),
+            Err(e) => e.diagnostics().to_vec(),
+        }
+    }
+
+    fn one(entry: &str) -> Diagnostic {
+        let all = errors(entry);
+        assert_eq!(all.len(), 1, "{all:#?}");
+        all.into_iter().next().expect("one")
+    }
+
+    #[test]
+    fn toxics_compile_in_both_forms() {
+        let text = plan(
+            r#"{ at = "1s", toxic = "down", proxy = "db", for = "3s" }, { after = "1s", proxy = "db", toxic = { kind = "latency", latency = "300ms", jitter = "20ms", direction = "both", toxicity = 0.5 } }"#,
+        );
+        let plan =
+            compile_str(&text, Path::new("t.toml"), &|_| None).unwrap_or_else(|e| panic!("{e}"));
+        let test = &plan.faults.tests[0];
+        assert!(test.targets.contains("proxies.db"), "{:?}", test.targets);
+        let FaultAction::Toxic { proxy, spec, ttl } = &test.timeline[0].action else {
+            panic!("a toxic")
+        };
+        assert_eq!((proxy.as_str(), ttl.as_secs()), ("db", 3));
+        assert!(matches!(spec.toxic, Toxic::Down(_)));
+        let FaultAction::Toxic { spec, ttl, .. } = &test.timeline[1].action else {
+            panic!("a toxic")
+        };
+        assert_eq!(ttl.as_secs(), 5, "`for` defaults to 5s");
+        assert_eq!(spec.direction, Direction::Both);
+        assert_eq!(spec.toxicity, 0.5);
+        let Toxic::Latency(latency) = spec.toxic else {
+            panic!("latency")
+        };
+        assert_eq!(latency.jitter.as_millis(), 20);
+    }
+
+    #[test]
+    fn an_unknown_toxic_lists_the_valid_ones() {
+        let d = one(r#"{ at = "1s", toxic = "latancy", proxy = "db" }"#);
+        assert!(
+            d.message.contains("`latancy` is not a toxic"),
+            "{}",
+            d.message
+        );
+        assert!(
+            d.hint.contains(
+                "latency, bandwidth, slicer, limit_data, slow_close, timeout, reset_peer, down"
+            ),
+            "{}",
+            d.hint
+        );
+    }
+
+    #[test]
+    fn a_bad_parameter_lists_the_kinds_parameters() {
+        let d = one(r#"{ at = "1s", toxic = { kind = "latency", delay = "1s" }, proxy = "db" }"#);
+        assert!(
+            d.message
+                .contains("`delay` is not a parameter of the `latency` toxic"),
+            "{}",
+            d.message
+        );
+        assert!(
+            d.hint
+                .contains("kind, direction, toxicity, latency, jitter"),
+            "{}",
+            d.hint
+        );
+        let d =
+            one(r#"{ at = "1s", toxic = { kind = "bandwidth", rate = "fast" }, proxy = "db" }"#);
+        assert!(
+            d.message.contains("must be a integer >= 0 (bytes)") || d.message.contains("must be a"),
+            "{}",
+            d.message
+        );
+        let d = one(r#"{ at = "1s", toxic = { kind = "latency" }, proxy = "db" }"#);
+        assert!(d.message.contains("needs `latency`"), "{}", d.message);
+        let d = one(
+            r#"{ at = "1s", toxic = { kind = "latency", latency = "10ms", jitter = "50ms" }, proxy = "db" }"#,
+        );
+        assert!(d.label.contains("jitter"), "{d:?}");
+        let d = one(r#"{ at = "1s", toxic = { kind = "down", toxicity = 0.5 }, proxy = "db" }"#);
+        assert!(d.label.contains("toxicity"), "{d:?}");
+        let d = one(
+            r#"{ at = "1s", toxic = { kind = "latency", latency = "1s", direction = "sideways" }, proxy = "db" }"#,
+        );
+        assert!(d.hint.contains("upstream, downstream, both"), "{}", d.hint);
+    }
+
+    #[test]
+    fn a_toxic_needs_a_declared_proxy() {
+        let d = one(r#"{ at = "1s", toxic = "down" }"#);
+        assert!(
+            d.message.contains("has a `toxic` but no `proxy`"),
+            "{}",
+            d.message
+        );
+        assert!(d.hint.contains("declared proxies: db"), "{}", d.hint);
+        let d = one(r#"{ at = "1s", toxic = "down", proxy = "dbx" }"#);
+        assert!(
+            d.message.contains("proxy `dbx`, which is not declared"),
+            "{}",
+            d.message
+        );
     }
 }

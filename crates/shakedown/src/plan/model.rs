@@ -150,6 +150,8 @@ pub struct Target {
     pub connect_timeout: Duration,
     /// Timeout of a whole request to this target.
     pub request_timeout: Duration,
+    /// Speak HTTP/2 to this target (prior knowledge on http).
+    pub http2: bool,
     /// Secrets this target's headers and probes reference, for fix hints on 401/403.
     pub secrets_used: BTreeSet<String>,
     /// How to read what proves a restart of this target.

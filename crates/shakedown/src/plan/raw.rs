@@ -130,6 +130,8 @@ raw_table! {
         connect_timeout: Option<Str> = "duration", DefaultsTo("\"5s\"");
         /// Timeout of a whole request to this target.
         timeout: Option<Str> = "duration", DefaultsTo("\"30s\"");
+        /// Speak HTTP/2 to this target: with prior knowledge on `http`, negotiated on `https`.
+        http2: Option<bool> = "boolean", DefaultsTo("false");
         /// How to read what proves a restart (see `[targets.NAME] identity`).
         identity: Option<Spanned<super::raw_faults::RawIdentity>> = "table", Optional, nested(Table, &super::raw_faults::RawIdentity::SCHEMA);
         /// How shakedown controls the target for faults (see `[targets.NAME] control`).

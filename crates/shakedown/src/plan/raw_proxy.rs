@@ -57,7 +57,9 @@ impl<'de> serde::Deserialize<'de> for ToxicForm {
                 mut map: A,
             ) -> Result<Self::Value, A::Error> {
                 let mut table = std::collections::BTreeMap::new();
-                while let Some((key, value)) = map.next_entry::<String, toml::Spanned<toml::Value>>()? {
+                while let Some((key, value)) =
+                    map.next_entry::<String, toml::Spanned<toml::Value>>()?
+                {
                     table.insert(key, value);
                 }
                 Ok(ToxicForm::Table(table))

@@ -5,13 +5,13 @@
 //! guessed at, so reports of two different plans compare what matches. The comparison is computed
 //! once into a [`ReportDiff`], which renders as Markdown (for a PR comment) or JSON.
 
-use std::fmt::Write as _;
-
 use serde::Serialize;
 
 use crate::metrics::summary::LatencySummary;
 use crate::report::model::{CheckReport, Report};
 use crate::status::Status;
+
+pub use crate::report::diff_markdown::markdown;
 
 /// A metric that `diff` compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -60,7 +60,7 @@ impl Metric {
     }
 
     /// Whether a larger value is worse (latency, errors) or better (throughput).
-    fn higher_is_worse(self) -> bool {
+    pub(crate) fn higher_is_worse(self) -> bool {
         !matches!(self, Metric::Throughput)
     }
 
@@ -68,7 +68,7 @@ impl Metric {
         matches!(self, Metric::P50 | Metric::P95 | Metric::P99)
     }
 
-    fn format(self, value: f64) -> String {
+    pub(crate) fn format(self, value: f64) -> String {
         match self {
             Metric::ErrorRate => format!("{:.2}%", value * 100.0),
             Metric::Throughput => format!("{value:.1} req/s"),
@@ -417,283 +417,10 @@ fn is_regression(
     }
 }
 
-fn percent_text(percent: Option<f64>) -> String {
+pub(crate) fn percent_text(percent: Option<f64>) -> String {
     match percent {
         Some(p) if p.abs() < 0.05 => "±0%".to_string(),
         Some(p) => format!("{p:+.1}%"),
         None => "new".to_string(),
-    }
-}
-
-/// The comparison as Markdown, for a PR comment or a CI job summary.
-pub fn markdown(d: &ReportDiff) -> String {
-    let mut out = String::new();
-    let headline = if d.regressed() {
-        format!(
-            "❌ {} regression{}",
-            d.regressions.len(),
-            if d.regressions.len() == 1 { "" } else { "s" }
-        )
-    } else {
-        "✅ no regression".to_string()
-    };
-    let _ = writeln!(out, "## shakedown diff: {headline}\n");
-    for (label, s) in [("old", &d.old), ("new", &d.new)] {
-        let _ = writeln!(
-            out,
-            "- {label}: `{}`, plan `{}`, run `{}`, {} (started {})",
-            s.source, s.plan, s.run_id, s.verdict, s.started_at
-        );
-    }
-    let rules: Vec<String> = d
-        .options
-        .rules
-        .iter()
-        .map(|r| {
-            let dir = if r.metric.higher_is_worse() {
-                "up"
-            } else {
-                "down"
-            };
-            format!("{} {dir} by more than {}%", r.metric.name(), r.percent)
-        })
-        .collect();
-    let _ = writeln!(
-        out,
-        "- regression rules: {}; latency changes under {}ms are ignored; a check that passed and now fails or is blocked is a regression\n",
-        rules.join(", "),
-        d.options.noise_ms
-    );
-    if d.regressed() {
-        out.push_str("### Regressions\n\n");
-        for r in &d.regressions {
-            let _ = writeln!(out, "- {r}");
-        }
-        out.push('\n');
-    }
-    for c in &d.checks {
-        let _ = writeln!(
-            out,
-            "### {}: {} ({} -> {})\n",
-            c.id, c.name, c.old_status, c.new_status
-        );
-        if let Some(note) = &c.note {
-            let _ = writeln!(out, "_{note}_\n");
-            continue;
-        }
-        out.push_str("| scope | metric | old | new | change |\n|---|---|---:|---:|---:|\n");
-        for s in &c.scopes {
-            let scope = if s.scope == "*" {
-                "whole check".to_string()
-            } else {
-                format!("`{}`", s.scope)
-            };
-            for ch in &s.changes {
-                let flag = if ch.regression { " ❌" } else { "" };
-                let _ = writeln!(
-                    out,
-                    "| {scope} | {} | {} | {} | {}{flag} |",
-                    ch.metric.name(),
-                    ch.metric.format(ch.old),
-                    ch.metric.format(ch.new),
-                    percent_text(ch.percent)
-                );
-            }
-        }
-        out.push('\n');
-        for (label, steps) in [("old", &c.steps_only_in_old), ("new", &c.steps_only_in_new)] {
-            if !steps.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "Steps only in the {label} report: {}\n",
-                    steps.join(", ")
-                );
-            }
-        }
-    }
-    for (label, ids) in [
-        ("old", &d.checks_only_in_old),
-        ("new", &d.checks_only_in_new),
-    ] {
-        if !ids.is_empty() {
-            let _ = writeln!(
-                out,
-                "Checks only in the {label} report (not compared): {}\n",
-                ids.join(", ")
-            );
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::report::fixtures::sample_report;
-
-    fn slower(mut report: Report, factor: f64) -> Report {
-        for c in &mut report.checks {
-            if let Some(m) = c.metrics.as_mut() {
-                m.latency_ms.p95 *= factor;
-                for s in &mut m.steps {
-                    s.latency_ms.p95 *= factor;
-                }
-            }
-        }
-        report
-    }
-
-    #[test]
-    fn a_p95_rise_past_the_rule_is_a_regression() {
-        let old = sample_report();
-        let new = slower(sample_report(), 1.5);
-        let d = diff(("old", &old), ("new", &new), &DiffOptions::default());
-        assert!(d.regressed());
-        assert!(
-            d.regressions
-                .iter()
-                .any(|r| r.starts_with("L1: p95 6120.4ms -> 9180.6ms (+50.0%)")),
-            "{:?}",
-            d.regressions
-        );
-        assert!(
-            d.regressions
-                .iter()
-                .any(|r| r.starts_with("L1 step create: p95"))
-        );
-        let md = markdown(&d);
-        assert!(md.starts_with("## shakedown diff: ❌"), "{md}");
-        assert!(
-            md.contains("| whole check | p95 | 6120.4ms | 9180.6ms | +50.0% ❌ |"),
-            "{md}"
-        );
-    }
-
-    #[test]
-    fn the_same_report_or_a_small_rise_is_not_a_regression() {
-        let old = sample_report();
-        let d = diff(("a", &old), ("b", &old), &DiffOptions::default());
-        assert!(!d.regressed(), "{:?}", d.regressions);
-        let d = diff(
-            ("a", &old),
-            ("b", &slower(sample_report(), 1.05)),
-            &DiffOptions::default(),
-        );
-        assert!(!d.regressed(), "{:?}", d.regressions);
-        assert!(markdown(&d).contains("✅ no regression"));
-    }
-
-    #[test]
-    fn tiny_absolute_changes_are_noise() {
-        let mut old = sample_report();
-        let mut new = sample_report();
-        for r in [&mut old, &mut new] {
-            if let Some(m) = r.checks[0].metrics.as_mut() {
-                m.steps.clear();
-            }
-        }
-        if let Some(m) = old.checks[0].metrics.as_mut() {
-            m.latency_ms.p95 = 0.4;
-        }
-        if let Some(m) = new.checks[0].metrics.as_mut() {
-            m.latency_ms.p95 = 0.9;
-        }
-        let d = diff(("a", &old), ("b", &new), &DiffOptions::default());
-        assert!(!d.regressed(), "{:?}", d.regressions);
-    }
-
-    #[test]
-    fn different_plans_compare_what_matches_and_list_the_rest() {
-        let old = sample_report();
-        let mut new = sample_report();
-        new.checks.remove(1);
-        new.checks[0].id = "L1".into();
-        if let Some(m) = new.checks[0].metrics.as_mut() {
-            m.steps[0].step = "sign-in".into();
-        }
-        let mut extra = new.checks[0].clone();
-        extra.id = "L9".into();
-        new.checks.push(extra);
-        let d = diff(("a", &old), ("b", &new), &DiffOptions::default());
-        assert_eq!(d.checks_only_in_old, ["L2"]);
-        assert_eq!(d.checks_only_in_new, ["L9"]);
-        let l1 = &d.checks[0];
-        assert_eq!(l1.steps_only_in_old, ["login"]);
-        assert_eq!(l1.steps_only_in_new, ["sign-in"]);
-        let md = markdown(&d);
-        assert!(
-            md.contains("Checks only in the old report (not compared): L2"),
-            "{md}"
-        );
-        assert!(md.contains("Steps only in the new report: sign-in"), "{md}");
-    }
-
-    #[test]
-    fn rules_parse_and_other_metrics_can_gate() {
-        assert_eq!(
-            Rule::parse("p99=25%"),
-            Ok(Rule {
-                metric: Metric::P99,
-                percent: 25.0
-            })
-        );
-        assert!(Rule::parse("p98=5").unwrap_err().contains("choose one of"));
-        assert!(Rule::parse("p95").is_err());
-        assert!(Rule::parse("p95=-1").is_err());
-        let old = sample_report();
-        let mut new = sample_report();
-        if let Some(m) = new.checks[0].metrics.as_mut() {
-            m.requests_per_second /= 2.0;
-        }
-        let options = DiffOptions {
-            rules: vec![Rule::parse("throughput=20").expect("rule")],
-            noise_ms: 1.0,
-        };
-        let d = diff(("a", &old), ("b", &new), &options);
-        assert_eq!(d.regressions.len(), 1, "{:?}", d.regressions);
-        assert!(d.regressions[0].contains("throughput"));
-    }
-
-    #[test]
-    fn a_slower_recovery_is_compared_and_can_gate() {
-        use crate::report::fault::FaultSection;
-        let with_recovery = |ms: f64| {
-            let mut r = sample_report();
-            let mut section = FaultSection::default();
-            section.recovery.recovery_ms = Some(ms);
-            r.checks[0].fault = Some(section);
-            r
-        };
-        let options = DiffOptions {
-            rules: vec![Rule::parse("recovery=20%").expect("rule")],
-            noise_ms: 1.0,
-        };
-        let d = diff(
-            ("a", &with_recovery(4000.0)),
-            ("b", &with_recovery(9000.0)),
-            &options,
-        );
-        assert_eq!(d.regressions, ["L1: recovery 4.0s -> 9.0s (+125.0%)"]);
-        let d = diff(
-            ("a", &with_recovery(4000.0)),
-            ("b", &with_recovery(4200.0)),
-            &options,
-        );
-        assert!(!d.regressed());
-    }
-
-    #[test]
-    fn a_check_that_stops_passing_is_a_regression() {
-        let mut old = sample_report();
-        old.checks[1].status = Status::Pass;
-        old.checks[1].metrics = old.checks[0].metrics.clone();
-        let new = sample_report();
-        let d = diff(("a", &old), ("b", &new), &DiffOptions::default());
-        assert_eq!(d.regressions, ["L2: status PASS -> BLOCKED"]);
-        let json = serde_json::to_value(&d).expect("json");
-        assert_eq!(
-            json["checks"][1]["note"],
-            "no measurements in the new report"
-        );
     }
 }

@@ -18,9 +18,8 @@ use crate::ledger::summary::LedgerSummary;
 use crate::metrics::summary::{LoadSummary, WindowSummary};
 use crate::report::evidence::RunEvidence;
 use crate::report::export::Exporter;
-use crate::report::fault::FaultSection;
-use crate::report::fault_windows::fault_windows;
-use crate::report::html_chart::{self, Band, BandKind, Marker, esc};
+use crate::report::html_chart::{self, Band, BandKind, esc};
+use crate::report::html_fault;
 use crate::report::model::{CheckReport, Phase, Report, format_measured, ledger_class_name};
 use crate::status::{Status, Verdict};
 
@@ -54,14 +53,15 @@ pub fn render(report: &Report, evidence: &RunEvidence) -> String {
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\
-         <title>{}</title><style>{CSS}</style></head><body>",
-        esc(&title)
+         <title>{}</title><style>{}</style></head><body>",
+        esc(&title),
+        crate::report::html_style::CSS
     );
     header(&mut out, report);
     problems(&mut out, report, evidence);
     summary(&mut out, report);
     timeline(&mut out, report);
-    fault_proofs(&mut out, report);
+    html_fault::fault_proofs(&mut out, report);
     for check in &report.checks {
         check_section(&mut out, check, evidence);
     }
@@ -234,7 +234,7 @@ fn timeline(out: &mut String, report: &Report) {
     out.push_str(r#"<section id="timeline"><h2>Timeline</h2>"#);
     let windows = merged_windows(report);
     let mut bands = check_bands(report);
-    let (fault_bands, markers) = fault_marks(report);
+    let (fault_bands, markers) = html_fault::fault_marks(report);
     bands.extend(fault_bands);
     if windows.is_empty() {
         out.push_str(
@@ -246,118 +246,6 @@ fn timeline(out: &mut String, report: &Report) {
         out.push_str("</figure>");
     }
     out.push_str("</section>");
-}
-
-/// Fault windows and recovery points, from the checks' fault sections when the report has them.
-fn fault_marks(report: &Report) -> (Vec<Band>, Vec<Marker>) {
-    let windows = fault_windows(report);
-    let bands = windows
-        .iter()
-        .map(|w| Band {
-            label: w.label.clone(),
-            start: w.start,
-            end: w.end,
-            kind: BandKind::Fault,
-        })
-        .collect();
-    let markers = windows
-        .iter()
-        .filter_map(|w| {
-            Some(Marker {
-                label: format!("{} recovered", w.check),
-                at: w.recovered?,
-            })
-        })
-        .collect();
-    (bands, markers)
-}
-
-/// The fault proofs of every fault check: identities before and after, with timestamps.
-fn fault_proofs(out: &mut String, report: &Report) {
-    let sections: Vec<(&CheckReport, &FaultSection)> = report
-        .checks
-        .iter()
-        .filter_map(|c| Some((c, c.fault.as_ref()?)))
-        .collect();
-    if sections.is_empty() {
-        return;
-    }
-    out.push_str(r#"<section id="faults"><h2>Fault proofs</h2><p class="legend">A fault counts only if it is proven: the target's identity changed (or the process's exit status, or the proxy's counters, say it happened) and the target became healthy again. Times are seconds since the start of each fault test.</p><table class="faults"><thead><tr><th>check</th><th>fault</th><th>method</th><th>identity before</th><th>identity after</th><th>injected</th><th class="num">first failure</th><th class="num">recovered</th><th>proof</th><th>undone</th></tr></thead><tbody>"#);
-    for (check, section) in &sections {
-        for f in &section.faults {
-            let (class, word) = if f.proven {
-                ("pass", "proven")
-            } else {
-                ("inconclusive", "not proven")
-            };
-            let _ = write!(
-                out,
-                r##"<tr><td><a href="#check-{}">{}</a></td><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td><span class="badge s-{class}">{word}</span> {}</td><td>{}</td></tr>"##,
-                esc(&anchor(&check.id)),
-                esc(&check.id),
-                esc(&f.action),
-                esc(&f.method),
-                esc(f.identity_before.as_deref().unwrap_or("-")),
-                esc(f.identity_after.as_deref().unwrap_or("-")),
-                esc(&match (&f.injected_at, f.injected_ms) {
-                    (Some(at), Some(ms)) => format!("{at} ({})", secs(ms)),
-                    (Some(at), None) => at.clone(),
-                    (None, Some(ms)) => secs(ms),
-                    (None, None) => "-".into(),
-                }),
-                f.first_failure_ms.map_or("-".into(), secs),
-                f.recovered_ms.map_or("-".into(), secs),
-                esc(&f.proof),
-                esc(f.reverted.as_deref().unwrap_or("-"))
-            );
-        }
-    }
-    out.push_str("</tbody></table></section>");
-}
-
-/// A fault check's recovery: time to recover, outage, drain, and availability per second.
-fn recovery_details(out: &mut String, section: &FaultSection) {
-    let r = &section.recovery;
-    let _ = write!(
-        out,
-        r#"<h3>Recovery</h3><p>Probe <code>{}</code>, {} healthy in a row within {}: recovered {}, {} probes of which {} failed; outage {}{}.</p>"#,
-        esc(&r.probe),
-        r.healthy,
-        secs(r.within_ms),
-        r.recovery_ms
-            .map_or("never".to_string(), |ms| format!("after {}", secs(ms))),
-        r.probes,
-        r.failed_probes,
-        secs(section.outage_ms),
-        section.drain_ms.map_or(String::new(), |ms| format!(
-            "; backlog drained in {}",
-            secs(ms)
-        ))
-    );
-    if section.availability.is_empty() {
-        return;
-    }
-    let _ = write!(
-        out,
-        r#"<table class="availability"><thead><tr><th class="num">second of the run</th><th class="num">attempts</th><th class="num">succeeded</th><th class="num">availability ({})</th></tr></thead><tbody>"#,
-        esc(&section.availability_source)
-    );
-    for w in section.availability.iter().take(120) {
-        let _ = write!(
-            out,
-            r#"<tr class="{}"><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}%</td></tr>"#,
-            if w.availability < 1.0 { "t-fail" } else { "" },
-            w.second,
-            w.requests,
-            w.successes,
-            format_measured(w.availability * 100.0, "value")
-        );
-    }
-    out.push_str("</tbody></table>");
-}
-
-fn secs(ms: f64) -> String {
-    format!("{}s", format_measured(ms / 1000.0, "value"))
 }
 
 fn check_section(out: &mut String, check: &CheckReport, evidence: &RunEvidence) {
@@ -404,7 +292,7 @@ fn check_section(out: &mut String, check: &CheckReport, evidence: &RunEvidence) 
         out.push_str("</tbody></table>");
     }
     if let Some(section) = &check.fault {
-        recovery_details(out, section);
+        html_fault::recovery_details(out, section);
     }
     if let Some(m) = &check.metrics {
         load_details(out, m);
@@ -667,7 +555,7 @@ fn ms(value: f64) -> String {
 
 /// An id usable in `id` attributes and fragment links: anything but letters, digits, `-` and
 /// `_` becomes `_`.
-fn anchor(id: &str) -> String {
+pub(crate) fn anchor(id: &str) -> String {
     id.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -678,73 +566,3 @@ fn anchor(id: &str) -> String {
         })
         .collect()
 }
-
-/// The page's only style sheet. System fonts only: no font file is fetched.
-const CSS: &str = r#"
-:root{--go:#1a7f37;--nogo:#cf222e;--inc:#9a6700;--abort:#57606a;--ink:#1f2328;--mute:#59636e;--line:#d1d9e0;--bg:#f6f8fa}
-*{box-sizing:border-box}
-body{margin:0 auto;max-width:1100px;padding:24px;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:var(--ink)}
-h1{margin:.1em 0;font-size:2.2em;line-height:1.15}
-h2{margin:1.6em 0 .5em;font-size:1.35em;border-bottom:1px solid var(--line);padding-bottom:.2em}
-h3{margin:1.2em 0 .4em;font-size:1.1em}
-h4{margin:1em 0 .3em;font-size:1em}
-code{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:var(--bg);padding:0 .25em;border-radius:4px;word-break:break-word}
-table{border-collapse:collapse;margin:.5em 0 1em;width:100%}
-th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top;overflow-wrap:break-word}
-th{white-space:nowrap}
-td code,.faults td{overflow-wrap:anywhere}
-th{background:var(--bg);font-weight:600}
-.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.verdict{border-radius:10px;padding:18px 24px;color:#fff;margin-bottom:16px}
-.verdict h2.reasons-title{color:#fff;border:0;margin:.6em 0 .2em;font-size:1em;text-transform:uppercase;letter-spacing:.05em;opacity:.9}
-.verdict .eyebrow,.verdict .facts{margin:0;opacity:.92}
-.verdict .reasons{margin:.2em 0 0;padding-left:1.2em;font-size:1.08em}
-.verdict-word{font-weight:800;letter-spacing:.02em}
-.plan-name{font-weight:400;opacity:.9}
-.v-go{background:var(--go)}.v-nogo{background:var(--nogo)}.v-incomplete{background:var(--inc)}.v-aborted{background:var(--abort)}
-.badge{white-space:nowrap;display:inline-block;border-radius:999px;padding:0 .6em;font-size:.8em;font-weight:700;color:#fff;vertical-align:middle}
-.s-pass{background:var(--go)}.s-fail{background:var(--nogo)}.s-blocked{background:#8250df}.s-inconclusive{background:var(--inc)}.s-skipped{background:var(--abort)}
-.check{border:1px solid var(--line);border-radius:10px;padding:4px 18px 10px;margin:18px 0}
-.check h2{border:0}
-.check-id{font-family:ui-monospace,Menlo,Consolas,monospace}
-.reason{font-size:1.05em}
-.hint{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:6px 10px}
-.notice,.missing{background:#fff8c5;border:1px solid #d4a72c;border-radius:8px;padding:8px 14px}
-.missing h2{border:0;margin:.2em 0}
-.empty{color:var(--mute);font-style:italic}
-.legend,figcaption{color:var(--mute);font-size:.9em}
-figure{margin:0}
-tr.t-fail td{background:#ffebe9}
-.witnesses{font-size:.9em;margin:.3em 0 .6em}
-.faults{font-size:.88em}
-.examples code{display:inline-block}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px}dt{color:var(--mute)}dd{margin:0}
-svg.chart{width:100%;height:auto;font:11px system-ui,sans-serif}
-svg .panel{fill:#fff;stroke:var(--line)}
-svg .grid{stroke:#eaeef2}
-svg .tick{stroke:var(--mute)}
-svg .axis{fill:var(--mute)}
-svg .panel-title{fill:var(--ink);font-weight:600}
-svg .bar-ok{fill:#54aeff}
-svg .bar-failed{fill:var(--nogo)}
-svg polyline{fill:none;stroke-width:1.8}
-svg .line-errors{stroke:var(--nogo);fill:var(--nogo)}
-svg polyline.line-errors{fill:none}
-svg .line-p50{stroke:#1a7f37;fill:#1a7f37}
-svg .line-p95{stroke:#bf8700;fill:#bf8700}
-svg .line-p99{stroke:#cf222e;fill:#cf222e}
-svg line.line-p50,svg line.line-p95,svg line.line-p99{stroke-width:3}
-svg polyline.line-p50,svg polyline.line-p95,svg polyline.line-p99{fill:none}
-svg .fault-window{fill:#cf222e;fill-opacity:.12;stroke:#cf222e;stroke-opacity:.5;stroke-dasharray:4 3}
-svg .fault-label{fill:#a40e26;font-weight:700}
-svg .check-span{fill:#ddf4ff;stroke:#54aeff}
-svg .check-label{fill:#0550ae;font-weight:700}
-svg .marker{stroke:#1a7f37;stroke-width:1.5;stroke-dasharray:5 3}
-svg .marker-label{fill:#1a7f37;font-weight:700}
-svg .row-label{fill:var(--ink)}
-svg .range{stroke:var(--mute);stroke-width:1.5}
-svg .iqr{fill:#54aeff;fill-opacity:.6;stroke:#0969da}
-svg .tick-p50{stroke:#1a7f37;stroke-width:2.5}
-svg .tick-p99{stroke:#cf222e;stroke-width:2.5}
-@media print{body{max-width:none}.check{break-inside:avoid}}
-"#;

@@ -6,6 +6,9 @@
 
 pub mod bundle;
 pub mod diff;
+mod diff_markdown;
+#[cfg(test)]
+mod diff_tests;
 pub mod evidence;
 pub mod export;
 pub mod fault;
@@ -15,6 +18,8 @@ mod fixtures;
 pub mod json;
 pub mod html;
 pub mod html_chart;
+mod html_fault;
+mod html_style;
 #[cfg(test)]
 mod html_tests;
 pub mod junit;

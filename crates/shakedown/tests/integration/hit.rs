@@ -212,3 +212,47 @@ fn the_open_model_reports_a_stall_as_the_analytic_p99_and_the_closed_model_hides
         "the closed model should understate the stall: {closed:?}"
     );
 }
+
+/// A server that speaks HTTP/1.1 only: each connection gets one `200 ok` and is closed.
+fn http1_only_server(connections: usize) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(connections) {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = [0u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut buf);
+            let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
+            let _ = std::io::Write::write_all(&mut stream, reply);
+        }
+    });
+    format!("http://{addr}/")
+}
+
+#[test]
+fn http2_speaks_h2_to_the_testbed_and_fails_against_an_http1_only_server() {
+    let stack = Stack::start(StackOptions::new().workers(1));
+    let url = format!("{}/health", stack.api());
+    let outcome = hit(&[&url, "-n", "40", "-c", "4", "--http2", "--json"]);
+    assert_eq!(outcome.code, 0, "stderr:\n{}", outcome.stderr);
+    let s = summary(&outcome);
+    assert_eq!((s.requests, s.failures), (40, 0), "{s:?}");
+    stack.stop();
+
+    // The same HTTP/1.1-only server answers plain requests, and every HTTP/2 one fails.
+    let plain = hit(&[&http1_only_server(3), "-n", "3", "-c", "1", "--json"]);
+    let plain = summary(&plain);
+    assert_eq!(plain.status_classes.get("2xx"), Some(&3), "{plain:?}");
+    let h2 = hit(&[
+        &http1_only_server(3),
+        "-n",
+        "3",
+        "-c",
+        "1",
+        "--http2",
+        "--json",
+    ]);
+    let h2 = summary(&h2);
+    assert_eq!((h2.requests, h2.errors), (3, 3), "{h2:?}");
+}

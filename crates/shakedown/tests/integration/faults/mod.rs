@@ -7,6 +7,7 @@ mod demo_faults;
 mod exec_proof;
 mod pause_revert;
 mod railway;
+mod safety;
 
 use std::path::Path;
 

@@ -149,3 +149,45 @@ fn sigkill_while_paused_then_reconcile_resumes_the_worker() {
     assert_eq!(journal_events(&run_dir, "P1#0").len(), 4);
     drop(stack);
 }
+
+#[test]
+fn sigkill_while_paused_the_guard_resumes_the_worker_at_its_ttl() {
+    let stack = Stack::start(StackOptions::new().workers(1));
+    let worker = stack.info.workers[0].pid;
+    let dir = tempfile::tempdir().unwrap();
+    // The same plan with a short pause: its TTL is enforced by the guard process, which outlives
+    // a SIGKILLed shakedown; no reconcile is run here.
+    let text = plan(stack.api(), worker).replace("for = \"40s\"", "for = \"2s\"");
+    assert!(text.contains("for = \"2s\""));
+    let plan_path = write_plan(dir.path(), &text);
+    let run_dir = dir.path().join("run");
+    let mut child = shakedown()
+        .arg("run")
+        .arg(&plan_path)
+        .arg("--out")
+        .arg(&run_dir)
+        .arg("--no-progress")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn shakedown");
+    wait_for(
+        "the pause to be applied",
+        Duration::from_secs(60),
+        Duration::from_millis(20),
+        || {
+            let events = std::fs::read_to_string(run_dir.join("faults.jsonl")).ok()?;
+            events.contains("\"applied\"").then_some(())
+        },
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    wait_for(
+        "the guard to resume the worker",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || matches!(proc_state(worker), Some(s) if s != 'T').then_some(()),
+    );
+    drop(stack);
+}

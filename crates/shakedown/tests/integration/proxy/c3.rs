@@ -61,7 +61,11 @@ fn assert_proven_by_counters(c: &serde_json::Value, counter: &str) {
 fn a_real_database_outage_and_blackhole_are_survived_by_the_healthy_testbed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (out, report) = run_c3(dir.path(), "C3,C3T", "");
-    assert_eq!(out.code, 0, "GO\nstdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.code, 0,
+        "GO\nstdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
     for id in ["C3", "C3T"] {
         let c = check(&report, id);
         assert_eq!(c["status"], "PASS", "{c}");
@@ -72,7 +76,10 @@ fn a_real_database_outage_and_blackhole_are_survived_by_the_healthy_testbed() {
         assert!(recovery.is_some_and(|ms| ms > 0.0), "{id}: {c}");
         // The outage was seen: the recovery probe failed during it.
         assert!(
-            c["fault"]["recovery"]["failed_probes"].as_u64().unwrap_or(0) > 0,
+            c["fault"]["recovery"]["failed_probes"]
+                .as_u64()
+                .unwrap_or(0)
+                > 0,
             "{id}: {c}"
         );
     }
@@ -90,13 +97,23 @@ fn a_real_database_outage_and_blackhole_are_survived_by_the_healthy_testbed() {
 fn the_outage_exposes_runs_stuck_without_lease_expiry() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (out, report) = run_c3(dir.path(), "C3", "stuck-on-restart");
-    assert_eq!(out.code, 1, "NO-GO\nstdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.code, 1,
+        "NO-GO\nstdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
     let c = check(&report, "C3");
     assert_eq!(c["status"], "FAIL", "{c}");
     assert!(
-        c["reason"].as_str().unwrap_or_default().contains("stuck == 0"),
+        c["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("stuck == 0"),
         "{c}"
     );
-    assert!(c["ledger"]["counts"]["stuck"].as_u64().unwrap_or(0) > 0, "{c}");
+    assert!(
+        c["ledger"]["counts"]["stuck"].as_u64().unwrap_or(0) > 0,
+        "{c}"
+    );
     assert_proven_by_counters(c, "connections closed");
 }

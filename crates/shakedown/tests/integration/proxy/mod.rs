@@ -5,6 +5,7 @@
 //! proxy runs for real, on its own thread. Every test ends with [`drained`], which waits until the
 //! proxy has no open connection and only its idle tasks left.
 
+mod api_latency;
 mod c3;
 mod control;
 mod lifecycle;
