@@ -21,7 +21,11 @@ pub fn verdict_line(report: &Report, dir: &Path) -> String {
 pub fn summary(report: &Report, dir: &Path) -> String {
     let mut out = String::new();
     for target in &report.preflight {
-        if target.status != crate::status::Status::Pass {
+        // SKIPPED targets have no HTTP probes (e.g. workers run by the process driver).
+        if !matches!(
+            target.status,
+            crate::status::Status::Pass | crate::status::Status::Skipped
+        ) {
             let _ = writeln!(
                 out,
                 "preflight {:<10} {:<8} {}",

@@ -200,7 +200,7 @@ impl Aggregator {
                     Err(e) => {
                         let e = self.redactor.redact(&e);
                         if stats.failed == 0 {
-                            tracing::warn!(gauge = %name, error = %e, "load: a gauge sample failed");
+                            tracing::info!(gauge = %name, error = %e, "load: a gauge sample failed");
                         }
                         stats.record_failure(&e);
                     }

@@ -265,12 +265,12 @@ impl Compiler<'_> {
                 Diagnostic::new(
                     Some(value.span()),
                     format!(
-                        "`{key}` of the `{}` toxic ({what}) must be a {}",
+                        "`{key}` of the `{}` toxic ({what}) must be {}",
                         kind.name,
                         ty.describe()
                     ),
                 )
-                .label(format!("not a {}", ty.describe()))
+                .label(format!("expected {}", ty.describe()))
                 .hint(match ty {
                     ParamType::Duration => "write a duration, e.g. \"300ms\" or \"2s\"".to_string(),
                     ParamType::Bytes => "write a whole number of bytes, e.g. 65536".to_string(),
@@ -389,7 +389,8 @@ recovery = {{ probe = "api" }}
         let d =
             one(r#"{ at = "1s", toxic = { kind = "bandwidth", rate = "fast" }, proxy = "db" }"#);
         assert!(
-            d.message.contains("must be a integer >= 0 (bytes)") || d.message.contains("must be a"),
+            d.message.contains("`rate` of the `bandwidth` toxic")
+                && d.message.contains("must be an integer >= 0 (bytes)"),
             "{}",
             d.message
         );

@@ -88,6 +88,21 @@ fn clean_demo_is_go_with_l1_l2_l3_measured() {
     assert_ne!(c2["identity_before"], c2["identity_after"], "{c2}");
     let c3 = &check(&report, "C3")["fault"];
     assert!(c3["recovery"]["first_failure_ms"].is_number(), "readiness saw the outage: {c3}");
+    // GOLDEN: 100 agent conversations, each with its five events in order. L3 and C2: every
+    // SSE stream judged by the stream check, each resumed at least once (L3 on purpose, C2 by
+    // the API restart) with nothing missing or repeated.
+    let golden = check(&report, "GOLDEN");
+    assert_eq!(golden["status"], "PASS", "{golden}");
+    assert_eq!(golden["metrics"]["streams"][0]["completed"], 100);
+    for (id, streams) in [("L3", 10), ("C2", 5)] {
+        let s = &check(&report, id)["streams"];
+        assert_eq!(s["streams"], streams, "{id}: {s}");
+        assert_eq!(s["completed"], streams, "{id}: {s}");
+        assert!(s["reconnects"].as_u64().unwrap() >= 1, "{id}: {s}");
+        for (rule, n) in s["violations"].as_object().unwrap() {
+            assert_eq!(n, 0, "{id}: {rule}");
+        }
+    }
     let journal = std::fs::read_to_string(run.join("faults.jsonl")).unwrap();
     assert!(journal.trim_end().ends_with(r#""event":"closed","by":"shakedown"}"#), "{journal}");
     let markdown = std::fs::read_to_string(run.join("report.md")).unwrap();

@@ -243,8 +243,8 @@ impl ParamType {
     /// How the type is written in messages and docs.
     pub fn describe(self) -> &'static str {
         match self {
-            ParamType::Duration => "duration",
-            ParamType::Bytes => "integer >= 0 (bytes)",
+            ParamType::Duration => "a duration",
+            ParamType::Bytes => "an integer >= 0 (bytes)",
         }
     }
 }
