@@ -260,11 +260,7 @@ fn install_redactor(plan: &Plan) {
     crate::report::redact_stream::install(crate::report::redact::Redactor::new(&plan.secrets));
 }
 
-fn run_options(
-    plan: &Plan,
-    flags: &RunFlags,
-    output: &OutputArgs,
-) -> anyhow::Result<RunOptions> {
+fn run_options(plan: &Plan, flags: &RunFlags, output: &OutputArgs) -> anyhow::Result<RunOptions> {
     check_only(plan, flags.only.as_deref())?;
     Ok(RunOptions {
         out_dir: flags
@@ -294,7 +290,11 @@ fn check_only(plan: &Plan, only: Option<&[String]>) -> anyhow::Result<()> {
     if only.is_empty() || !unknown.is_empty() {
         anyhow::bail!(
             "--only names no check of the plan: {}; the plan's checks are {}",
-            if unknown.is_empty() { "(empty)".to_string() } else { unknown.join(", ") },
+            if unknown.is_empty() {
+                "(empty)".to_string()
+            } else {
+                unknown.join(", ")
+            },
             known.join(", ")
         );
     }

@@ -51,7 +51,12 @@ pub struct StoreArgs {
     pub s3_bucket: String,
     /// Switch on a seeded defect (repeatable; or comma-separated in `TESTBED_DEFECTS`, which is
     /// how a process driver passes them).
-    #[arg(long = "defect", value_name = "NAME", env = "TESTBED_DEFECTS", value_delimiter = ',')]
+    #[arg(
+        long = "defect",
+        value_name = "NAME",
+        env = "TESTBED_DEFECTS",
+        value_delimiter = ','
+    )]
     pub defects: Vec<Defect>,
     /// Milliseconds per work step.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_STEP_MS)]

@@ -19,7 +19,7 @@ pub mod lifecycle;
 pub mod outage;
 pub mod package;
 pub mod run;
-pub mod stall;
 pub mod stack;
+pub mod stall;
 pub mod store;
 pub mod worker;

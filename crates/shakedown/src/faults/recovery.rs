@@ -79,6 +79,29 @@ pub fn availability(windows: &[WindowSummary], from_s: u64, to_s: u64) -> Vec<Av
         .collect()
 }
 
+/// Availability of each 1-second window when a latency objective is set: `within` holds, per
+/// second since the start of the run, the share of requests that succeeded within the objective.
+pub fn availability_within(
+    windows: &[WindowSummary],
+    within: &[(u64, Option<f64>)],
+    from_s: u64,
+    to_s: u64,
+) -> Vec<AvailabilityWindow> {
+    windows
+        .iter()
+        .filter(|w| w.second >= from_s && w.second <= to_s && w.requests > 0)
+        .filter_map(|w| {
+            let share = within.iter().find(|(s, _)| *s == w.second)?.1?;
+            Some(AvailabilityWindow {
+                second: w.second,
+                requests: w.requests,
+                successes: (share * w.requests as f64).round() as u64,
+                availability: share,
+            })
+        })
+        .collect()
+}
+
 /// The same windows computed from the recovery probes, for a test whose load has no windows:
 /// `offset_s` is the fault test's start in seconds since the start of the run.
 pub fn probe_availability(
@@ -141,6 +164,27 @@ mod tests {
                 ok: c == '+',
             })
             .collect()
+    }
+
+    #[test]
+    fn a_latency_objective_counts_slow_successes_as_unavailable() {
+        let window = |second, requests| WindowSummary {
+            second,
+            requests,
+            failures: 0,
+            ..WindowSummary::default()
+        };
+        let windows = [window(4, 10), window(5, 8), window(6, 10)];
+        // Every request succeeded, but in second 5 only a quarter did so within the objective.
+        let within = [(4, Some(1.0)), (5, Some(0.25)), (6, Some(1.0))];
+        let plain = availability(&windows, 4, 6);
+        assert_eq!(worst(&plain), Some(1.0));
+        let strict = availability_within(&windows, &within, 4, 6);
+        assert_eq!(strict.len(), 3);
+        assert_eq!(strict[1].successes, 2);
+        assert_eq!(worst(&strict), Some(0.25));
+        // Outside the fault's seconds nothing is counted.
+        assert!(availability_within(&windows, &within, 7, 9).is_empty());
     }
 
     #[test]

@@ -208,10 +208,9 @@ pub async fn run_fault_test(
     close_unreverted(env, test, &shared, &fired, &undo, k);
     // A toxic is proven by its proxy's counters, read once it is removed.
     for f in &mut fired {
-        if let (Some(_), FaultAction::Toxic { proxy, .. }) = (
-            &f.applied,
-            &test.timeline[f.record.index as usize].action,
-        ) {
+        if let (Some(_), FaultAction::Toxic { proxy, .. }) =
+            (&f.applied, &test.timeline[f.record.index as usize].action)
+        {
             let key = format!("{}#{}", test.id, f.record.index);
             if let Some(proof) = super::proxy_faults::proof(&env.proxies, &key, proxy) {
                 f.applied = Some(proof);
@@ -644,7 +643,15 @@ fn summarise(
         .map(|l| l.summary.timeline.as_slice())
         .unwrap_or_default();
     // The load's own windows when it sent requests during the fault; else the recovery probe's.
-    let from_load = super::recovery::availability(windows, from_s, to_s);
+    let from_load = match (test.recovery.objective, load.as_ref()) {
+        (Some(objective), Some(l)) => super::recovery::availability_within(
+            windows,
+            &l.measurements.availability(objective),
+            from_s,
+            to_s,
+        ),
+        _ => super::recovery::availability(windows, from_s, to_s),
+    };
     let (availability, source) = if from_load.is_empty() {
         (
             probe_availability(&probes, offset_ms, from_s, to_s),

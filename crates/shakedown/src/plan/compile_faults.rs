@@ -477,6 +477,12 @@ impl Compiler<'_> {
         };
         let within = self.duration(r.within.as_ref(), "30s", &format!("`within` of {what}"));
         let every = self.duration(r.every.as_ref(), "200ms", &format!("`every` of {what}"));
+        let objective = match &r.objective {
+            None => Some(None),
+            Some(o) => self
+                .duration(Some(o), "1s", &format!("`objective` of {what}"))
+                .map(Some),
+        };
         let probe = match &r.probe {
             Some(p) if p.get_ref().trim().contains(' ') => {
                 let request = self.request(p, Form::Targeted, &what, &Scope::default());
@@ -541,6 +547,7 @@ impl Compiler<'_> {
             within: within?,
             every: every?,
             backlog: backlog?,
+            objective: objective?,
         })
     }
 

@@ -33,7 +33,12 @@ impl Compiler<'_> {
                 out.insert(name.clone(), spec);
             }
         }
-        self.proxies = raw.proxies.iter().flatten().map(|(n, _)| n.clone()).collect();
+        self.proxies = raw
+            .proxies
+            .iter()
+            .flatten()
+            .map(|(n, _)| n.clone())
+            .collect();
         let declared: BTreeSet<&str> = raw
             .proxies
             .iter()

@@ -6,19 +6,19 @@
 //! environment is injected, so that tests are deterministic.
 
 mod compile;
+mod compile_control;
+mod compile_faults;
 mod compile_load;
 mod compile_open;
 #[cfg(test)]
 mod compile_open_tests;
 mod compile_proxy;
-mod compile_toxic;
 mod compile_step;
 mod compile_stream;
-mod compile_control;
-mod compile_faults;
 mod compile_target;
 #[cfg(test)]
 mod compile_tests;
+mod compile_toxic;
 mod compile_track;
 pub mod diagnostics;
 pub mod docs;

@@ -364,6 +364,8 @@ pub struct Recovery {
     /// A gauge of the test (a queue depth) whose return to its pre-fault level is the backlog
     /// drain.
     pub backlog: Option<String>,
+    /// The latency objective of availability: only successes within it count as available.
+    pub objective: Option<Duration>,
 }
 
 /// What the recovery probe reads.

@@ -194,6 +194,9 @@ raw_table! {
         /// A gauge of this test (from `sample`) holding a queue depth; the time it takes to
         /// return to its pre-fault level after recovery is the backlog drain time.
         backlog: Option<Str> = "string", Optional;
+        /// The latency objective of availability: a request of the background load counts as
+        /// available only if it succeeded within this time. Default: any success counts.
+        objective: Option<Str> = "duration", Optional;
     }
 }
 

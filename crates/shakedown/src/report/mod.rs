@@ -15,13 +15,13 @@ pub mod fault;
 pub mod fault_windows;
 #[cfg(test)]
 mod fixtures;
-pub mod json;
 pub mod html;
 pub mod html_chart;
 mod html_fault;
 mod html_style;
 #[cfg(test)]
 mod html_tests;
+pub mod json;
 pub mod junit;
 pub mod manifest;
 pub mod markdown;

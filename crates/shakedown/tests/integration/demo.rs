@@ -74,20 +74,29 @@ fn clean_demo_is_go_with_l1_l2_l3_measured() {
         assert_eq!(c["kind"], "fault", "{id}");
         assert_eq!(c["status"], "PASS", "{id}: {c}");
         let fault = &c["fault"];
-        assert!(fault["recovery"]["recovery_ms"].as_f64().is_some(), "{id}: {fault}");
+        assert!(
+            fault["recovery"]["recovery_ms"].as_f64().is_some(),
+            "{id}: {fault}"
+        );
         for f in fault["faults"].as_array().unwrap() {
             assert_eq!(f["proven"], true, "{id}: {f}");
             assert!(f["injected_at"].is_string(), "{id}: {f}");
         }
     }
     let c1 = &check(&report, "C1")["fault"]["faults"];
-    assert!(c1[0]["method"].as_str().unwrap().contains("signal 9"), "{c1}");
+    assert!(
+        c1[0]["method"].as_str().unwrap().contains("signal 9"),
+        "{c1}"
+    );
     assert_ne!(c1[1]["identity_before"], c1[1]["identity_after"]);
     assert!(c1[1]["identity_after"].is_string());
     let c2 = &check(&report, "C2")["fault"]["faults"][0];
     assert_ne!(c2["identity_before"], c2["identity_after"], "{c2}");
     let c3 = &check(&report, "C3")["fault"];
-    assert!(c3["recovery"]["first_failure_ms"].is_number(), "readiness saw the outage: {c3}");
+    assert!(
+        c3["recovery"]["first_failure_ms"].is_number(),
+        "readiness saw the outage: {c3}"
+    );
     // GOLDEN: 100 agent conversations, each with its five events in order. L3 and C2: every
     // SSE stream judged by the stream check, each resumed at least once (L3 on purpose, C2 by
     // the API restart) with nothing missing or repeated.
@@ -104,9 +113,17 @@ fn clean_demo_is_go_with_l1_l2_l3_measured() {
         }
     }
     let journal = std::fs::read_to_string(run.join("faults.jsonl")).unwrap();
-    assert!(journal.trim_end().ends_with(r#""event":"closed","by":"shakedown"}"#), "{journal}");
+    assert!(
+        journal
+            .trim_end()
+            .ends_with(r#""event":"closed","by":"shakedown"}"#),
+        "{journal}"
+    );
     let markdown = std::fs::read_to_string(run.join("report.md")).unwrap();
-    assert!(markdown.contains("identity before"), "the fault-proof table is in report.md");
+    assert!(
+        markdown.contains("identity before"),
+        "the fault-proof table is in report.md"
+    );
     for file in ["report.md", "junit.xml", "history.jsonl", "plan.toml"] {
         assert!(run.join(file).is_file(), "{file} is in the run directory");
     }

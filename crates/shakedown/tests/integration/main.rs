@@ -3,8 +3,8 @@
 
 mod bad_targets;
 mod demo;
-mod faults;
 mod evidence;
+mod faults;
 mod hit;
 mod hostile;
 mod interrupt;

@@ -27,11 +27,19 @@ fn only_with_an_unknown_check_id_is_a_usage_error_listing_the_checks() {
     let dir = tempfile::tempdir().unwrap();
     let plan = write_plan(dir.path(), PLAN);
     let mut command = shakedown();
-    command.arg("run").arg(&plan).args(["--only", "L9", "--out"]).arg(dir.path().join("run"));
+    command
+        .arg("run")
+        .arg(&plan)
+        .args(["--only", "L9", "--out"])
+        .arg(dir.path().join("run"));
     let out = finish(command, Duration::from_secs(30));
     assert_eq!(out.code, 2, "stderr:\n{}", out.stderr);
     assert!(out.stderr.contains("--only"), "{}", out.stderr);
-    assert!(out.stderr.contains("L9") && out.stderr.contains("L1"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("L9") && out.stderr.contains("L1"),
+        "{}",
+        out.stderr
+    );
     assert!(!dir.path().join("run").exists(), "nothing ran");
 }
 
