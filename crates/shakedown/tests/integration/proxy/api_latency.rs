@@ -93,6 +93,13 @@ fn latency_on_the_api_proxy_shifts_the_fault_window_and_gates_it() {
     };
     // The median during the fault is the toxic's 300 ms plus the service time.
     let p50 = measured(lat, "p(50)");
+    eprintln!(
+        "LAT: p50 during the fault {p50} ms, p95 {} ms; timeline p50 by second: {:?}",
+        measured(lat, "p(95)"),
+        lat["metrics"]["timeline"]
+            .as_array()
+            .map(|w| w.iter().map(|w| w["p50"].clone()).collect::<Vec<_>>())
+    );
     assert!((300.0..600.0).contains(&p50), "p50 during the fault: {p50}");
     assert!(measured(lat, "p(95)") < 800.0);
 

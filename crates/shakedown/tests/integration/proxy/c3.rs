@@ -73,6 +73,10 @@ fn a_real_database_outage_and_blackhole_are_survived_by_the_healthy_testbed() {
             assert_eq!(c["ledger"]["counts"][class], 0, "{id} {class}: {c}");
         }
         let recovery = c["fault"]["recovery"]["recovery_ms"].as_f64();
+        eprintln!(
+            "{id}: {} recovery {recovery:?} ms, ledger {}, proof: {}",
+            c["status"], c["ledger"]["counts"], c["fault"]["faults"][0]["proof"]
+        );
         assert!(recovery.is_some_and(|ms| ms > 0.0), "{id}: {c}");
         // The outage was seen: the recovery probe failed during it.
         assert!(
@@ -103,6 +107,10 @@ fn the_outage_exposes_runs_stuck_without_lease_expiry() {
         out.stdout, out.stderr
     );
     let c = check(&report, "C3");
+    eprintln!(
+        "C3 with stuck-on-restart: {}: {}; ledger {}",
+        c["status"], c["reason"], c["ledger"]["counts"]
+    );
     assert_eq!(c["status"], "FAIL", "{c}");
     assert!(
         c["reason"]

@@ -47,6 +47,7 @@ async fn latency_raises_the_median_round_trip_by_its_amount_on_an_open_connectio
     assert_eq!(added.connections, 1);
     let (base, slowed) = interleaved(&mut base, &mut stream, 21).await;
     let shift = median(slowed).saturating_sub(median(base));
+    eprintln!("latency {latency:?}: p50 shift {shift:?}");
     assert!(
         shift.abs_diff(latency) <= latency / 10,
         "p50 shift {shift:?}, expected {latency:?} within 10%"
@@ -142,6 +143,7 @@ async fn bandwidth_caps_throughput_at_its_rate() {
     let measured = rest as f64 / start.elapsed().as_secs_f64();
     assert_eq!(first + rest, LEN);
     let error = (measured - RATE as f64).abs() / RATE as f64;
+    eprintln!("bandwidth cap {RATE} B/s: measured {measured:.0} B/s");
     assert!(
         error <= 0.10,
         "measured {measured:.0} B/s for a cap of {RATE} B/s"
