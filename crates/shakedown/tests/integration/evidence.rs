@@ -5,13 +5,16 @@
 //! `diff` flags a latency regression with exit code 1.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::run::{Outcome, finish, report_json, run_plan, shakedown, write_plan};
+use crate::run::{
+    Outcome, finish, report_json, run_plan, shakedown, spawn_run, wait_exit, wait_until_running,
+    write_plan,
+};
 use crate::support::stack::{Stack, StackOptions};
 
 /// Letters only, so that no normalisation (numbers masked in error signatures) could disguise a
@@ -335,46 +338,12 @@ executor = {{ vus = {{ count = 2, duration = "3m" }} }}
         ),
     );
     let run = dir.path().join("run");
-    let mut child = shakedown()
-        .arg("run")
-        .arg(&plan)
-        .arg("--out")
-        .arg(&run)
-        .arg("--no-progress")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    loop {
-        let running = std::fs::read_to_string(run.join("report.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .is_some_and(|r| r["checks"][0]["reason"] == "running");
-        if running {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the load never started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut child = spawn_run(&plan, &run, &[]);
+    wait_until_running(&run);
     std::thread::sleep(Duration::from_millis(500));
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("shakedown did not stop after SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(4));
+    let code = wait_exit(&mut child, Duration::from_secs(60), "SIGINT");
+    assert_eq!(code, Some(4));
     let v = verify_bundle(&run);
     assert_eq!(v.code, 0, "{}", v.stdout);
     let manifest: serde_json::Value =

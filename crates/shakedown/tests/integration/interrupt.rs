@@ -1,13 +1,12 @@
 //! Ctrl-C in the middle of a run: the load stops, the report is still written, the verdict is
 //! ABORTED and the exit code is 4.
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::run::{report_json, shakedown, write_plan};
+use crate::run::{report_json, spawn_run, wait_exit, wait_until_running, write_plan};
 use crate::support::stack::{Stack, StackOptions};
 
 #[test]
@@ -39,47 +38,12 @@ thresholds = ["count(failures) == 0"]
         ),
     );
     let run_dir = dir.path().join("run");
-    let mut child = shakedown()
-        .arg("run")
-        .arg(&plan)
-        .arg("--out")
-        .arg(&run_dir)
-        .arg("--no-progress")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the load test is under way: the report marks it running.
-    let started = Instant::now();
-    loop {
-        let phase = std::fs::read_to_string(run_dir.join("report.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .map(|r| r["checks"][0]["reason"].clone());
-        if phase.is_some_and(|p| p == "running") {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the run never reached load"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut child = spawn_run(&plan, &run_dir, &[]);
+    wait_until_running(&run_dir);
     std::thread::sleep(Duration::from_millis(700));
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("shakedown did not stop within 30s of SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(4), "ABORTED exits 4");
+    let code = wait_exit(&mut child, Duration::from_secs(30), "SIGINT");
+    assert_eq!(code, Some(4), "ABORTED exits 4");
     let report = report_json(&run_dir);
     assert_eq!(report["verdict"], "ABORTED");
     assert_eq!(report["run"]["interrupted"], true);

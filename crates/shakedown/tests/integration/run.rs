@@ -104,3 +104,49 @@ pub fn assert_schema_valid(report: &serde_json::Value) {
         errors.join("\n")
     );
 }
+
+/// Start `shakedown run PLAN --out OUT --no-progress [extra]` in the background, output discarded.
+pub fn spawn_run(plan: &Path, out: &Path, extra: &[&str]) -> std::process::Child {
+    shakedown()
+        .arg("run")
+        .arg(plan)
+        .arg("--out")
+        .arg(out)
+        .arg("--no-progress")
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn shakedown")
+}
+
+/// Wait until the run in `out` has a check marked running (its load is under way).
+pub fn wait_until_running(out: &Path) {
+    let started = Instant::now();
+    while !std::fs::read_to_string(out.join("report.json"))
+        .is_ok_and(|t| t.contains("\"reason\": \"running\""))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no check of the run in {} started within 60s",
+            out.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Wait for `child` to exit within `limit` (else kill it and fail) and return its exit code.
+pub fn wait_exit(child: &mut std::process::Child, limit: Duration, what: &str) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("shakedown did not stop within {limit:?} of {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

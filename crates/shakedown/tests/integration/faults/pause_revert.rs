@@ -11,7 +11,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::{journal_events, proc_state};
-use crate::run::{finish, report_json, shakedown, write_plan};
+use crate::run::{finish, report_json, shakedown, spawn_run, write_plan};
 use crate::support::stack::{Stack, StackOptions};
 use crate::support::wait_for;
 
@@ -161,17 +161,7 @@ fn sigkill_while_paused_the_guard_resumes_the_worker_at_its_ttl() {
     assert!(text.contains("for = \"2s\""));
     let plan_path = write_plan(dir.path(), &text);
     let run_dir = dir.path().join("run");
-    let mut child = shakedown()
-        .arg("run")
-        .arg(&plan_path)
-        .arg("--out")
-        .arg(&run_dir)
-        .arg("--no-progress")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn shakedown");
+    let mut child = spawn_run(&plan_path, &run_dir, &[]);
     wait_for(
         "the pause to be applied",
         Duration::from_secs(60),

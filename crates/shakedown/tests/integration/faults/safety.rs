@@ -2,11 +2,10 @@
 //! `--allow-production`, a kill file stops the run (ABORTED, exit 4, reason recorded), and a
 //! stop condition that keeps failing aborts the run.
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::check;
-use crate::run::{report_json, run_plan, shakedown, write_plan};
+use crate::run::{report_json, run_plan, spawn_run, wait_exit, wait_until_running, write_plan};
 use crate::support::stack::{Stack, StackOptions};
 
 fn plan(api: &str, environment: &str, load_for: &str, safety: &str) -> String {
@@ -92,42 +91,13 @@ fn a_kill_file_stops_the_run_and_says_so() {
     let plan = write_plan(dir.path(), &plan(stack.api(), "staging", "2m", ""));
     let run = dir.path().join("run");
     let kill_file = dir.path().join("STOP");
-    let mut child = shakedown()
-        .arg("run")
-        .arg(&plan)
-        .arg("--out")
-        .arg(&run)
-        .arg("--no-progress")
-        .arg("--kill-file")
-        .arg(&kill_file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while !std::fs::read_to_string(run.join("report.json")).is_ok_and(|t| t.contains("\"running\""))
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the fault test never started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let kill_arg = kill_file.to_str().expect("utf-8 temp path").to_string();
+    let mut child = spawn_run(&plan, &run, &["--kill-file", &kill_arg]);
+    wait_until_running(&run);
     std::thread::sleep(Duration::from_millis(500));
     std::fs::write(&kill_file, b"stop").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the kill file did not stop the run within 30s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(4), "ABORTED");
+    let code = wait_exit(&mut child, Duration::from_secs(30), "the kill file");
+    assert_eq!(code, Some(4), "ABORTED");
     let report = report_json(&run);
     assert_eq!(report["verdict"], "ABORTED");
     let reason = report["run"]["stop_reason"].as_str().unwrap_or_default();
@@ -142,41 +112,17 @@ fn a_failing_stop_condition_aborts_the_run() {
         "[safety]\nstop = [{ request = \"GET api:/health\", every = \"100ms\", failures = 3 }]\n";
     let plan = write_plan(dir.path(), &plan(stack.api(), "staging", "2m", safety));
     let run = dir.path().join("run");
-    let mut child = shakedown()
-        .arg("run")
-        .arg(&plan)
-        .arg("--out")
-        .arg(&run)
-        .arg("--no-progress")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while !std::fs::read_to_string(run.join("report.json")).is_ok_and(|t| t.contains("\"running\""))
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the fault test never started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut child = spawn_run(&plan, &run, &[]);
+    wait_until_running(&run);
     // The API goes away for real: the stop condition's probe fails from now on.
     let answer = stack.command("kill api KILL");
     assert_eq!(answer["ok"], true, "{answer}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the stop condition did not stop the run within 30s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(4), "ABORTED");
+    let code = wait_exit(
+        &mut child,
+        Duration::from_secs(30),
+        "the stop condition failing",
+    );
+    assert_eq!(code, Some(4), "ABORTED");
     let report = report_json(&run);
     assert_eq!(report["verdict"], "ABORTED");
     let reason = report["run"]["stop_reason"].as_str().unwrap_or_default();
