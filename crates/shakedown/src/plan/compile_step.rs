@@ -211,18 +211,7 @@ impl Compiler<'_> {
                 .http_step(place, raw, request, before, own, later)
                 .map(|s| StepKind::Http(Box::new(s))),
             (None, Some(think)) => {
-                let extra: Vec<&str> = [
-                    ("headers", raw.headers.is_some()),
-                    ("json", raw.json.is_some()),
-                    ("body", raw.body.is_some()),
-                    ("capture", raw.capture.is_some()),
-                    ("expect", raw.expect.is_some()),
-                    ("poll", raw.poll.is_some()),
-                    ("track", raw.track.is_some()),
-                ]
-                .into_iter()
-                .filter_map(|(k, present)| present.then_some(k))
-                .collect();
+                let extra = http_keys_present(raw);
                 if !extra.is_empty() {
                     self.push(
                         Diagnostic::new(Some(step.span()), format!("step `{}` (scenario `{}`) is a think step, which cannot have {}", place.name, place.scenario, extra.join(", ")))
@@ -508,4 +497,21 @@ impl Compiler<'_> {
             timeout: timeout?,
         })
     }
+}
+
+/// The HTTP-only keys a step sets (headers, json, body, capture, expect, poll, track): a think
+/// or stream step may have none of them.
+pub(super) fn http_keys_present(raw: &RawStep) -> Vec<&'static str> {
+    [
+        ("headers", raw.headers.is_some()),
+        ("json", raw.json.is_some()),
+        ("body", raw.body.is_some()),
+        ("capture", raw.capture.is_some()),
+        ("expect", raw.expect.is_some()),
+        ("poll", raw.poll.is_some()),
+        ("track", raw.track.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, present)| present.then_some(k))
+    .collect()
 }

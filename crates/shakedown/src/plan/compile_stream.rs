@@ -33,16 +33,10 @@ impl Compiler<'_> {
         let extra: Vec<&str> = [
             ("request", raw.request.is_some()),
             ("think", raw.think.is_some()),
-            ("headers", raw.headers.is_some()),
-            ("json", raw.json.is_some()),
-            ("body", raw.body.is_some()),
-            ("capture", raw.capture.is_some()),
-            ("expect", raw.expect.is_some()),
-            ("poll", raw.poll.is_some()),
-            ("track", raw.track.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, present)| present.then_some(k))
+        .chain(super::compile_step::http_keys_present(raw))
         .collect();
         let kind = if raw.ws.is_some() { "ws" } else { "sse" };
         if raw.ws.is_some() && raw.sse.is_some() {

@@ -136,6 +136,15 @@ impl ControlVerb {
             ControlVerb::Restart => "restart",
         }
     }
+
+    /// The verb that undoes this one, if any: resume after pause, start after stop or kill.
+    pub fn undo(self) -> Option<ControlVerb> {
+        match self {
+            ControlVerb::Pause => Some(ControlVerb::Resume),
+            ControlVerb::Stop | ControlVerb::Kill => Some(ControlVerb::Start),
+            ControlVerb::Start | ControlVerb::Resume | ControlVerb::Restart => None,
+        }
+    }
 }
 
 /// A process that shakedown starts before preflight and stops at the end.

@@ -142,11 +142,7 @@ impl Driver for ExecDriver {
     }
 
     fn revert_recipe(&self, verb: ControlVerb) -> Revert {
-        let undo = match verb {
-            ControlVerb::Pause => Some(ControlVerb::Resume),
-            ControlVerb::Stop | ControlVerb::Kill => Some(ControlVerb::Start),
-            _ => None,
-        };
+        let undo = verb.undo();
         match undo.and_then(|u| self.spec.commands.get(&u)) {
             Some(command) => Revert::Command {
                 command: command.clone(),

@@ -130,11 +130,7 @@ impl Driver for HttpDriver {
     }
 
     fn revert_recipe(&self, verb: ControlVerb) -> Revert {
-        let undo = match verb {
-            ControlVerb::Pause => Some(ControlVerb::Resume),
-            ControlVerb::Stop | ControlVerb::Kill => Some(ControlVerb::Start),
-            _ => None,
-        };
+        let undo = verb.undo();
         match undo.filter(|u| self.spec.requests.contains_key(u)) {
             Some(u) => Revert::InProcess {
                 verb: u.as_str().to_string(),
