@@ -9,6 +9,7 @@ use std::ops::Range;
 use toml::Spanned;
 
 use super::compile::{Compiler, is_plain_name};
+use super::compile_load::first_line;
 use super::compile_step::CompiledScenario;
 use super::diagnostics::Diagnostic;
 use super::model::{CmpOp, LoadTest, Probe, StatusSet, Target};
@@ -24,12 +25,6 @@ use super::threshold_fault::{Expectation, FAULT_GRAMMAR, parse_expectation};
 
 /// Signals `kill` accepts.
 pub const SIGNALS: [&str; 7] = ["KILL", "TERM", "INT", "QUIT", "HUP", "USR1", "USR2"];
-
-fn first_line(source: &str, span: &Range<usize>) -> Range<usize> {
-    let text = source.get(span.clone()).unwrap_or_default();
-    let len = text.find('\n').unwrap_or(text.len());
-    span.start..span.start + len
-}
 
 impl Compiler<'_> {
     pub(super) fn fault_plan(

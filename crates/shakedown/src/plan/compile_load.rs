@@ -18,7 +18,7 @@ use super::scope::Scope;
 use super::threshold::{THRESHOLD_GRAMMAR, parse_threshold};
 
 /// The first line of a span: `[[load]]` rather than the whole table.
-fn first_line(source: &str, span: &Range<usize>) -> Range<usize> {
+pub(super) fn first_line(source: &str, span: &Range<usize>) -> Range<usize> {
     let text = source.get(span.clone()).unwrap_or_default();
     let len = text.find('\n').unwrap_or(text.len());
     span.start..span.start + len
