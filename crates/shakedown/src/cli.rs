@@ -51,6 +51,9 @@ pub enum Command {
     Diff(crate::cli_evidence::DiffArgs),
     /// Render report.html again from a run directory, naming anything missing from it.
     Report(crate::cli_evidence::ReportArgs),
+    /// Classify a run directory's saved history.jsonl again, offline (no plan, no secrets):
+    /// exit 0 clean, 1 work lost/duplicated/stuck/etc., 3 undecided keys.
+    Check(crate::cli_check::CheckArgs),
     /// Revert every fault a run directory's journal says is still applied (after shakedown was
     /// killed), and stop process targets that outlived their run. Safe to run twice.
     Reconcile(crate::cli_faults::ReconcileArgs),
@@ -232,6 +235,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Diff(args) => crate::cli_evidence::diff(&args, output.format == Format::Json),
         Command::Report(args) => crate::cli_evidence::report(&args),
+        Command::Check(args) => crate::cli_check::check(&args, output.format == Format::Json),
         Command::Reconcile(args) => crate::cli_faults::reconcile(&args),
         Command::Hit(args) => {
             crate::cli_hit::hit(&args, !output.no_progress && !output.quiet && !args.json)

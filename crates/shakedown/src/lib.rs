@@ -13,6 +13,7 @@
 //! - [`cli`]: argument parsing and the mapping of results to exit codes.
 
 pub mod cli;
+pub mod cli_check;
 pub mod cli_evidence;
 pub mod cli_faults;
 pub mod cli_hit;
@@ -24,6 +25,7 @@ pub mod ledger;
 pub mod load;
 pub mod metrics;
 pub mod plan;
+pub mod probes;
 pub mod proxy;
 pub mod report;
 pub mod status;

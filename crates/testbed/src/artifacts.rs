@@ -1,5 +1,30 @@
 //! The artifact store: run packages written with `object_store`, to a local directory (one folder
 //! per bucket) or to an S3-compatible endpoint (path-style requests, plain HTTP allowed).
+//!
+//! # Layout (what an artifact check points at)
+//!
+//! A completed run's package is five objects under `<bucket>/runs/<run-id>/`: `result.json`,
+//! `metrics.csv`, `log.txt`, `output.bin` and `manifest.json` (see [`crate::package`]). The bucket
+//! is `--s3-bucket` (default [`DEFAULT_BUCKET`](crate::config::DEFAULT_BUCKET),
+//! `shakedown-artifacts`).
+//!
+//! - **Local** (no `--s3-endpoint`): the artifact root is `<data-dir>/artifacts`
+//!   ([`Settings::default_artifact_root`]) and each bucket is a folder in it, so a package lives
+//!   in `<data-dir>/artifacts/<bucket>/runs/<run-id>/`; with the defaults,
+//!   `<data-dir>/artifacts/shakedown-artifacts/runs/<run-id>/manifest.json`. As an
+//!   `object_store` local store rooted at `<data-dir>/artifacts`, the object keys are
+//!   `<bucket>/runs/<run-id>/<file>`. Both bucket folders are created when the store opens, so
+//!   listing either one works before any package is written. While a write is in flight,
+//!   `object_store` stages it under a temporary name in the same folder (`<file>#<n>`); a checker
+//!   lists only the five names above.
+//! - **S3** (`--s3-endpoint URL`): bucket `<bucket>`, keys `runs/<run-id>/<file>`.
+//!
+//! The other bucket, the one the `wrong-bucket` defect writes every fifth package of each
+//! worker to, is `<bucket>-other` ([`Settings::other_bucket`]): locally
+//! `<data-dir>/artifacts/<bucket>-other/runs/<run-id>/` (by default
+//! `<data-dir>/artifacts/shakedown-artifacts-other/`); on S3 the bucket `<bucket>-other`, which
+//! must exist. An isolation (BUCKET) check lists it and must find it empty. The API's run view
+//! names `<bucket>/runs/<id>/` as the package prefix whichever bucket the package went to.
 
 use std::sync::Arc;
 
@@ -54,6 +79,7 @@ impl ArtifactStore {
         match &settings.artifacts {
             ArtifactTarget::Local { root } => {
                 std::fs::create_dir_all(root.join(&settings.bucket))?;
+                std::fs::create_dir_all(root.join(&other_name))?;
                 let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(root)?);
                 let handle = |name: &str| BucketHandle {
                     name: name.to_owned(),

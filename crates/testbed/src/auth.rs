@@ -1,5 +1,5 @@
-//! Access tokens: HS256 JWTs issued by login and required on every `/api/v1` route except login
-//! and ops.
+//! Access tokens: HS256 JWTs issued by login and required on every `/api/v1` route except login,
+//! ops, and the canary's stand-in provider (`/api/v1/canary/upstream`).
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};

@@ -10,7 +10,8 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{
-    ArtifactTarget, DEFAULT_BUCKET, DEFAULT_LEASE_MS, DEFAULT_STEP_MS, Secrets, Settings,
+    ArtifactTarget, CanarySettings, DEFAULT_BUCKET, DEFAULT_CANARY_TIMEOUT_MS, DEFAULT_LEASE_MS,
+    DEFAULT_STEP_MS, Secrets, Settings, redact_url_password,
 };
 use crate::defects::{Defect, DefectSet};
 
@@ -64,6 +65,17 @@ pub struct StoreArgs {
     /// Milliseconds a claimed run's lease lasts without a heartbeat.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_LEASE_MS)]
     pub lease_ms: u64,
+    /// Redis URL (`redis://HOST:PORT[/DB]`): each worker keeps its boot info under
+    /// `testbed:worker:<index or boot_id>:boot` there (default: no Redis).
+    #[arg(long, value_name = "URL", env = "TESTBED_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// The URL the canary endpoint calls (default: the API's own
+    /// `POST /api/v1/canary/upstream`).
+    #[arg(long, value_name = "URL", env = "TESTBED_CANARY_UPSTREAM")]
+    pub canary_upstream: Option<String>,
+    /// Milliseconds the canary waits for its upstream [default: 5000].
+    #[arg(long, value_name = "N", env = "TESTBED_CANARY_TIMEOUT_MS")]
+    pub canary_timeout_ms: Option<OptionalMillis>,
 }
 
 impl StoreArgs {
@@ -97,6 +109,8 @@ impl StoreArgs {
             .clone()
             .unwrap_or_else(|| Settings::default_database_url(data_dir));
         crate::store::Backend::from_url(&database_url)?;
+        let redis_url = self.validated_redis_url()?;
+        let canary = self.canary_settings()?;
         Ok(Settings {
             data_dir: data_dir.to_path_buf(),
             database_url,
@@ -105,8 +119,69 @@ impl StoreArgs {
             defects: DefectSet::new(self.defects.iter().copied()),
             step: Duration::from_millis(self.step_ms),
             lease: Duration::from_millis(self.lease_ms),
+            redis_url,
+            canary,
             secrets: Secrets::from_env(),
         })
+    }
+
+    /// The Redis URL, if one was given (an empty value, as a plan's `${VAR:-}` gives, is none).
+    fn validated_redis_url(&self) -> anyhow::Result<Option<String>> {
+        let Some(url) = self.redis_url.as_deref().filter(|u| !u.trim().is_empty()) else {
+            return Ok(None);
+        };
+        if let Err(err) = redis::Client::open(url) {
+            anyhow::bail!(
+                "--redis-url must be a redis://HOST:PORT[/DB] URL, got {:?}: {err}",
+                redact_url_password(url)
+            );
+        }
+        Ok(Some(url.to_owned()))
+    }
+
+    /// The canary's upstream and timeout.
+    fn canary_settings(&self) -> anyhow::Result<CanarySettings> {
+        let timeout_ms = self
+            .canary_timeout_ms
+            .and_then(|ms| ms.0)
+            .unwrap_or(DEFAULT_CANARY_TIMEOUT_MS);
+        if !(1..=120_000).contains(&timeout_ms) {
+            anyhow::bail!("--canary-timeout-ms must be between 1 and 120000, got {timeout_ms}");
+        }
+        let upstream = match self.canary_upstream.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(url) => match reqwest::Url::parse(url) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Some(url.to_owned()),
+                Ok(parsed) => anyhow::bail!(
+                    "--canary-upstream must be an http:// or https:// URL, got scheme {:?} in {url:?}",
+                    parsed.scheme()
+                ),
+                Err(err) => anyhow::bail!("--canary-upstream is not a URL ({err}): {url:?}"),
+            },
+        };
+        Ok(CanarySettings {
+            upstream,
+            timeout: Duration::from_millis(timeout_ms),
+        })
+    }
+}
+
+/// A number of milliseconds where an empty value (as a plan's `${VAR:-}` gives an environment
+/// variable) means "the default".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionalMillis(pub Option<u64>);
+
+impl std::str::FromStr for OptionalMillis {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "" => Ok(OptionalMillis(None)),
+            n => n
+                .parse()
+                .map(|ms| OptionalMillis(Some(ms)))
+                .map_err(|_| format!("expected a number of milliseconds, got {s:?}")),
+        }
     }
 }
 
@@ -127,6 +202,16 @@ pub fn settings_to_args(settings: &Settings) -> Vec<OsString> {
     if let ArtifactTarget::S3 { endpoint } = &settings.artifacts {
         args.extend(["--s3-endpoint".into(), endpoint.into()]);
     }
+    if let Some(url) = &settings.redis_url {
+        args.extend(["--redis-url".into(), url.into()]);
+    }
+    if let Some(url) = &settings.canary.upstream {
+        args.extend(["--canary-upstream".into(), url.into()]);
+    }
+    args.extend([
+        "--canary-timeout-ms".into(),
+        settings.canary.timeout.as_millis().to_string().into(),
+    ]);
     for defect in settings.defects.iter() {
         args.extend(["--defect".into(), defect.name().into()]);
     }
@@ -173,6 +258,10 @@ pub struct WorkerArgs {
     /// Data directory (SQLite file, outage marker, local artifacts).
     #[arg(long, value_name = "DIR")]
     pub data_dir: PathBuf,
+    /// This worker's index in its stack: it names the worker's Redis boot-info key
+    /// (`testbed:worker:<index>:boot`; without it, the boot id does).
+    #[arg(long, value_name = "N")]
+    pub worker_index: Option<usize>,
     /// Stop when the parent process exits.
     #[arg(long, hide = true)]
     pub exit_with_parent: bool,
@@ -252,7 +341,7 @@ async fn run_async(args: TestbedArgs, launcher: Launcher) -> anyhow::Result<()> 
             if worker.exit_with_parent {
                 crate::lifecycle::cancel_when_orphaned(shutdown.clone());
             }
-            crate::worker::run(settings, shutdown).await
+            crate::worker::run(settings, worker.worker_index, shutdown).await
         }
         TestbedCommand::Stall(stall) => {
             crate::lifecycle::cancel_on_signals(shutdown.clone())?;
@@ -260,6 +349,71 @@ async fn run_async(args: TestbedArgs, launcher: Launcher) -> anyhow::Result<()> 
                 crate::lifecycle::cancel_when_orphaned(shutdown.clone());
             }
             crate::stall::run(stall, shutdown).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, clap::Parser)]
+    struct Parsed {
+        #[command(flatten)]
+        store: StoreArgs,
+    }
+
+    fn settings(args: &[&str]) -> anyhow::Result<Settings> {
+        let parsed =
+            Parsed::try_parse_from(std::iter::once("testbed").chain(args.iter().copied()))?;
+        parsed.store.settings(Path::new("data"))
+    }
+
+    #[test]
+    fn redis_and_canary_settings_are_validated_and_passed_on() {
+        let plain = settings(&[]).unwrap();
+        assert_eq!(plain.redis_url, None);
+        assert_eq!(plain.canary.upstream, None);
+        assert_eq!(plain.canary.timeout, Duration::from_secs(5));
+        let set = settings(&[
+            "--redis-url",
+            "redis://127.0.0.1:6390/2",
+            "--canary-upstream",
+            "http://127.0.0.1:9/llm",
+            "--canary-timeout-ms",
+            "250",
+        ])
+        .unwrap();
+        assert_eq!(set.redis_url.as_deref(), Some("redis://127.0.0.1:6390/2"));
+        let args: Vec<String> = settings_to_args(&set)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        for pair in [
+            ["--redis-url", "redis://127.0.0.1:6390/2"],
+            ["--canary-upstream", "http://127.0.0.1:9/llm"],
+            ["--canary-timeout-ms", "250"],
+        ] {
+            assert!(args.windows(2).any(|w| w == pair), "{pair:?} in {args:?}");
+        }
+        let empty = settings(&["--redis-url", "", "--canary-timeout-ms", ""]).unwrap();
+        assert_eq!(empty.redis_url, None);
+        assert_eq!(empty.canary.timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn bad_redis_and_canary_values_name_the_flag() {
+        for (args, flag) in [
+            (&["--redis-url", "http://x"][..], "--redis-url"),
+            (&["--canary-upstream", "ftp://x"][..], "--canary-upstream"),
+            (&["--canary-upstream", "not a url"][..], "--canary-upstream"),
+            (&["--canary-timeout-ms", "0"][..], "--canary-timeout-ms"),
+            (&["--canary-timeout-ms", "soon"][..], "--canary-timeout-ms"),
+        ] {
+            let message = format!("{:#}", settings(args).unwrap_err());
+            assert!(message.contains(flag), "{args:?}: {message}");
         }
     }
 }

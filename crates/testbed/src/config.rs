@@ -12,6 +12,8 @@ pub const DEFAULT_BUCKET: &str = "shakedown-artifacts";
 pub const DEFAULT_STEP_MS: u64 = 30;
 /// The default lease a worker holds on a claimed run.
 pub const DEFAULT_LEASE_MS: u64 = 2000;
+/// The default time the canary waits for its upstream.
+pub const DEFAULT_CANARY_TIMEOUT_MS: u64 = 5000;
 
 /// Where run packages are written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,8 +47,21 @@ pub struct Settings {
     pub step: Duration,
     /// How long a claimed run's lease lasts without a heartbeat.
     pub lease: Duration,
+    /// The Redis URL (`redis://...`) where workers publish their boot info, if any.
+    pub redis_url: Option<String>,
+    /// Where the canary endpoint sends its upstream call.
+    pub canary: CanarySettings,
     /// The secrets.
     pub secrets: Secrets,
+}
+
+/// The canary's upstream (an LLM-like provider) and how long to wait for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanarySettings {
+    /// The upstream URL; `None` means the API's own `POST /api/v1/canary/upstream`.
+    pub upstream: Option<String>,
+    /// The timeout of one upstream call (connect and answer).
+    pub timeout: Duration,
 }
 
 impl Settings {
@@ -71,6 +86,11 @@ impl Settings {
     /// The database URL with any password replaced by `***`.
     pub fn redacted_database_url(&self) -> String {
         redact_url_password(&self.database_url)
+    }
+
+    /// The Redis URL with any password replaced by `***`.
+    pub fn redacted_redis_url(&self) -> Option<String> {
+        self.redis_url.as_deref().map(redact_url_password)
     }
 
     /// A description of the artifact store: a directory, or an `s3://` URI.

@@ -29,11 +29,13 @@ pub enum Defect {
     SlowUnderLoad,
     /// The ops endpoints reject the configured key.
     OpsKeyMismatch,
+    /// The canary caches its first provenance: every call returns the same `request_id`.
+    CanaryReusedId,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 9] = [
+    pub const ALL: [Defect; 10] = [
         Defect::LoseAcked,
         Defect::DuplicateResults,
         Defect::StuckOnRestart,
@@ -43,6 +45,7 @@ impl Defect {
         Defect::WsEarlyClose,
         Defect::SlowUnderLoad,
         Defect::OpsKeyMismatch,
+        Defect::CanaryReusedId,
     ];
 
     /// The name used on the command line and in JSON.
@@ -57,6 +60,7 @@ impl Defect {
             Defect::WsEarlyClose => "ws-early-close",
             Defect::SlowUnderLoad => "slow-under-load",
             Defect::OpsKeyMismatch => "ops-key-mismatch",
+            Defect::CanaryReusedId => "canary-reused-id",
         }
     }
 

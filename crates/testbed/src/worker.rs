@@ -13,7 +13,8 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::artifacts::{ArtifactError, ArtifactStore};
-use crate::clock::now_ms_i64;
+use crate::boot_info::{BootInfo, BootInfoKey};
+use crate::clock::{now_ms_i64, rfc3339_ms};
 use crate::config::Settings;
 use crate::defects::Defect;
 use crate::outage::DbOutage;
@@ -65,12 +66,18 @@ pub fn heartbeat_interval(lease: Duration) -> Duration {
 }
 
 /// Run a worker until `shutdown`, or until the chaos endpoint asks it to exit (an error).
-pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// `index` is the worker's place in its stack, if it has one; it names its Redis boot-info key.
+pub async fn run(
+    settings: Settings,
+    index: Option<usize>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let store = Store::open(&settings.database_url, DbOutage::new(&settings.data_dir))
         .await
         .with_context(|| format!("opening {}", settings.redacted_database_url()))?;
     let artifacts = ArtifactStore::open(&settings).context("opening the artifact store")?;
     let boot_id = uuid::Uuid::new_v4().to_string();
+    let started_at = rfc3339_ms(now_ms_i64());
     loop {
         match store.register_worker(&boot_id, std::process::id()).await {
             Ok(()) => break,
@@ -80,6 +87,25 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
             Err(err) => return Err(err).context("registering the worker"),
         }
     }
+    let boot_key = match &settings.redis_url {
+        Some(url) => {
+            let info = BootInfo {
+                boot_id: boot_id.clone(),
+                pid: std::process::id(),
+                started_at,
+                index,
+            };
+            match BootInfoKey::publish(url, &info).await {
+                Ok(key) => Some(key),
+                Err(err) => {
+                    let _ = store.set_worker_state(&boot_id, WorkerState::Exited).await;
+                    store.close().await;
+                    return Err(err).context("publishing the worker's boot info (--redis-url)");
+                }
+            }
+        }
+        None => None,
+    };
     crate::jsonl::write_line(&serde_json::json!({
         "boot_id": boot_id,
         "pid": std::process::id(),
@@ -100,14 +126,24 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         exit_requested.clone(),
         shutdown.clone(),
     ));
+    let stop_refresh = CancellationToken::new();
+    let refresh = boot_key.map(|key| {
+        let every = heartbeat_interval(worker.settings.lease);
+        tokio::spawn(key.keep_fresh(every, stop_refresh.clone()))
+    });
     tokio::select! {
         () = shutdown.cancelled() => {}
         () = exit_requested.cancelled() => {}
         () = work(&worker) => {}
     }
     heartbeat.abort();
+    stop_refresh.cancel();
+    let boot_key = match refresh {
+        Some(task) => task.await.ok(),
+        None => None,
+    };
     if exit_requested.is_cancelled() {
-        // Like a crash: the run in hand keeps its lease until it expires.
+        // Like a crash: the run in hand keeps its lease, and the boot info its TTL, until expiry.
         let _ = worker
             .store
             .set_worker_state(&worker.boot_id, WorkerState::Exited)
@@ -118,6 +154,9 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     let current = worker.current.lock().ok().and_then(|c| c.clone());
     if let Some(run_id) = current {
         let _ = worker.store.release_run(&run_id, &worker.boot_id).await;
+    }
+    if let Some(key) = boot_key {
+        key.remove().await;
     }
     let _ = worker
         .store

@@ -8,6 +8,7 @@ mod faults;
 pub mod preflight;
 mod proxies;
 mod seal;
+mod verifications;
 mod verify;
 
 use std::collections::BTreeMap;
@@ -226,6 +227,9 @@ async fn run_phases(
     }
     run.report.run.phase = Phase::Verify;
     run.write()?;
+    let records = ledgers.as_ref().map(|_| ledger.records());
+    verifications::run_verifications(&plan, records.as_deref(), &mut run, &options, &bound)
+        .await?;
     fault_stage.finish(&mut run.report).await;
     proxy_stage.stop().await;
 
@@ -360,6 +364,7 @@ fn pending_check(test: &LoadTest) -> CheckReport {
         ledger: None,
         fault: None,
         streams: None,
+        verify: None,
     }
 }
 
@@ -391,6 +396,11 @@ fn initial_report(plan: &Plan) -> Report {
             .iter()
             .map(pending_check)
             .chain(plan.faults.tests.iter().map(faults::pending_fault_check))
+            .chain(
+                plan.verifications
+                    .iter()
+                    .map(verifications::pending_verify_check),
+            )
             .collect(),
     }
 }
@@ -421,5 +431,6 @@ pub fn check_ids(plan: &Plan) -> Vec<&str> {
         .iter()
         .map(|t| t.id.as_str())
         .chain(plan.faults.tests.iter().map(|t| t.id.as_str()))
+        .chain(plan.verifications.iter().map(|v| v.id.as_str()))
         .collect()
 }

@@ -24,6 +24,7 @@ pub fn judge(
     let (status, reason) = decide(&check.thresholds, outcome, ledger);
     check.status = status;
     check.reason = reason;
+    crate::ledger::gate::apply_defaults(check, ledger, &test.thresholds);
 }
 
 /// Every test's stream check, from the stream log and the jobs' final reads. Err if the log

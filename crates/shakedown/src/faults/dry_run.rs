@@ -1,15 +1,48 @@
-//! What `run --dry-run` says about faults: every controlled target with its driver, and every
-//! fault test with each timeline entry, the target it acts on, the recovery criteria and the
-//! expectations. Nothing is started or sent.
+//! What `run --dry-run` says about faults: every fault proxy (its name, where it listens, its
+//! upstream), every controlled target with its driver, and every fault test with each timeline
+//! entry (the target it acts on; for a toxic, what it does, on which proxy, from when and for how
+//! long), the recovery criteria and the expectations. Nothing is started or sent.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use crate::plan::model::Plan;
-use crate::plan::model_faults::{DriverSpec, Trigger};
+use crate::plan::model_faults::{DriverSpec, FaultAction, FaultTest, Trigger};
+
+fn time(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
 
 /// The fault part of the dry run.
 pub fn describe(plan: &Plan) -> String {
     let mut out = String::new();
+    for proxy in plan.proxies.values() {
+        let port = if proxy.listen.port() == 0 {
+            " (port chosen at start)"
+        } else {
+            ""
+        };
+        let users: Vec<&str> = plan
+            .faults
+            .tests
+            .iter()
+            .filter(|test| uses_proxy(test, &proxy.name))
+            .map(|test| test.id.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "proxy {}: listen {}{port}, upstream {}, toxic changes reach every connection within {}{}",
+            proxy.name,
+            proxy.listen,
+            proxy.upstream,
+            time(proxy.control_deadline),
+            if users.is_empty() {
+                String::new()
+            } else {
+                format!("; toxics in {}", users.join(", "))
+            }
+        );
+    }
     for target in plan.targets.values() {
         let Some(control) = &target.control else {
             continue;
@@ -51,23 +84,48 @@ pub fn describe(plan: &Plan) -> String {
             test.timeline.len(),
             test.recovery.probe.describe(),
             test.recovery.healthy,
-            humantime::format_duration(test.recovery.within),
+            time(test.recovery.within),
             if test.required { "" } else { " (not required)" }
         );
+        // When each entry fires, from the start of the test, while it can be known in advance
+        // (a `when` condition makes it, and everything after it, depend on the run).
+        let mut clock = Some(Duration::ZERO);
         for (i, entry) in test.timeline.iter().enumerate() {
             let when = match &entry.trigger {
-                Trigger::At(at) => format!("at {}", humantime::format_duration(*at)),
-                Trigger::After(after) => {
-                    format!("{} after the previous", humantime::format_duration(*after))
+                Trigger::At(at) => {
+                    clock = clock.map(|prev| prev.max(*at));
+                    format!("at {}", time(*at))
                 }
-                Trigger::When { source, .. } => format!("when {source}"),
+                Trigger::After(after) => {
+                    clock = clock.map(|prev| prev + *after);
+                    format!("{} after the previous", time(*after))
+                }
+                Trigger::When { source, .. } => {
+                    clock = None;
+                    format!("when {source}")
+                }
             };
-            let target = entry
-                .action
-                .target()
-                .map(|t| format!(" -> target {t}"))
-                .unwrap_or_default();
-            let _ = writeln!(out, "  {i}: {when}: {}{target}", entry.action.describe());
+            let what = match &entry.action {
+                FaultAction::Toxic { proxy, spec, ttl } => {
+                    let span = match clock {
+                        Some(from) => format!("from {} to {}", time(from), time(from + *ttl)),
+                        None => "from when it fires".to_string(),
+                    };
+                    format!(
+                        "toxic on proxy {proxy} {span} (for {}): {}",
+                        time(*ttl),
+                        spec.summary()
+                    )
+                }
+                action => {
+                    let target = action
+                        .target()
+                        .map(|t| format!(" -> target {t}"))
+                        .unwrap_or_default();
+                    format!("{}{target}", action.describe())
+                }
+            };
+            let _ = writeln!(out, "  {i}: {when}: {what}");
         }
         for t in test
             .load
@@ -80,4 +138,11 @@ pub fn describe(plan: &Plan) -> String {
         }
     }
     out
+}
+
+/// Whether `test` puts a toxic on proxy `name`.
+fn uses_proxy(test: &FaultTest, name: &str) -> bool {
+    test.timeline
+        .iter()
+        .any(|entry| matches!(&entry.action, FaultAction::Toxic { proxy, .. } if proxy == name))
 }

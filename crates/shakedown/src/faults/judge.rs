@@ -69,6 +69,7 @@ pub fn judge(
     check.status = status;
     check.reason = reason;
     check.hint = hint;
+    crate::ledger::gate::apply_defaults(check, ledger, &test.load.thresholds);
 }
 
 fn decide(

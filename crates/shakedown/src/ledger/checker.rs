@@ -2,12 +2,14 @@
 //! (DESIGN section 7).
 //!
 //! [`Checker::observe`] takes records one at a time and keeps one small entry per key (its
-//! submit, the last read that saw it, the last read that missed it, its last final read and its
-//! last read error), so the live ledger can run it as it writes and `shakedown check` can run it
-//! over a saved `history.jsonl` with the same answer. [`Checker::finish`] applies the plan's track
-//! specs and produces a [`LedgerSummary`] per test id.
+//! submit, the last read that saw it, its last final read, its last read error, and a bounded
+//! [`KeyTrace`] of what the reads showed over time), so the live ledger can run it as it writes
+//! and `shakedown check` can run it over a saved `history.jsonl` with the same answer. The
+//! checker judges by a [`LedgerSpec`] (the plan's track rules, also saved as
+//! `ledger-spec.json`); [`Checker::finish`] produces a [`LedgerSummary`] per test id.
 //!
-//! Classification of a key, from its submit outcome and its last successful FINAL read:
+//! Classification of a key, from its submit outcome and its last successful FINAL read (its
+//! outcome class; [`crate::ledger::classes`] has the full rules):
 //!
 //! - no successful final read: `unknown`;
 //! - submit `ok` (acknowledged): no job is `lost`; more than one job, or a job with more than one
@@ -15,29 +17,34 @@
 //!   state is `ok`, in another terminal state `failed`;
 //! - submit `info` (indeterminate, or invoked and never completed): no job is `not_applied` after
 //!   a complete settle and `unknown` after an incomplete one; a job found is `recovered` **and**
-//!   is then classified like an acknowledged key, so it counts in two classes (a recovered key
-//!   that is stuck counts in `recovered` and in `stuck`; one that succeeded in `recovered` and
-//!   `ok`). Class counts can therefore add up to more than `tracked`;
+//!   is then classified like an acknowledged key;
 //! - submit `fail` (definitely rejected): no job is `rejected`; a job found is `resurrected`.
+//!
+//! On top of its outcome class, a key can be `state_regression` (a read saw it terminal, a later
+//! one non-terminal), `conflicting_terminal` (two terminal states) and `slow` (certainly
+//! terminal later than its track's objective), decided from every read in the same pass. Class
+//! counts can therefore add up to more than `tracked`.
 //!
 //! A key submitted more than once is judged by its strongest submit outcome (ok, then info, then
 //! fail). Reads that fail never change a class by themselves; they only explain an `unknown`.
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::ledger::observe::{Assessment, assess, track_at};
+use crate::ledger::classes::{KeyVerdict, ObjectiveOutcome, StuckSubtype, judge_key};
+use crate::ledger::distribution::WorkHistograms;
 use crate::ledger::record::{
     JobView, OpFn, OpType, ReadDone, Record, SettleDone, SubmitDone, SubmitInvoke,
 };
-use crate::ledger::summary::{LedgerExample, LedgerSummary};
-use crate::ledger::why;
+use crate::ledger::spec::LedgerSpec;
+use crate::ledger::summary::{LedgerSummary, ObjectiveSummary};
+use crate::ledger::trace::KeyTrace;
 use crate::plan::model::{LedgerClass, Plan};
 
 /// Examples kept per non-ok class and test.
 pub const MAX_EXAMPLES: usize = 32;
 
 /// Every ledger class, in report order.
-pub const ALL_CLASSES: [LedgerClass; 10] = [
+pub const ALL_CLASSES: [LedgerClass; 13] = [
     LedgerClass::Ok,
     LedgerClass::Lost,
     LedgerClass::Duplicates,
@@ -47,22 +54,31 @@ pub const ALL_CLASSES: [LedgerClass; 10] = [
     LedgerClass::NotApplied,
     LedgerClass::Rejected,
     LedgerClass::Resurrected,
+    LedgerClass::StateRegression,
+    LedgerClass::ConflictingTerminal,
+    LedgerClass::Slow,
     LedgerClass::Unknown,
 ];
 
-/// Classify every key of a history. Pure and linear in the number of records; grouped by test id.
-/// Only tests that have at least one submit in the history appear.
+/// Classify every key of a history against `plan`'s track specs. Pure and linear in the number
+/// of records; grouped by test id. Only tests that have at least one submit appear.
 pub fn classify(records: &[Record], plan: &Plan) -> BTreeMap<String, LedgerSummary> {
-    let mut checker = Checker::new();
+    classify_with(records, LedgerSpec::from_plan(plan))
+}
+
+/// [`classify`] by a saved spec (what `shakedown check` uses).
+pub fn classify_with(records: &[Record], spec: LedgerSpec) -> BTreeMap<String, LedgerSummary> {
+    let mut checker = Checker::new(spec);
     for record in records {
         checker.observe(record);
     }
-    checker.finish(plan)
+    checker.finish()
 }
 
 /// The incremental form of [`classify`]: memory is bounded by the number of keys.
 #[derive(Debug, Default)]
 pub struct Checker {
+    spec: LedgerSpec,
     tests: BTreeMap<String, TestKeys>,
     settle: Option<SettleDone>,
     keys: usize,
@@ -123,6 +139,10 @@ pub(crate) struct ReadError {
 pub(crate) struct KeyHistory {
     pub key: String,
     pub site: Option<(String, usize)>,
+    /// The position of the key's track rules in the spec, once its site is known.
+    pub rules: Option<usize>,
+    /// What the reads showed over time.
+    pub trace: KeyTrace,
     pub invoke: Option<Mark>,
     pub submit: Option<SubmitEnd>,
     /// The last successful read (poll or final) that found at least one job.
@@ -143,9 +163,17 @@ fn rank(kind: OpType) -> u8 {
 }
 
 impl Checker {
-    /// An empty checker.
-    pub fn new() -> Checker {
-        Checker::default()
+    /// An empty checker that judges keys by `spec`.
+    pub fn new(spec: LedgerSpec) -> Checker {
+        Checker {
+            spec,
+            ..Checker::default()
+        }
+    }
+
+    /// The spec it judges by.
+    pub fn spec(&self) -> &LedgerSpec {
+        &self.spec
     }
 
     /// Distinct keys submitted so far, over all tests.
@@ -160,10 +188,12 @@ impl Checker {
             (OpFn::Settle, _) => self.settle = Some(record.decode()),
             (OpFn::Submit, OpType::Invoke) => {
                 let invoke: SubmitInvoke = record.decode();
+                let rules = self.spec.position(&invoke.scenario, invoke.step);
                 let entry = self.entry(record);
                 entry.invoke.get_or_insert(Mark::of(record));
                 if entry.site.is_none() {
                     entry.site = Some((invoke.scenario, invoke.step));
+                    entry.rules = rules;
                 }
             }
             (OpFn::Submit, kind) => {
@@ -183,37 +213,45 @@ impl Checker {
                 }
             }
             (OpFn::Read | OpFn::FinalRead, OpType::Invoke) => {}
-            (OpFn::Read | OpFn::FinalRead, kind) => {
-                let Some(entry) = self.existing(record) else {
-                    return;
-                };
-                let done: ReadDone = record.decode();
-                if kind != OpType::Ok {
-                    entry.last_error = Some(ReadError {
-                        mark: Mark::of(record),
-                        error: done
-                            .error
-                            .or(done.status.map(|s| format!("HTTP {s}")))
-                            .unwrap_or_else(|| "no response".to_string()),
-                        is_final: record.f == OpFn::FinalRead,
-                    });
-                    return;
-                }
-                let seen = Seen {
-                    mark: Mark::of(record),
-                    status: done.status,
-                    jobs: done.jobs,
-                    items: done.items,
-                };
-                if record.f == OpFn::FinalRead {
-                    if seen.jobs > 0 {
-                        entry.last_seen = Some(seen.clone());
-                    }
-                    entry.final_read = Some(seen);
-                } else if seen.jobs > 0 {
-                    entry.last_seen = Some(seen);
-                }
+            (OpFn::Read | OpFn::FinalRead, kind) => self.observe_read(record, kind),
+        }
+    }
+
+    fn observe_read(&mut self, record: &Record, kind: OpType) {
+        let spec = &self.spec;
+        let Some(entry) = existing(&mut self.tests, record) else {
+            return;
+        };
+        let done: ReadDone = record.decode();
+        if kind != OpType::Ok {
+            entry.last_error = Some(ReadError {
+                mark: Mark::of(record),
+                error: done
+                    .error
+                    .or(done.status.map(|s| format!("HTTP {s}")))
+                    .unwrap_or_else(|| "no response".to_string()),
+                is_final: record.f == OpFn::FinalRead,
+            });
+            return;
+        }
+        if let Some(rules) = entry.rules.and_then(|at| spec.tracks.get(at)) {
+            entry
+                .trace
+                .observe(rules, Mark::of(record), done.jobs, &done.items);
+        }
+        let seen = Seen {
+            mark: Mark::of(record),
+            status: done.status,
+            jobs: done.jobs,
+            items: done.items,
+        };
+        if record.f == OpFn::FinalRead {
+            if seen.jobs > 0 {
+                entry.last_seen = Some(seen.clone());
             }
+            entry.final_read = Some(seen);
+        } else if seen.jobs > 0 {
+            entry.last_seen = Some(seen);
         }
     }
 
@@ -226,6 +264,8 @@ impl Checker {
                 test.keys.push(KeyHistory {
                     key: record.key.clone(),
                     site: None,
+                    rules: None,
+                    trace: KeyTrace::default(),
                     invoke: None,
                     submit: None,
                     last_seen: None,
@@ -239,144 +279,100 @@ impl Checker {
         &mut test.keys[at]
     }
 
-    fn existing(&mut self, record: &Record) -> Option<&mut KeyHistory> {
-        let test = self.tests.get_mut(&record.test)?;
-        let at = *test.slots.get(&record.key)?;
-        test.keys.get_mut(at)
-    }
-
     /// Whether the last settle in the history completed (every key terminal or absent).
     pub fn settled(&self) -> bool {
         self.settle.as_ref().is_some_and(|s| s.settled)
     }
 
-    /// Classify every key seen so far against `plan`'s track specs.
-    pub fn finish(&self, plan: &Plan) -> BTreeMap<String, LedgerSummary> {
+    /// Classify every key seen so far.
+    pub fn finish(&self) -> BTreeMap<String, LedgerSummary> {
         let settled = self.settled();
         self.tests
             .iter()
             .map(|(test, keys)| {
-                let mut summary = LedgerSummary {
-                    tracked: keys.keys.len() as u64,
-                    counts: ALL_CLASSES.iter().map(|&c| (c, 0)).collect(),
-                    examples: BTreeMap::new(),
-                    settled,
-                };
+                let mut tally = Tally::new(keys.keys.len() as u64, settled);
                 for key in &keys.keys {
-                    for (class, example) in classify_key(key, plan, settled) {
-                        *summary.counts.entry(class).or_insert(0) += 1;
-                        if class != LedgerClass::Ok {
-                            let examples = summary.examples.entry(class).or_default();
-                            if examples.len() < MAX_EXAMPLES {
-                                examples.push(example);
-                            }
-                        }
-                    }
+                    let rules = key.rules.and_then(|at| self.spec.tracks.get(at));
+                    tally.add(judge_key(key, rules, settled, self.spec.settle.interval_ms));
                 }
-                (test.clone(), summary)
+                (test.clone(), tally.summary())
             })
             .collect()
     }
 }
 
-/// The class (or, for a recovered key, the two classes) of one key, each with its example.
-fn classify_key(key: &KeyHistory, plan: &Plan, settled: bool) -> Vec<(LedgerClass, LedgerExample)> {
-    let one = |class: LedgerClass, why: String, witnesses: Vec<u64>| {
-        vec![(class, example(key, why, witnesses))]
-    };
-    let submit = why::submit(key);
-    let submit_witness = key
-        .submit
-        .as_ref()
-        .map(|s| s.mark.index)
-        .or(key.invoke.map(|m| m.index));
-    let Some(track) = key
-        .site
-        .as_ref()
-        .and_then(|(scenario, step)| track_at(plan, scenario, *step))
-    else {
-        let site = match &key.site {
-            Some((scenario, step)) => format!("step {step} of scenario `{scenario}`"),
-            None => "its track step".to_string(),
-        };
-        return one(
-            LedgerClass::Unknown,
-            format!(
-                "{submit}; {site} is not a track step of the plan, so its state cannot be judged"
-            ),
-            witnesses([submit_witness, None, None]),
-        );
-    };
-    let Some(last) = &key.final_read else {
-        return one(
-            LedgerClass::Unknown,
-            format!("{submit}; {}", why::no_final_read(key)),
-            witnesses([
-                submit_witness,
-                key.last_seen.as_ref().map(|s| s.mark.index),
-                key.last_error.as_ref().map(|e| e.mark.index),
-            ]),
-        );
-    };
-    let seen_witness = key.last_seen.as_ref().map(|s| s.mark.index);
-    let all = witnesses([submit_witness, seen_witness, Some(last.mark.index)]);
-    let final_text = why::final_read(last);
-    let kind = key.submit.as_ref().map_or(OpType::Info, |s| s.kind);
-    let found = last.jobs > 0;
-    match kind {
-        OpType::Ok => one(
-            acked_class(assess(track, last.jobs, &last.items)),
-            format!(
-                "{submit}; {}{final_text}",
-                why::last_seen_unless_final(key, last)
-            ),
-            all,
-        ),
-        OpType::Fail if found => one(
-            LedgerClass::Resurrected,
-            format!("{submit}; {final_text}"),
-            all,
-        ),
-        OpType::Fail => one(
-            LedgerClass::Rejected,
-            format!("{submit}; {final_text}"),
-            all,
-        ),
-        OpType::Info | OpType::Invoke if found => {
-            let then = acked_class(assess(track, last.jobs, &last.items));
-            let text = format!("{submit}; {final_text}");
-            vec![
-                (
-                    LedgerClass::Recovered,
-                    example(
-                        key,
-                        format!("{text}; then judged {}", class_name(then)),
-                        all.clone(),
-                    ),
-                ),
-                (then, example(key, format!("{text} (recovered)"), all)),
-            ]
-        }
-        OpType::Info | OpType::Invoke if settled => one(
-            LedgerClass::NotApplied,
-            format!("{submit}; settle completed, and {final_text}"),
-            all,
-        ),
-        OpType::Info | OpType::Invoke => one(
-            LedgerClass::Unknown,
-            format!("{submit}; settle did not complete, and {final_text}, so it may still appear"),
-            all,
-        ),
-    }
+fn existing<'t>(
+    tests: &'t mut BTreeMap<String, TestKeys>,
+    record: &Record,
+) -> Option<&'t mut KeyHistory> {
+    let test = tests.get_mut(&record.test)?;
+    let at = *test.slots.get(&record.key)?;
+    test.keys.get_mut(at)
 }
 
-fn acked_class(assessment: Assessment) -> LedgerClass {
-    match assessment {
-        Assessment::Absent => LedgerClass::Lost,
-        Assessment::Duplicates => LedgerClass::Duplicates,
-        Assessment::NonTerminal => LedgerClass::Stuck,
-        Assessment::Succeeded => LedgerClass::Ok,
-        Assessment::Failed => LedgerClass::Failed,
+/// One test's summary while its keys are added.
+struct Tally {
+    summary: LedgerSummary,
+    histograms: WorkHistograms,
+    objective: Option<ObjectiveSummary>,
+}
+
+impl Tally {
+    fn new(tracked: u64, settled: bool) -> Tally {
+        Tally {
+            summary: LedgerSummary {
+                tracked,
+                counts: ALL_CLASSES.iter().map(|&c| (c, 0)).collect(),
+                settled,
+                ..LedgerSummary::default()
+            },
+            histograms: WorkHistograms::new(),
+            objective: None,
+        }
+    }
+
+    fn add(&mut self, verdict: KeyVerdict) {
+        let summary = &mut self.summary;
+        for (class, example) in verdict.classes {
+            *summary.counts.entry(class).or_insert(0) += 1;
+            if class != LedgerClass::Ok {
+                let examples = summary.examples.entry(class).or_default();
+                if examples.len() < MAX_EXAMPLES {
+                    examples.push(example);
+                }
+            }
+        }
+        let subtypes = &mut summary.stuck_subtypes;
+        match verdict.stuck {
+            Some(StuckSubtype::NeverStarted) => subtypes.never_started += 1,
+            Some(StuckSubtype::Orphaned) => subtypes.orphaned += 1,
+            Some(StuckSubtype::RetryLoop) => subtypes.retry_loop += 1,
+            Some(StuckSubtype::Unspecified) => subtypes.unspecified += 1,
+            None => {}
+        }
+        summary.duplicate_kinds.job += u64::from(verdict.duplicate_job);
+        summary.duplicate_kinds.effect += u64::from(verdict.duplicate_effect);
+        if let Some(outcome) = verdict.objective {
+            let o = self.objective.get_or_insert_with(ObjectiveSummary::default);
+            match outcome {
+                ObjectiveOutcome::Met => o.met += 1,
+                ObjectiveOutcome::Slow => o.slow += 1,
+                ObjectiveOutcome::Undetermined => o.undetermined += 1,
+            }
+        }
+        if let Some(time) = verdict.time_to_terminal {
+            self.histograms.record_time_to_terminal(time);
+        }
+        for attempts in verdict.attempts {
+            self.histograms.record_attempts(attempts);
+        }
+    }
+
+    fn summary(mut self) -> LedgerSummary {
+        self.summary.objective = self.objective;
+        self.summary.time_to_terminal_ms = self.histograms.time_to_terminal_ms();
+        self.summary.attempts = self.histograms.attempts();
+        self.summary
     }
 }
 
@@ -393,21 +389,8 @@ pub fn class_name(class: LedgerClass) -> &'static str {
         LedgerClass::NotApplied => "not_applied",
         LedgerClass::Rejected => "rejected",
         LedgerClass::Resurrected => "resurrected",
+        LedgerClass::StateRegression => "state_regression",
+        LedgerClass::ConflictingTerminal => "conflicting_terminal",
+        LedgerClass::Slow => "slow",
     }
-}
-
-fn example(key: &KeyHistory, why: String, witnesses: Vec<u64>) -> LedgerExample {
-    LedgerExample {
-        key: key.key.clone(),
-        why,
-        witnesses,
-    }
-}
-
-/// Witness indices: present ones, ascending, without repeats.
-fn witnesses(indices: [Option<u64>; 3]) -> Vec<u64> {
-    let mut out: Vec<u64> = indices.into_iter().flatten().collect();
-    out.sort_unstable();
-    out.dedup();
-    out
 }

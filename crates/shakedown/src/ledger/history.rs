@@ -25,6 +25,7 @@ use crate::ledger::record::{
     HeaderField, OpFn, OpType, ReadDone, ReadInvoke, ReadSpec, Record, SettleDone, SettleInvoke,
     SubmitDone, SubmitInvoke, read_history,
 };
+use crate::ledger::spec::{LEDGER_SPEC, LedgerSpec};
 use crate::ledger::summary::LedgerSummary;
 use crate::plan::model::{Method, Plan};
 use crate::report::redact::Redactor;
@@ -152,12 +153,19 @@ struct Draft<'a> {
 }
 
 impl Ledger {
-    /// Create `history.jsonl` at `path` (truncating), redacting everything written with `redactor`.
+    /// Create `history.jsonl` at `path` (truncating), redacting everything written with `redactor`,
+    /// and write the plan's [`LedgerSpec`] next to it as `ledger-spec.json`, so that the history
+    /// can be checked again offline.
     pub fn create(
         path: &Path,
         plan: Arc<Plan>,
         redactor: Redactor,
     ) -> std::io::Result<Arc<Ledger>> {
+        let spec = LedgerSpec::from_plan(&plan);
+        let mut spec_json = serde_json::to_value(&spec).map_err(std::io::Error::other)?;
+        redactor.redact_json(&mut spec_json);
+        let spec_text = serde_json::to_string_pretty(&spec_json).map_err(std::io::Error::other)?;
+        std::fs::write(path.with_file_name(LEDGER_SPEC), spec_text + "\n")?;
         let file = File::create(path)?;
         let streams = crate::ledger::streams::StreamLog::new(
             &path.with_file_name(crate::ledger::streams::STREAMS_FILE),
@@ -173,7 +181,7 @@ impl Ledger {
                 writer: BufWriter::new(file),
                 next_index: 0,
                 write_error: None,
-                checker: Checker::new(),
+                checker: Checker::new(spec),
                 pending: HashMap::new(),
                 keys: Vec::new(),
                 key_slots: HashMap::new(),
@@ -342,7 +350,7 @@ impl Ledger {
     /// The classification of every test's keys so far: the same answer as
     /// [`crate::ledger::checker::classify`] over [`Ledger::records`], computed from memory.
     pub fn summaries(&self) -> BTreeMap<String, LedgerSummary> {
-        self.lock().checker.finish(&self.plan)
+        self.lock().checker.finish()
     }
 
     /// The keys registered for settle, in registration order.

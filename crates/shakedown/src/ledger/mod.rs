@@ -4,19 +4,32 @@
 //! - [`history`]: the [`Ledger`] the load generator records tracked submits in;
 //! - [`record`]: one line of `history.jsonl`, and [`read_history`] for saved histories;
 //! - [`settle`](mod@settle): polling until every key is terminal, then final reads;
-//! - [`checker`]: the pure classification ([`classify`]) of a history;
+//! - [`spec`]: the track rules the checker judges by, saved as `ledger-spec.json`;
+//! - [`checker`]: the pure classification ([`classify`]) of a history, with [`classes`] (the
+//!   classes of one key), `trace` (what the reads of a key showed over time) and
+//!   [`distribution`] (time to terminal and attempts histograms);
 //! - [`observe`]: what a read of a key means against its track spec;
 //! - [`summary`]: the per-test result that goes into the report;
+//! - [`offline`]: checking a saved run directory again (`shakedown check`), and [`gate`]: which
+//!   classes fail a check;
+//! - [`jepsen`]: the history in Jepsen's JSON shape, for an independent checker;
 //! - [`streams`]: the SSE stream log and the stream checker.
 
 pub mod checker;
+pub mod classes;
+pub mod distribution;
+pub mod gate;
 pub mod history;
+pub mod jepsen;
 pub mod observe;
+pub mod offline;
 pub mod record;
 pub mod settle;
+pub mod spec;
 pub mod stream_record;
 pub mod streams;
 pub mod summary;
+mod trace;
 mod why;
 
 #[cfg(test)]
@@ -29,6 +42,8 @@ pub use settle::{SettleOutcome, settle};
 
 #[cfg(test)]
 mod checker_tests;
+#[cfg(test)]
+mod classes_tests;
 #[cfg(test)]
 mod history_tests;
 #[cfg(test)]

@@ -20,9 +20,10 @@ pub fn track_at<'p>(plan: &'p Plan, scenario: &str, step: usize) -> Option<&'p T
 /// [`MAX_RECORDED_JOBS`] of them with their id, state and result count.
 ///
 /// A job's id is its `id` field (a string or a number). Its state is the first match of the
-/// track's `state` path (strings as they are, anything else as JSON text). Its result count is
-/// the first match of the track's `results` path, when the track has one and it is a
-/// non-negative integer.
+/// track's `state` path (strings as they are, anything else as JSON text). Its result count and
+/// attempt count are the first match of the track's `results` and `attempts` paths, when the
+/// track has them and they are non-negative integers; its progress marker is the first match of
+/// the `updated` path, as text.
 pub fn jobs_in(track: &Track, body: &Value) -> (u64, Vec<JobView>) {
     let found = track.items.query(body).all();
     let items = found
@@ -36,6 +37,18 @@ pub fn jobs_in(track: &Track, body: &Value) -> (u64, Vec<JobView>) {
                 .as_ref()
                 .and_then(|path| path.query(job).first())
                 .and_then(Value::as_u64),
+            attempts: track
+                .oracle
+                .attempts
+                .as_ref()
+                .and_then(|path| path.query(job).first())
+                .and_then(Value::as_u64),
+            updated: track
+                .oracle
+                .updated
+                .as_ref()
+                .and_then(|path| path.query(job).first())
+                .and_then(scalar_text),
         })
         .collect();
     (found.len() as u64, items)
@@ -46,37 +59,6 @@ fn scalar_text(value: &Value) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         Value::Null => None,
         other => Some(other.to_string()),
-    }
-}
-
-/// What the jobs of one read mean for an acknowledged key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Assessment {
-    /// No job.
-    Absent,
-    /// More than one job, or a job that reports more than one result.
-    Duplicates,
-    /// One job, not in a terminal state (or with no state).
-    NonTerminal,
-    /// One job, terminal and successful.
-    Succeeded,
-    /// One job, terminal in a failure state.
-    Failed,
-}
-
-/// Judge a read's jobs against the track's terminal and success states.
-pub fn assess(track: &Track, jobs: u64, items: &[JobView]) -> Assessment {
-    if jobs == 0 {
-        return Assessment::Absent;
-    }
-    if jobs > 1 || items.iter().any(|j| j.results.is_some_and(|n| n > 1)) {
-        return Assessment::Duplicates;
-    }
-    let state = items.first().and_then(|j| j.state.as_deref());
-    match state {
-        Some(s) if track.success.iter().any(|t| t == s) => Assessment::Succeeded,
-        Some(s) if track.terminal.iter().any(|t| t == s) => Assessment::Failed,
-        _ => Assessment::NonTerminal,
     }
 }
 
@@ -113,35 +95,36 @@ mod tests {
         assert_eq!(items[1].state.as_deref(), Some("completed"));
         assert_eq!(items[1].results, Some(2));
         assert!(!is_settled(track, &items));
-        assert_eq!(assess(track, jobs, &items), Assessment::Duplicates);
+        assert_eq!(
+            items[0].attempts, None,
+            "the fixture track has no attempts path"
+        );
     }
 
     #[test]
-    fn one_job_is_judged_by_its_state() {
-        let plan = fixtures::plan(fixtures::settle_config(1000, 10));
+    fn attempts_and_progress_are_read_when_the_track_names_them() {
+        let mut plan = fixtures::plan(fixtures::settle_config(1000, 10));
+        fixtures::with_oracle(&mut plan, |o| {
+            o.attempts = Some(serde_json_path::JsonPath::parse("$.attempts").unwrap());
+            o.updated = Some(serde_json_path::JsonPath::parse("$.updated_at").unwrap());
+        });
         let track = track_at(&plan, fixtures::SCENARIO, fixtures::STEP).unwrap();
-        let job = |state: &str, results: u64| JobView {
-            id: Some("r".into()),
+        let body = serde_json::json!({"runs": [
+            {"id": "r-1", "status": "running", "attempts": 3, "updated_at": "2024-01-01T00:00:00Z"},
+            {"id": "r-2", "status": "queued", "attempts": "many"},
+        ]});
+        let (_, items) = jobs_in(track, &body);
+        assert_eq!(items[0].attempts, Some(3));
+        assert_eq!(items[0].updated.as_deref(), Some("2024-01-01T00:00:00Z"));
+        assert_eq!(items[1].attempts, None);
+        assert_eq!(items[1].updated, None);
+        let job = |state: &str| JobView {
             state: Some(state.into()),
-            results: Some(results),
+            ..JobView::default()
         };
-        assert_eq!(assess(track, 0, &[]), Assessment::Absent);
+        assert!(is_settled(track, &[job("failed")]));
         assert!(is_settled(track, &[]));
-        assert_eq!(
-            assess(track, 1, &[job("completed", 1)]),
-            Assessment::Succeeded
-        );
-        assert_eq!(assess(track, 1, &[job("failed", 0)]), Assessment::Failed);
-        assert_eq!(
-            assess(track, 1, &[job("running", 0)]),
-            Assessment::NonTerminal
-        );
-        assert_eq!(
-            assess(track, 1, &[job("completed", 2)]),
-            Assessment::Duplicates
-        );
-        assert!(is_settled(track, &[job("failed", 0)]));
-        assert!(!is_settled(track, &[job("queued", 0)]));
+        assert!(!is_settled(track, &[job("queued")]));
     }
 
     #[test]

@@ -173,6 +173,12 @@ pub struct JobView {
     /// How many results it produced, when the track has a `results` path.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub results: Option<u64>,
+    /// How many times a worker picked it up, when the track has an `attempts` path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u64>,
+    /// Its progress marker (e.g. `updated_at`), when the track has an `updated` path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated: Option<String>,
 }
 
 /// The value of the settle operation's invoke.
@@ -207,9 +213,16 @@ pub struct SettleDone {
 /// complete record before it is returned. A malformed line anywhere else is an
 /// [`std::io::ErrorKind::InvalidData`] error naming the line. Blank lines are ignored.
 pub fn read_history(path: &Path) -> std::io::Result<(Vec<Record>, Vec<String>)> {
+    let mut records = Vec::new();
+    let warnings = for_each_record(path, |record| records.push(record))?;
+    Ok((records, warnings))
+}
+
+/// Stream a saved `history.jsonl` through `each`, one record at a time, in file order, with the
+/// rules of [`read_history`]; returns the warnings. Memory does not grow with the history.
+pub fn for_each_record(path: &Path, mut each: impl FnMut(Record)) -> std::io::Result<Vec<String>> {
     let file = std::fs::File::open(path)?;
     let mut reader = BufReader::new(file);
-    let mut records = Vec::new();
     let mut warnings = Vec::new();
     let mut line = Vec::new();
     let mut line_no = 0usize;
@@ -234,7 +247,7 @@ pub fn read_history(path: &Path) -> std::io::Result<(Vec<Record>, Vec<String>)> 
             ));
         }
         match serde_json::from_slice::<Record>(text) {
-            Ok(record) => records.push(record),
+            Ok(record) => each(record),
             Err(error) => bad = Some((line_no, error.to_string())),
         }
     }
@@ -245,7 +258,7 @@ pub fn read_history(path: &Path) -> std::io::Result<(Vec<Record>, Vec<String>)> 
             path.display()
         ));
     }
-    Ok((records, warnings))
+    Ok(warnings)
 }
 
 #[cfg(test)]
@@ -269,6 +282,7 @@ mod tests {
                     id: Some("r-1".into()),
                     state: Some("completed".into()),
                     results: Some(1),
+                    ..JobView::default()
                 }],
                 error: None,
             })

@@ -1,5 +1,6 @@
-//! The serialisable result of the ledger check for one test: counts per class and example keys
-//! with their witness operations.
+//! The serialisable result of the ledger check for one test: counts per class, the sub-counts
+//! inside `stuck` and `duplicates`, the time objective, the histograms' percentiles, and example
+//! keys with their witness operations.
 
 use std::collections::BTreeMap;
 
@@ -29,11 +30,195 @@ pub struct LedgerSummary {
     pub examples: BTreeMap<LedgerClass, Vec<LedgerExample>>,
     /// Whether settle ended because every key was terminal (false: the deadline passed).
     pub settled: bool,
+    /// The `stuck` keys by subtype (they add up to `stuck`).
+    #[serde(default)]
+    pub stuck_subtypes: StuckSubtypes,
+    /// The `duplicates` keys by kind (a key can be both kinds).
+    #[serde(default)]
+    pub duplicate_kinds: DuplicateKinds,
+    /// How the keys fared against their track's time objective, when a track has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objective: Option<ObjectiveSummary>,
+    /// Milliseconds from a key's submit to the first read that saw it terminal (an upper bound:
+    /// reads are made during settle), over acknowledged and recovered keys that reached a
+    /// terminal state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_terminal_ms: Option<Distribution>,
+    /// Attempts per job at its final read, when the track has an `attempts` path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<Distribution>,
+}
+
+/// Why a key is stuck, where the reads tell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StuckSubtypes {
+    /// Never seen in a started state, and 0 attempts.
+    pub never_started: u64,
+    /// In a started state, and its attempts and progress marker stopped moving.
+    pub orphaned: u64,
+    /// More attempts than the track's `max_attempts`.
+    pub retry_loop: u64,
+    /// No oracle tells (the track has no `started`, `attempts` or `updated`), or it is still
+    /// moving.
+    pub unspecified: u64,
+}
+
+/// How a key is duplicated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicateKinds {
+    /// One key produced more than one job.
+    pub job: u64,
+    /// One job produced more than one result.
+    pub effect: u64,
+}
+
+/// The keys judged against a time objective.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectiveSummary {
+    /// Seen terminal within the objective.
+    pub met: u64,
+    /// Certainly later than the objective: a read after the objective still saw it
+    /// non-terminal (the `slow` class).
+    pub slow: u64,
+    /// First seen terminal after the objective, but the previous read was before it: the
+    /// reads cannot tell (settle polls only after the load, every `interval`).
+    pub undetermined: u64,
+}
+
+/// Percentiles of a histogram.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Distribution {
+    /// Values recorded.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest value.
+    pub max: f64,
 }
 
 impl LedgerSummary {
     /// The count of one class (0 if absent).
     pub fn count(&self, class: LedgerClass) -> u64 {
         self.counts.get(&class).copied().unwrap_or(0)
+    }
+
+    /// The count of one class as a threshold measures it: `slow` cannot be measured while
+    /// some keys' time against the objective is undetermined (nothing passes unobserved).
+    pub fn measure(&self, class: LedgerClass) -> Option<u64> {
+        let undetermined = self.objective.map_or(0, |o| o.undetermined);
+        if class == LedgerClass::Slow && undetermined > 0 {
+            return None;
+        }
+        Some(self.count(class))
+    }
+
+    /// The figures beyond the class counts, one line of plain text each (for every renderer):
+    /// stuck subtypes and duplicate kinds when there are any, the objective, the histograms.
+    pub fn figures(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.count(LedgerClass::Stuck) > 0 {
+            let t = &self.stuck_subtypes;
+            lines.push(format!(
+                "stuck by subtype: never_started {}, orphaned {}, retry_loop {}, unspecified {}",
+                t.never_started, t.orphaned, t.retry_loop, t.unspecified
+            ));
+        }
+        if self.count(LedgerClass::Duplicates) > 0 {
+            let d = &self.duplicate_kinds;
+            lines.push(format!(
+                "duplicates by kind: job {}, effect {}",
+                d.job, d.effect
+            ));
+        }
+        if let Some(o) = &self.objective {
+            lines.push(format!(
+                "objective: met {}, slow {}, undetermined {}",
+                o.met, o.slow, o.undetermined
+            ));
+        }
+        if let Some(d) = &self.time_to_terminal_ms {
+            lines.push(format!(
+                "time to terminal: {} (an upper bound: keys are read during settle)",
+                d.describe("ms")
+            ));
+        }
+        if let Some(d) = &self.attempts {
+            lines.push(format!("attempts per job: {}", d.describe("")));
+        }
+        lines
+    }
+}
+
+impl Distribution {
+    /// "p50 12ms, p95 40ms, p99 41.5ms, max 50ms (n=60)".
+    pub fn describe(&self, unit: &str) -> String {
+        let number = |v: f64| {
+            if v.fract() == 0.0 {
+                format!("{v:.0}{unit}")
+            } else {
+                format!("{v:.1}{unit}")
+            }
+        };
+        format!(
+            "p50 {}, p95 {}, p99 {}, max {} (n={})",
+            number(self.p50),
+            number(self.p95),
+            number(self.p99),
+            number(self.max),
+            self.count
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_is_unmeasured_while_the_objective_is_undetermined() {
+        let mut summary = LedgerSummary::default();
+        summary.counts.insert(LedgerClass::Slow, 0);
+        assert_eq!(summary.measure(LedgerClass::Slow), Some(0));
+        summary.objective = Some(ObjectiveSummary {
+            met: 3,
+            slow: 0,
+            undetermined: 1,
+        });
+        assert_eq!(summary.measure(LedgerClass::Slow), None);
+        assert_eq!(summary.measure(LedgerClass::Lost), Some(0));
+    }
+
+    #[test]
+    fn figures_say_only_what_there_is() {
+        let mut summary = LedgerSummary::default();
+        assert!(summary.figures().is_empty());
+        summary.counts.insert(LedgerClass::Stuck, 2);
+        summary.stuck_subtypes.orphaned = 2;
+        summary.attempts = Some(Distribution {
+            count: 4,
+            p50: 1.0,
+            p95: 2.0,
+            p99: 2.0,
+            max: 2.5,
+        });
+        assert_eq!(
+            summary.figures(),
+            [
+                "stuck by subtype: never_started 0, orphaned 2, retry_loop 0, unspecified 0",
+                "attempts per job: p50 1, p95 2, p99 2, max 2.5 (n=4)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_summary_without_the_new_fields_still_reads() {
+        let old = r#"{"tracked": 1, "counts": {"ok": 1}, "examples": {}, "settled": true}"#;
+        let summary: LedgerSummary = serde_json::from_str(old).unwrap();
+        assert_eq!(summary.count(LedgerClass::Ok), 1);
+        assert_eq!(summary.stuck_subtypes, StuckSubtypes::default());
     }
 }

@@ -1,14 +1,16 @@
 //! The plain-words reasons of ledger examples, e.g. "acknowledged with 201 at 1.2s (op 14);
 //! final read at 9.8s saw no job (op 311)". Times are seconds on the ledger's clock.
 
-use crate::ledger::checker::{KeyHistory, ReadError, Seen};
+use crate::ledger::checker::{KeyHistory, Mark, ReadError, Seen, class_name};
 use crate::ledger::record::{JobView, OpType};
+use crate::ledger::trace::Sighting;
+use crate::plan::model::LedgerClass;
 
 /// Longest error text quoted in a reason.
 const MAX_ERROR_CHARS: usize = 160;
 
 /// Seconds on the ledger's clock, to a tenth.
-fn at(time_ns: u64) -> String {
+pub(crate) fn at(time_ns: u64) -> String {
     format!("{:.1}s", time_ns as f64 / 1e9)
 }
 
@@ -136,4 +138,90 @@ pub(crate) fn no_final_read(key: &KeyHistory) -> String {
         ));
     }
     text
+}
+
+/// A class's name, for "then judged stuck".
+pub(crate) fn class_word(class: LedgerClass) -> &'static str {
+    class_name(class)
+}
+
+fn sighting(s: &Sighting) -> String {
+    format!(
+        "{} at {} (op {})",
+        s.state,
+        at(s.mark.time_ns),
+        s.mark.index
+    )
+}
+
+/// A job seen terminal, then non-terminal.
+pub(crate) fn regression(was: &Sighting, now: &Sighting) -> String {
+    format!(
+        "job {} was seen terminal, {}, then non-terminal again, {}",
+        was.job,
+        sighting(was),
+        sighting(now)
+    )
+}
+
+/// A job (or two jobs of the key) seen in two terminal states.
+pub(crate) fn conflict(first: &Sighting, second: &Sighting) -> String {
+    if first.job == second.job {
+        format!(
+            "job {} was seen in two terminal states: {}, then {}",
+            first.job,
+            sighting(first),
+            sighting(second)
+        )
+    } else {
+        format!(
+            "its jobs ended in different terminal states: job {} {}, job {} {}",
+            first.job,
+            sighting(first),
+            second.job,
+            sighting(second)
+        )
+    }
+}
+
+/// Seconds with two decimals, for durations.
+fn secs(ns: u64) -> String {
+    format!("{:.2}s", ns as f64 / 1e9)
+}
+
+/// A key certainly terminal later than its objective. `bounds` are the lower and upper bound of
+/// its time to terminal, in nanoseconds since the submit.
+pub(crate) fn slow(
+    key: &KeyHistory,
+    submit: Mark,
+    terminal: Mark,
+    before: Mark,
+    bounds: (u64, u64),
+    objective_ms: u64,
+    interval_ms: u64,
+) -> String {
+    let (lower, upper) = bounds;
+    format!(
+        "submitted at {} (op {}); first seen terminal {} after the submit (op {}), and the read \
+         before it, {} after the submit (op {}), saw it not terminal: it took between {} and {} \
+         (the time is bounded by the poll interval, {interval_ms}ms), over the objective of {}; \
+         {}",
+        at(submit.time_ns),
+        submit.index,
+        secs(upper),
+        terminal.index,
+        secs(lower),
+        before.index,
+        secs(lower),
+        secs(upper),
+        secs(objective_ms.saturating_mul(1_000_000)),
+        submit_word(key)
+    )
+}
+
+fn submit_word(key: &KeyHistory) -> String {
+    match key.submit.as_ref().map(|s| s.kind) {
+        Some(OpType::Ok) => "it was acknowledged".to_string(),
+        _ => "its submit was indeterminate and it was recovered".to_string(),
+    }
 }

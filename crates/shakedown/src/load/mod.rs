@@ -13,6 +13,7 @@
 pub mod budget;
 pub mod executor;
 pub mod http;
+pub mod http1_chunked;
 pub mod mix;
 pub mod open;
 #[cfg(test)]
@@ -24,7 +25,9 @@ pub mod schedule;
 pub mod scope;
 pub mod sse;
 pub mod sse_parse;
+pub mod sse_wire;
 mod step;
+pub(crate) use step::{describe as describe_status, json_matches};
 pub mod stream;
 pub mod stream_expect;
 #[cfg(test)]

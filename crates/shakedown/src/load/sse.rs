@@ -10,13 +10,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use reqwest::header::HeaderValue;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::http::{classify, excerpt};
+use super::http::excerpt;
 use super::prepared::TargetSpec;
 use super::sse_parse::{SseError, SseItem, SseParser};
+use super::sse_wire::{self, BodyError, OpenError, SseRequest, SseResponse};
 use super::stream::{Rendered, SseSpec, StreamOutcome, StreamSpec, Timings, report};
 use super::stream_expect::{Sequence, StreamClass, StreamClock, StreamFailure};
 use super::vu::{Runtime, StepEnd};
@@ -65,6 +66,8 @@ enum ConnectionEnd {
 
 /// The state of a stream across its connections.
 struct Follow {
+    /// The stream's URL, parsed once for every connection.
+    url: Result<reqwest::Url, String>,
     start: Instant,
     clock: StreamClock,
     seq: Sequence,
@@ -80,6 +83,8 @@ impl Reader<'_> {
     pub(super) async fn follow(self) -> StepEnd {
         let start = Instant::now();
         let mut f = Follow {
+            url: reqwest::Url::parse(&self.rendered.url)
+                .map_err(|e| format!("invalid URL {:?}: {e}", self.rendered.url)),
             start,
             clock: StreamClock::new(start, self.spec.deadline, self.spec.idle),
             seq: Sequence::new(self.rendered.matchers.clone(), self.spec.unexpected, start),
@@ -193,69 +198,70 @@ impl Reader<'_> {
         Ok(self.sse.client.get_or_init(|| client))
     }
 
-    fn request(&self, last_id: Option<&str>) -> Result<reqwest::RequestBuilder, String> {
-        let mut request = self
-            .client()?
-            .request(self.sse.method.clone(), &self.rendered.url)
-            .header(ACCEPT, HeaderValue::from_static("text/event-stream"))
-            .header(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        for (name, value) in &self.rendered.headers {
-            request = request.header(name.clone(), value.clone());
-        }
-        if let Some(id) = last_id {
-            let value = HeaderValue::from_str(id)
-                .map_err(|_| format!("event id {id:?} cannot be sent as Last-Event-ID"))?;
-            request = request.header("last-event-id", value);
-        }
-        if let Some(body) = self.body {
-            request = request
-                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-                .body(body.to_vec());
-        }
-        Ok(request)
+    /// Send the request and wait for the response head: the lean client for plain http, reqwest
+    /// otherwise.
+    async fn open(&self, f: &Follow) -> Result<SseResponse, ConnectionEnd> {
+        let protocol =
+            |e: String| ConnectionEnd::Fail(StreamFailure::new(StreamClass::ProtocolError, e));
+        let url = f.url.as_ref().map_err(|e| protocol(e.clone()))?;
+        let last_event_id = f
+            .last_id
+            .as_deref()
+            .map(|id| {
+                HeaderValue::from_str(id)
+                    .map_err(|_| format!("event id {id:?} cannot be sent as Last-Event-ID"))
+            })
+            .transpose()
+            .map_err(protocol)?;
+        let request = SseRequest {
+            method: &self.sse.method,
+            url,
+            headers: &self.rendered.headers,
+            last_event_id,
+            body: self.body,
+            connect_timeout: self.target.connect_timeout,
+        };
+        let opened = if sse_wire::lean(url) {
+            sse_wire::open_lean(&request).await
+        } else {
+            let client = self.client().map_err(protocol)?;
+            sse_wire::open_reqwest(client, &request).await
+        };
+        opened.map_err(|e| match e {
+            OpenError::Connect(e) => {
+                ConnectionEnd::Retry(StreamFailure::new(StreamClass::HandshakeRefused, e))
+            }
+            OpenError::Broken(e) => ConnectionEnd::Retry(StreamFailure::new(StreamClass::Reset, e)),
+            OpenError::Protocol(e) => protocol(e),
+        })
     }
 
     /// One connection, from the request to its end.
     async fn connection(&self, f: &mut Follow, timings: &mut Timings) -> ConnectionEnd {
-        let request = match self.request(f.last_id.as_deref()) {
-            Ok(r) => r,
-            Err(e) => {
-                return ConnectionEnd::Fail(StreamFailure::new(StreamClass::ProtocolError, e));
-            }
-        };
         let headers_wait = f
             .clock
             .idle
             .min(f.clock.deadline.saturating_duration_since(Instant::now()));
-        let mut response = match tokio::time::timeout(headers_wait, request.send()).await {
+        let mut response = match tokio::time::timeout(headers_wait, self.open(f)).await {
             Err(_) => {
                 return ConnectionEnd::Fail(StreamFailure::new(
                     StreamClass::Hung,
                     format!("no response headers within {}ms", headers_wait.as_millis()),
                 ));
             }
-            Ok(Err(e)) => {
-                let e = classify(&e);
-                return ConnectionEnd::Retry(StreamFailure::new(
-                    match e {
-                        super::http::ExchangeError::Connect(_) => StreamClass::HandshakeRefused,
-                        _ => StreamClass::Reset,
-                    },
-                    e.to_string(),
-                ));
-            }
+            Ok(Err(end)) => return end,
             Ok(Ok(r)) => r,
         };
-        let status = response.status().as_u16();
+        let status = response.status;
         f.outcome.status = Some(status);
         f.clock.byte(Instant::now());
-        if !response.status().is_success() {
+        if !(200..300).contains(&status) {
             let body = tokio::time::timeout(Duration::from_millis(500), response.chunk())
                 .await
                 .ok()
                 .and_then(Result::ok)
                 .flatten()
-                .map(|b| excerpt(&b, 120))
+                .map(|b| excerpt(b, 120))
                 .unwrap_or_default();
             let failure = StreamFailure::new(
                 StreamClass::HandshakeRefused,
@@ -267,16 +273,13 @@ impl Reader<'_> {
                 ConnectionEnd::Fail(failure)
             };
         }
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        if !content_type.starts_with("text/event-stream") {
+        if !response.content_type.starts_with("text/event-stream") {
             return ConnectionEnd::Fail(StreamFailure::new(
                 StreamClass::ProtocolError,
-                format!("content-type {content_type:?} is not text/event-stream"),
+                format!(
+                    "content-type {:?} is not text/event-stream",
+                    response.content_type
+                ),
             ));
         }
         let mut parser = SseParser::new(self.spec.max_event);
@@ -303,20 +306,22 @@ impl Reader<'_> {
                         ),
                     ));
                 }
-                Err(e) => {
+                Err(BodyError::Broken(e)) => {
                     return ConnectionEnd::Retry(StreamFailure::new(
                         StreamClass::Reset,
-                        format!(
-                            "the stream broke after {} events: {}",
-                            f.outcome.events,
-                            classify(&e)
-                        ),
+                        format!("the stream broke after {} events: {e}", f.outcome.events),
+                    ));
+                }
+                Err(BodyError::Protocol(e)) => {
+                    return ConnectionEnd::Fail(StreamFailure::new(
+                        StreamClass::ProtocolError,
+                        format!("{e} after {} events", f.outcome.events),
                     ));
                 }
             };
             f.clock.byte(now);
             items.clear();
-            if let Err(e) = parser.feed(&bytes, &mut items) {
+            if let Err(e) = parser.feed(bytes, &mut items) {
                 let detail = match e {
                     SseError::TooLarge { .. } => format!("{e} after {} events", f.outcome.events),
                     SseError::Utf8 => format!("{e} after {} events", f.outcome.events),

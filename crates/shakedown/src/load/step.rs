@@ -333,7 +333,11 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// Equality of a JSON value with an expectation. A templated expectation renders to a string,
 /// so it also matches a number or boolean with the same text (`{{ run_id }}` against `42`).
-fn json_matches(actual: &serde_json::Value, expected: &serde_json::Value, templated: bool) -> bool {
+pub(crate) fn json_matches(
+    actual: &serde_json::Value,
+    expected: &serde_json::Value,
+    templated: bool,
+) -> bool {
     if actual == expected {
         return true;
     }
@@ -346,7 +350,8 @@ fn json_matches(actual: &serde_json::Value, expected: &serde_json::Value, templa
     }
 }
 
-fn describe(set: &StatusSet) -> String {
+/// A status set as written in messages: `2xx` or `[200, 201]`.
+pub(crate) fn describe(set: &StatusSet) -> String {
     match set {
         StatusSet::Success => "2xx".into(),
         StatusSet::Codes(codes) => {

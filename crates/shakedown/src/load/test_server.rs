@@ -262,6 +262,8 @@ pub fn plan(targets: Vec<Target>, scenarios: Vec<(&str, Vec<Step>)>, tests: Vec<
         faults: Default::default(),
         evidence: Default::default(),
         proxies: Default::default(),
+        oracles: Default::default(),
+        verifications: Vec::new(),
         source: PathBuf::from("plan.toml"),
         redacted_source: String::new(),
     }

@@ -371,6 +371,7 @@ async fn a_tracked_step_sends_its_key_and_records_the_submit() {
         results: None,
         terminal: vec!["completed".into()],
         success: vec!["completed".into()],
+        oracle: Default::default(),
     });
     let plan = plan(
         vec![target("api", &url)],

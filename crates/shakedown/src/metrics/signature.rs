@@ -31,13 +31,18 @@ pub fn status_class(status: Option<u16>) -> &'static str {
     }
 }
 
-/// The signature of one failure: `"{class} {method} {step}: {normalised text}"`.
+/// The signature of one failure: `"{class} {method} {step}: {normalised text}"`. A WebSocket
+/// that upgraded (101 Switching Protocols) has no class worth showing: its failure happened after
+/// the handshake, so the signature is `"WS {step}: {text}"`.
 pub fn signature(status: Option<u16>, method: &str, step: &str, text: &str) -> String {
-    format!(
-        "{} {method} {step}: {}",
-        status_class(status),
-        normalise(text)
-    )
+    match status {
+        Some(101) => format!("{method} {step}: {}", normalise(text)),
+        _ => format!(
+            "{} {method} {step}: {}",
+            status_class(status),
+            normalise(text)
+        ),
+    }
 }
 
 /// Replace the variable parts of an error text: uuids become `<uuid>`, hex ids (eight or more hex
@@ -384,6 +389,22 @@ mod tests {
         assert_eq!(a, "4xx GET fetch: run <n> not found (id <hex>)");
         let c = signature(None, "GET", "fetch", "run 17 not found (id 9a8b7c6d5e4f)");
         assert_ne!(a, c, "the status class is part of the signature");
+    }
+
+    #[test]
+    fn an_upgraded_websocket_shows_no_status_class() {
+        let upgraded = signature(
+            Some(101),
+            "WS",
+            "agent",
+            "closed-early: closed 1000 right after connect",
+        );
+        assert_eq!(
+            upgraded,
+            "WS agent: closed-early: closed 1000 right after connect"
+        );
+        let refused = signature(Some(403), "WS", "agent", "handshake-refused: status 403");
+        assert_eq!(refused, "4xx WS agent: handshake-refused: status 403");
     }
 
     #[test]

@@ -99,7 +99,7 @@ fn measure(t: &Threshold, m: &Measurements, ledger: Option<&LedgerSummary>) -> O
                 GaugeAgg::Last => g.last,
             }
         }
-        ThresholdMetric::Ledger(class) => ledger.map(|l| l.count(*class) as f64),
+        ThresholdMetric::Ledger(class) => ledger.and_then(|l| l.measure(*class)).map(|n| n as f64),
     }
 }
 

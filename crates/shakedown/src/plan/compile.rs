@@ -111,6 +111,13 @@ pub fn compile(
     let proxies = cx.proxies(raw);
     let mut faults = cx.fault_plan(raw, &scenarios, &targets, &load_tests);
     super::compile_proxy::mark_proxy_users(&targets, &mut load_tests, &mut faults);
+    let oracles = cx.oracles(raw);
+    let test_ids = load_tests
+        .iter()
+        .map(|t| t.id.clone())
+        .chain(faults.tests.iter().map(|t| t.load.id.clone()))
+        .collect();
+    let verifications = cx.verifications(raw, &oracles, test_ids);
     let secrets = cx.secret_values();
     let redactor = Redactor::new(&secrets);
     if !cx.diagnostics.is_empty() {
@@ -140,6 +147,8 @@ pub fn compile(
         load_tests,
         faults,
         proxies,
+        oracles,
+        verifications,
         evidence: super::model::Evidence {
             hostname: raw
                 .evidence

@@ -326,7 +326,7 @@ impl Compiler<'_> {
         };
         let captures = self.captures(place, raw);
         let expect = match &raw.expect {
-            Some(expect) => self.expect(place, expect.get_ref(), &scope),
+            Some(expect) => self.expect(&|f| place.of(f), expect.get_ref(), &scope),
             None => Some(Expect {
                 status: super::model::StatusSet::Success,
                 body_contains: Vec::new(),
@@ -401,17 +401,18 @@ impl Compiler<'_> {
         out
     }
 
-    fn expect(
+    /// Compile an `expect` table; `place` names one of its fields for messages.
+    pub(super) fn expect(
         &mut self,
-        place: &StepPlace<'_>,
+        place: &dyn Fn(&str) -> String,
         raw: &RawExpect,
         scope: &Scope<'_>,
     ) -> Option<Expect> {
-        let status = self.status_set(raw.status.as_ref(), &place.of("expect.status"));
+        let status = self.status_set(raw.status.as_ref(), &place("expect.status"));
         let mut body_contains = Some(Vec::new());
         for needle in raw.body_contains.iter().flatten() {
             match (
-                self.text(needle, &place.of("expect.body_contains")),
+                self.text(needle, &place("expect.body_contains")),
                 body_contains.as_mut(),
             ) {
                 (Some(text), Some(list)) => list.push(text.value),
@@ -420,7 +421,7 @@ impl Compiler<'_> {
         }
         let mut json = Some(Vec::new());
         for (source, value) in raw.json.iter().flat_map(|j| j.0.iter()) {
-            let what = place.of(&format!("expect.json `{source}`"));
+            let what = place(&format!("expect.json `{source}`"));
             let key = Spanned::new(value.span(), source.clone());
             let path = self.jsonpath(&key, &what);
             let equals = self.json_value(value, &what, Some(scope));
@@ -435,7 +436,7 @@ impl Compiler<'_> {
         }
         let max_latency = match &raw.latency {
             Some(latency) => self
-                .required_duration(latency, &place.of("expect.latency"))
+                .required_duration(latency, &place("expect.latency"))
                 .map(Some),
             None => Some(None),
         };

@@ -111,6 +111,7 @@ impl Compiler<'_> {
                 }
             }
         }
+        let oracle = self.track_oracle(place, raw, terminal.as_deref().unwrap_or_default());
         let read = read?;
         Some(Track {
             key: key?,
@@ -125,6 +126,7 @@ impl Compiler<'_> {
             results: results?,
             terminal: terminal?,
             success: success?,
+            oracle: oracle?,
         })
     }
 

@@ -43,6 +43,10 @@ pub struct Plan {
     pub evidence: Evidence,
     /// Fault proxies, by name (`[proxies.NAME]`).
     pub proxies: BTreeMap<String, super::model_proxy::ProxySpec>,
+    /// Oracles by name: stores the verification checks read directly.
+    pub oracles: BTreeMap<String, super::model_verify::Oracle>,
+    /// Verification checks, in plan order, run after settle.
+    pub verifications: Vec<super::model_verify::Verification>,
     /// The file the plan came from.
     pub source: PathBuf,
     /// The plan file's text with every secret value redacted: the "effective plan" of the
@@ -374,6 +378,25 @@ pub struct Track {
     pub terminal: Vec<String>,
     /// Terminal states that count as success (the rest of `terminal` are failures of the job).
     pub success: Vec<String>,
+    /// What else a read tells about a job's progress, and the objective it is held to.
+    pub oracle: TrackOracle,
+}
+
+/// The optional parts of a track spec that refine the ledger's classes: the time objective
+/// (`slow`) and the progress signals that give `stuck` keys a subtype.
+#[derive(Debug, Clone, Default)]
+pub struct TrackOracle {
+    /// A job first seen terminal later than this after its submit is `slow`.
+    pub objective: Option<Duration>,
+    /// JSONPath, relative to one job, of how many times a worker picked it up.
+    pub attempts: Option<JsonPath>,
+    /// JSONPath, relative to one job, of a value that changes whenever it makes progress
+    /// (e.g. `$.updated_at`).
+    pub updated: Option<JsonPath>,
+    /// Non-terminal states in which a worker holds the job (e.g. `running`).
+    pub started: Vec<String>,
+    /// More attempts than this is a retry loop.
+    pub max_attempts: Option<u64>,
 }
 
 /// The read request of a track step.
@@ -560,6 +583,13 @@ pub enum LedgerClass {
     Rejected,
     /// Definitely rejected, yet it exists.
     Resurrected,
+    /// A read saw the job terminal, and a later read saw it non-terminal again.
+    StateRegression,
+    /// Reads saw the job in two different terminal states, or two jobs of the key ended in
+    /// different terminal states.
+    ConflictingTerminal,
+    /// Terminal, but later than the track's `objective` after the submit.
+    Slow,
 }
 
 /// Comparison operators.

@@ -51,6 +51,12 @@ raw_table! {
         /// Fault proxies, by name, placed between a service and a dependency so that fault
         /// tests can inject network faults.
         proxies: Option<BTreeMap<String, super::raw_proxy::RawProxy>> = "table of proxies", DefaultsTo("{}"), nested(MapOfTables, &super::raw_proxy::RawProxy::SCHEMA);
+        /// Stores the gate reads directly (Postgres, Redis, an object store), by name, for
+        /// the verification checks.
+        oracles: Option<BTreeMap<String, Spanned<super::raw_verify::RawOracle>>> = "table of oracles", DefaultsTo("{}"), nested(MapOfTables, &super::raw_verify::RawOracle::SCHEMA);
+        /// Verification checks, run after every load and fault test has settled, in the order
+        /// they are written.
+        verify: Option<Vec<Spanned<super::raw_verify::RawVerify>>> = "array of tables", DefaultsTo("[]"), nested(ListOfTables, &super::raw_verify::RawVerify::SCHEMA);
     }
 }
 
@@ -250,6 +256,22 @@ raw_table! {
         terminal: Option<Vec<Str>> = "list of strings", Required;
         /// Terminal states that count as success; the other terminal states are failures.
         success: Option<Vec<Str>> = "list of strings", Required;
+        /// The time objective of the work, e.g. `"30s"`: a job first seen terminal later than
+        /// this after its submit is `slow`. Reads are made during settle, so the time is
+        /// bounded by the poll interval; a key whose bounds straddle the objective is counted
+        /// as undetermined, not as slow.
+        objective: Option<Str> = "duration", Optional;
+        /// JSONPath, relative to one job, of how many times a worker picked it up, e.g.
+        /// `"$.attempts"`: gives stuck keys a subtype and feeds the attempts histogram.
+        attempts: Option<Str> = "JSONPath", Optional;
+        /// JSONPath, relative to one job, of a value that changes whenever the job makes
+        /// progress, e.g. `"$.updated_at"`: a started job whose value stops moving is orphaned.
+        updated: Option<Str> = "JSONPath", Optional;
+        /// Non-terminal states in which a worker holds the job, e.g. `["running"]`: a stuck job
+        /// never seen in one of them (and with 0 attempts) never started.
+        started: Option<Vec<Str>> = "list of strings", DefaultsTo("[]");
+        /// A stuck job with more attempts than this is in a retry loop (needs `attempts`).
+        max_attempts: Option<Spanned<i64>> = "integer > 0", Optional;
     }
 }
 
@@ -385,6 +407,17 @@ pub const ALL_TABLES: &[&super::schema::TableSchema] = &[
     &super::raw_faults::RawSafety::SCHEMA,
     &super::raw_faults::RawStopCondition::SCHEMA,
     &super::raw_proxy::RawProxy::SCHEMA,
+    super::raw_verify::TABLES[0],
+    super::raw_verify::TABLES[1],
+    super::raw_verify::TABLES[2],
+    super::raw_verify::TABLES[3],
+    super::raw_verify::TABLES[4],
+    super::raw_verify::TABLES[5],
+    super::raw_verify::TABLES[6],
+    super::raw_verify::TABLES[7],
+    super::raw_verify::TABLES[8],
+    super::raw_verify::TABLES[9],
+    super::raw_verify::TABLES[10],
 ];
 
 #[cfg(test)]

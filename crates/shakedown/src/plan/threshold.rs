@@ -13,7 +13,8 @@ pub const THRESHOLD_GRAMMAR: &str = "A threshold is `METRIC [{step=NAME}] OP NUM
 METRIC is p(N) (0 < N <= 100), avg, min, max or med (latency; UNIT ms, s or m, default ms), \
 rate(failures|errors|dropped), count(requests|failures|errors|iterations|dropped), \
 max|min|avg|last(GAUGE) of a sampled gauge, or a ledger class (ok, lost, duplicates, stuck, \
-unknown, failed, recovered, not_applied, rejected, resurrected); OP is <, <=, >, >=, == or !=. \
+unknown, failed, recovered, not_applied, rejected, resurrected, state_regression, \
+conflicting_terminal, slow); OP is <, <=, >, >=, == or !=. \
 Instead of a step, the braces can name a window of the test: {window=10s..20s} or {window=30s..} \
 (offsets from the test's start), and in fault tests {window=during_fault} or \
 {window=after_recovery}. Examples: `p(95) < 500ms`, `p(99){step=create} < 2s`, \
@@ -29,7 +30,7 @@ pub struct ThresholdError {
     pub range: Range<usize>,
 }
 
-const LEDGER_CLASSES: [(&str, LedgerClass); 10] = [
+const LEDGER_CLASSES: [(&str, LedgerClass); 13] = [
     ("ok", LedgerClass::Ok),
     ("lost", LedgerClass::Lost),
     ("duplicates", LedgerClass::Duplicates),
@@ -40,6 +41,9 @@ const LEDGER_CLASSES: [(&str, LedgerClass); 10] = [
     ("not_applied", LedgerClass::NotApplied),
     ("rejected", LedgerClass::Rejected),
     ("resurrected", LedgerClass::Resurrected),
+    ("state_regression", LedgerClass::StateRegression),
+    ("conflicting_terminal", LedgerClass::ConflictingTerminal),
+    ("slow", LedgerClass::Slow),
 ];
 
 struct Cursor<'a> {

@@ -33,6 +33,7 @@ pub fn check(id: &str, status: Status) -> CheckReport {
         ledger: None,
         fault: None,
         streams: None,
+        verify: None,
     }
 }
 
@@ -203,6 +204,7 @@ pub fn sample_report() -> Report {
         ledger: Some(ledger_l1()),
         fault: None,
         streams: None,
+        verify: None,
     };
     let l2 = CheckReport {
         id: "L2".into(),
@@ -219,6 +221,7 @@ pub fn sample_report() -> Report {
         ledger: None,
         fault: None,
         streams: None,
+        verify: None,
     };
     let mut gauges = BTreeMap::new();
     gauges.insert(
@@ -263,6 +266,7 @@ pub fn sample_report() -> Report {
         ledger: None,
         fault: None,
         streams: None,
+        verify: None,
     };
     let mut l4 = check("L4", Status::Skipped);
     l4.name = "Soak | 5 minutes".into();

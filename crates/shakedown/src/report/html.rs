@@ -294,6 +294,9 @@ fn check_section(out: &mut String, check: &CheckReport, evidence: &RunEvidence) 
     if let Some(section) = &check.fault {
         html_fault::recovery_details(out, section);
     }
+    if let Some(section) = &check.verify {
+        crate::report::html_verify::verify_details(out, section);
+    }
     if let Some(m) = &check.metrics {
         load_details(out, m);
     }
@@ -449,6 +452,14 @@ fn ledger_details(out: &mut String, ledger: &LedgerSummary, evidence: &RunEviden
         );
     }
     out.push_str("</tbody></table>");
+    let figures = ledger.figures();
+    if !figures.is_empty() {
+        out.push_str(r#"<ul class="ledger-figures">"#);
+        for line in &figures {
+            let _ = write!(out, "<li>{}</li>", esc(line));
+        }
+        out.push_str("</ul>");
+    }
     for (class, examples) in ledger.examples.iter().filter(|(_, e)| !e.is_empty()) {
         let name = ledger_class_name(*class);
         let _ = write!(

@@ -143,6 +143,9 @@ fn check_section(out: &mut String, check: &CheckReport) {
     if let Some(fault) = &check.fault {
         crate::report::markdown_fault::fault_details(out, fault);
     }
+    if let Some(section) = &check.verify {
+        crate::report::markdown_verify::verify_details(out, section);
+    }
     if let Some(metrics) = &check.metrics {
         load_details(out, metrics);
     }
@@ -296,6 +299,13 @@ fn ledger_details(out: &mut String, ledger: &LedgerSummary) {
     }
     if !table.is_empty() {
         out.push_str(&table.markdown());
+        out.push('\n');
+    }
+    let figures = ledger.figures();
+    for line in &figures {
+        let _ = writeln!(out, "- {}", text(line));
+    }
+    if !figures.is_empty() {
         out.push('\n');
     }
     for (class, examples) in &ledger.examples {

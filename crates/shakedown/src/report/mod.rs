@@ -19,6 +19,7 @@ pub mod html;
 pub mod html_chart;
 mod html_fault;
 mod html_style;
+mod html_verify;
 #[cfg(test)]
 mod html_tests;
 pub mod json;
@@ -26,8 +27,10 @@ pub mod junit;
 pub mod manifest;
 pub mod markdown;
 pub mod markdown_fault;
+mod markdown_verify;
 pub mod model;
 pub mod redact;
+pub mod verify;
 pub mod redact_stream;
 pub mod table;
 pub mod verdict;

@@ -109,6 +109,8 @@ pub enum CheckKind {
     Load,
     /// A fault test: background load, real faults, their proof and recovery.
     Fault,
+    /// A verification after settle: an oracle probe, the artifacts, isolation, a canary.
+    Verify,
 }
 
 /// One check's result.
@@ -141,6 +143,9 @@ pub struct CheckReport {
     /// across reconnects, resumes, terminal states, hangs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub streams: Option<crate::ledger::streams::StreamCheckSummary>,
+    /// For a verification: what it asked, what it observed, and every problem it found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<crate::report::verify::VerifySection>,
 }
 
 /// A threshold and what was measured for it.
@@ -208,6 +213,7 @@ impl CheckKind {
         match self {
             CheckKind::Load => "load",
             CheckKind::Fault => "fault",
+            CheckKind::Verify => "verify",
         }
     }
 }

@@ -101,7 +101,16 @@ impl Redactor {
             serde_json::Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
             serde_json::Value::Object(map) => {
                 for (k, v) in map.iter_mut() {
-                    if is_credential_name(k) && !v.is_null() && !v.is_object() && !v.is_array() {
+                    // A number under a name like `total_tokens` counts tokens (LLM usage);
+                    // it is not a credential.
+                    let token_count =
+                        v.is_number() && k.to_ascii_lowercase().ends_with("tokens");
+                    if is_credential_name(k)
+                        && !token_count
+                        && !v.is_null()
+                        && !v.is_object()
+                        && !v.is_array()
+                    {
                         *v = serde_json::Value::String(REDACTED.to_string());
                     } else {
                         self.redact_json(v);
@@ -217,6 +226,17 @@ mod tests {
             "GET /x?token=[REDACTED]&page=2"
         );
         assert_eq!(r.redact("?token=x?token=y"), "?token=[REDACTED]");
+    }
+
+    #[test]
+    fn token_counts_are_not_credentials_but_token_strings_are() {
+        let r = Redactor::new(&Secrets::default());
+        let mut doc = serde_json::json!({"tokens": 6, "total_tokens": 9, "tokens_str": "abc", "access_token": "xyz"});
+        r.redact_json(&mut doc);
+        assert_eq!(doc["tokens"], 6);
+        assert_eq!(doc["total_tokens"], 9);
+        assert_eq!(doc["tokens_str"], REDACTED);
+        assert_eq!(doc["access_token"], REDACTED);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The one integration test binary: the real `shakedown` binary and library against the real
 //! testbed, real Postgres, a real S3 protocol server, and hostile servers on loopback sockets.
 
+mod artifacts;
 mod bad_targets;
+mod check;
 mod demo;
 mod evidence;
 mod faults;
@@ -10,6 +12,7 @@ mod hostile;
 mod interrupt;
 mod ledger_restart;
 mod plan_errors;
+mod probes;
 mod proxy;
 mod run;
 mod stream_hostile;

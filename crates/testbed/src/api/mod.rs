@@ -1,12 +1,15 @@
-//! The HTTP API (axum): health, login, runs, run events (SSE), the agent WebSocket and the ops
-//! endpoints, served on a loopback address with a graceful, bounded drain on shutdown.
+//! The HTTP API (axum): health, login, runs, run events (SSE), the agent WebSocket, the canary
+//! (and the LLM-like upstream it calls by default) and the ops endpoints, served on a loopback
+//! address with a graceful, bounded drain on shutdown.
 
 pub mod auth;
 mod body;
+pub mod canary;
 mod error;
 mod event_watch;
 mod events;
 mod health;
+pub mod llm_upstream;
 mod load;
 mod ops;
 mod pending;
@@ -27,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 pub use error::ApiError;
 
 use crate::artifacts::ArtifactStore;
-use crate::config::Settings;
+use crate::config::{Settings, redact_url_password};
 use crate::defects::Defect;
 use crate::outage::DbOutage;
 use crate::store::Store;
@@ -60,6 +63,8 @@ pub struct ApiContext {
     pub watches: event_watch::EventWatches,
     /// Cancelled when the process is asked to stop; streams end on it.
     pub shutdown: CancellationToken,
+    /// The canary's client and upstream.
+    pub canary: canary::Canary,
 }
 
 /// The state shared by all handlers.
@@ -85,6 +90,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/runs/{id}", get(runs::get_one))
         .route("/api/v1/runs/{id}/events", get(events::stream))
         .route("/api/v1/agent/ws", get(ws::upgrade))
+        .route("/api/v1/canary", post(canary::call))
+        .route(canary::UPSTREAM_PATH, post(llm_upstream::answer))
         .route("/api/v1/ops/queue", get(ops::queue))
         .route("/api/v1/ops/worker-status", get(ops::worker_status))
         .route("/api/v1/ops/chaos/worker-exit", post(ops::worker_exit))
@@ -121,7 +128,10 @@ pub async fn run(
         .defects
         .has(Defect::LoseAcked)
         .then(pending::PendingRuns::default);
+    let canary =
+        canary::Canary::new(&settings.canary, addr).context("building the canary's HTTP client")?;
     let state = Arc::new(ApiContext {
+        canary,
         settings,
         store,
         artifacts,
@@ -137,6 +147,7 @@ pub async fn run(
         "api": format!("http://{addr}"),
         "boot_id": state.boot_id,
         "pid": std::process::id(),
+        "canary_upstream": redact_url_password(state.canary.upstream()),
     }))?;
     if state.pending.is_some() {
         tokio::spawn(pending::flush_lazily(Arc::clone(&state)));

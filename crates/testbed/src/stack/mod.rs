@@ -19,7 +19,7 @@ pub use child::{Child, ChildError};
 use control::{ControlCommand, Target};
 
 use crate::cli::{Launcher, StackArgs, settings_to_args};
-use crate::config::Settings;
+use crate::config::{Settings, redact_url_password};
 use crate::jsonl::write_line;
 use crate::outage::DbOutage;
 use crate::store::Store;
@@ -64,7 +64,11 @@ impl Supervisor {
                 "--listen".into(),
                 self.api_listen.to_string().into(),
             ],
-            Target::Worker(_) => vec!["worker".into()],
+            Target::Worker(index) => vec![
+                "worker".into(),
+                "--worker-index".into(),
+                index.to_string().into(),
+            ],
         };
         args.extend(settings_to_args(&self.settings));
         args.push("--exit-with-parent".into());
@@ -201,6 +205,10 @@ pub async fn run(args: StackArgs, launcher: Launcher) -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", settings.redacted_database_url()))?
         .close()
         .await;
+    // An unreachable Redis is the stack's own startup error, not N workers failing to start.
+    if let Some(url) = &settings.redis_url {
+        crate::boot_info::ping(url).await?;
+    }
     let port = match args.port {
         0 => free_port().context("finding a free port")?,
         port => port,
@@ -281,6 +289,14 @@ fn first_line(supervisor: &mut Supervisor) -> serde_json::Value {
         "database": settings.redacted_database_url(),
         "artifacts": settings.artifacts_description(),
         "bucket": settings.bucket,
+        "redis": settings.redacted_redis_url(),
+        "canary_upstream": redact_url_password(
+            &settings.canary.upstream.clone().unwrap_or_else(|| format!(
+                "http://{}{}",
+                supervisor.api_listen,
+                crate::api::canary::UPSTREAM_PATH
+            ))
+        ),
         "defects": settings.defects.iter().map(|d| d.name()).collect::<Vec<_>>(),
     })
 }

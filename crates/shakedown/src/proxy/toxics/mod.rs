@@ -13,6 +13,7 @@ pub mod limit_data;
 pub mod reset_peer;
 pub mod slicer;
 pub mod slow_close;
+mod summary;
 pub mod timeout;
 
 use std::time::Duration;

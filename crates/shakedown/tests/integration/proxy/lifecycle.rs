@@ -1,6 +1,10 @@
-//! Connections come and go without leaks: half-closing clients, silent clients, an upstream that
-//! is down, and shutdown.
+//! Connections come and go without leaks: half-closing clients, silent clients (also while a
+//! toxic delays or holds their traffic), an upstream that is down, and shutdown.
 
+use std::time::Duration;
+
+use shakedown::proxy::Direction;
+use shakedown::proxy::toxics::{Latency, Timeout};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::*;
@@ -47,6 +51,76 @@ async fn silent_clients_leave_nothing_behind() {
     drop(silent);
     let stats = drained(&proxy).await;
     assert_eq!(stats.accepted, 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_closing_client_under_latency_gets_its_delayed_answer_and_nothing_leaks() {
+    let upstream = echo().await;
+    let proxy = proxy(upstream.addr, 34);
+    proxy
+        .add_toxic(
+            toxic(Toxic::Latency(Latency {
+                latency: Duration::from_millis(100),
+                jitter: Duration::ZERO,
+            }))
+            .direction(Direction::Both),
+        )
+        .await
+        .expect("add latency");
+    let mut stream = connect(&proxy).await;
+    stream.write_all(b"last words").await.expect("write");
+    // The close overtakes the delayed bytes on the wire; the proxy must still deliver them first.
+    stream.shutdown().await.expect("shutdown");
+    let mut answer = Vec::new();
+    tokio::time::timeout(HANG, stream.read_to_end(&mut answer))
+        .await
+        .expect("in time")
+        .expect("read");
+    assert_eq!(answer, b"last words");
+    drop(stream);
+    let stats = drained(&proxy).await;
+    assert_eq!(stats.bytes_delayed, 20, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_leave_during_a_blackhole_are_released_when_it_goes() {
+    let upstream = echo().await;
+    let proxy = proxy(upstream.addr, 35);
+    proxy
+        .add_toxic(toxic(Toxic::Timeout(Timeout { timeout: None })))
+        .await
+        .expect("add timeout");
+    // One client asks and half-closes; another connects, says nothing and leaves.
+    let mut asking = connect(&proxy).await;
+    asking.write_all(b"held").await.expect("write");
+    asking.shutdown().await.expect("shutdown");
+    let silent = connect(&proxy).await;
+    let deadline = tokio::time::Instant::now() + HANG;
+    while proxy.stats().active < 2 || proxy.stats().bytes_held < 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            proxy.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(silent);
+    // The blackhole holds both connections (that is what it is for) ...
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(proxy.stats().active, 2, "{:?}", proxy.stats());
+    // ... and once it is removed, the held bytes are answered and both connections close.
+    proxy.remove_toxic("timeout").await.expect("remove");
+    let mut answer = Vec::new();
+    tokio::time::timeout(HANG, asking.read_to_end(&mut answer))
+        .await
+        .expect("in time")
+        .expect("read");
+    assert_eq!(answer, b"held");
+    drop(asking);
+    let stats = drained(&proxy).await;
+    assert_eq!(stats.accepted, 2, "{stats:?}");
+    // Only the connection whose bytes it held counts as timed out.
+    assert_eq!(stats.timed_out, 1, "{stats:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@
 mod api_latency;
 mod c3;
 mod control;
+mod dry_run;
 mod lifecycle;
 mod plan;
 mod toxics;

@@ -1,5 +1,6 @@
-//! Test fixtures shared by every integration test: the testbed stack, a real Postgres, an S3
-//! server (moto), an HTTP client for the testbed API, an SSE reader and a package checker.
+//! Test fixtures shared by every integration test: the testbed stack, a real Postgres, a real
+//! Redis, an S3 server (moto), an HTTP client for the testbed API, an SSE reader and a package
+//! checker.
 //!
 //! Fixtures clean up on `Drop`. A fixture whose program is missing panics with a message that
 //! says what to install: a test never passes silently for lack of a tool.
@@ -10,6 +11,7 @@
 pub mod client;
 pub mod package;
 pub mod postgres;
+pub mod redis;
 pub mod s3;
 pub mod sse;
 pub mod stack;

@@ -1,13 +1,16 @@
 //! The testbed's own integration tests (issue 2): the core run guarantees under a worker kill,
 //! every seeded defect against its clean twin, streams, the control protocol, the parts started one
-//! by one, bad input, and the Postgres and S3 backends.
+//! by one, bad input, and the Postgres and S3 backends; (issue 7) the canary endpoint and the
+//! workers' boot info in a real Redis.
 
 mod backends;
 mod bad_input;
+mod canary;
 mod control;
 mod core;
 mod defects;
 mod parts;
+mod redis_boot;
 mod streams;
 
 use std::time::Duration;

@@ -1,0 +1,110 @@
+//! The verification phase: every `[[verify]]` check, in plan order, after settle and after the
+//! load and fault checks are judged, while the system under test still runs.
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Run, RunOptions};
+use crate::plan::model::Plan;
+use crate::plan::model_verify::Verification;
+use crate::probes::{VerifyEnv, judge, observe, tracked_jobs};
+use crate::report::model::{CheckKind, CheckReport, TargetCheck};
+use crate::status::Status;
+
+/// The report entry of a verification before it runs.
+pub fn pending_verify_check(v: &Verification) -> CheckReport {
+    CheckReport {
+        id: v.id.clone(),
+        name: v.name.clone(),
+        kind: CheckKind::Verify,
+        required: v.required,
+        status: Status::Inconclusive,
+        reason: "not run yet".into(),
+        hint: None,
+        metrics: None,
+        thresholds: Vec::new(),
+        ledger: None,
+        fault: None,
+        streams: None,
+        verify: None,
+    }
+}
+
+/// Run every verification and write the report after each. `records` is the settled history,
+/// or None when the run was interrupted (then nothing is verified: a partial settle would make
+/// "not finished yet" look like "missing").
+pub async fn run_verifications(
+    plan: &Plan,
+    records: Option<&[crate::ledger::Record]>,
+    run: &mut Run,
+    options: &RunOptions,
+    bound: &CancellationToken,
+) -> anyhow::Result<()> {
+    let first = plan.load_tests.len() + plan.faults.tests.len();
+    let jobs = records.map(|r| tracked_jobs(r, plan)).unwrap_or_default();
+    for (offset, verification) in plan.verifications.iter().enumerate() {
+        let index = first + offset;
+        if let Some(check) = gate(verification, options, &run.report.preflight, records, bound) {
+            run.report.checks[index] = check;
+            continue;
+        }
+        run.report.checks[index].reason = "running".into();
+        run.write()?;
+        let env = VerifyEnv {
+            plan,
+            jobs: &jobs,
+            redactor: &run.redactor,
+        };
+        let section = tokio::select! {
+            section = observe(verification, &env) => Some(section),
+            () = bound.cancelled() => None,
+        };
+        let check = &mut run.report.checks[index];
+        match section {
+            Some(section) => judge(check, section),
+            None => {
+                check.status = Status::Skipped;
+                check.reason = "not finished: the run was interrupted".into();
+            }
+        }
+        if check.status == Status::Inconclusive && verification.oracle().is_some() {
+            check.hint = Some(format!(
+                "check that the oracle `{}` is reachable from this machine and its URL and \
+                 credentials are right",
+                verification.oracle().unwrap_or_default()
+            ));
+        }
+        run.write()?;
+    }
+    Ok(())
+}
+
+fn gate(
+    v: &Verification,
+    options: &RunOptions,
+    preflight: &[TargetCheck],
+    records: Option<&[crate::ledger::Record]>,
+    bound: &CancellationToken,
+) -> Option<CheckReport> {
+    let mut check = pending_verify_check(v);
+    if let Some(only) = &options.only
+        && !only.iter().any(|id| id == &v.id)
+    {
+        check.status = Status::Skipped;
+        check.reason = format!("not selected by --only {}", only.join(","));
+        return Some(check);
+    }
+    if bound.is_cancelled() || records.is_none() {
+        check.status = Status::Skipped;
+        check.reason = "not run: the run was interrupted before verification".into();
+        return Some(check);
+    }
+    let blocked = v.target().and_then(|t| {
+        preflight
+            .iter()
+            .find(|p| p.target == t && p.status == Status::Blocked)
+    })?;
+    check.status = Status::Blocked;
+    check.reason = format!("preflight: {}", blocked.reason);
+    check.hint = blocked.hint.clone();
+    Some(check)
+}

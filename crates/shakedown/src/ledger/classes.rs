@@ -1,0 +1,368 @@
+//! The classes of one key, decided from what the checker kept about it: its outcome class (from
+//! the submit and the last successful final read), `recovered`, the anomaly classes seen over
+//! every read (`state_regression`, `conflicting_terminal`, `slow`), the stuck subtype, the
+//! duplicate kinds, and the key's figures for the histograms.
+//!
+//! A stuck key's subtype, where the track's oracle tells (checked in this order):
+//!
+//! - `retry_loop`: its attempt count is above the track's `max_attempts`;
+//! - `orphaned`: it is in a `started` state, and at least two reads in a row saw the same state,
+//!   attempts and progress marker (the track needs `attempts` or `updated`);
+//! - `never_started`: it was never seen in a `started` state, and its attempts are 0 (each
+//!   checked when the track has it);
+//! - `unspecified`: no oracle tells, or the job is still moving.
+//!
+//! `slow` is decided only when the reads prove it: the read before the first terminal sighting
+//! came after the objective and still saw the key non-terminal. When the first terminal sighting
+//! is after the objective but the read before it is not, the outcome is undetermined.
+
+use std::time::Duration;
+
+use crate::ledger::checker::{KeyHistory, Seen};
+use crate::ledger::record::OpType;
+use crate::ledger::spec::{Assessment, TrackRules};
+use crate::ledger::summary::LedgerExample;
+use crate::ledger::why;
+use crate::plan::model::LedgerClass;
+
+/// Why a key is stuck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StuckSubtype {
+    /// Never seen in a started state, and 0 attempts.
+    NeverStarted,
+    /// In a started state, and its progress stopped.
+    Orphaned,
+    /// More attempts than the track allows.
+    RetryLoop,
+    /// No oracle tells.
+    Unspecified,
+}
+
+/// A key against its track's time objective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectiveOutcome {
+    /// Seen terminal within the objective.
+    Met,
+    /// Certainly terminal later than the objective.
+    Slow,
+    /// The reads cannot tell.
+    Undetermined,
+}
+
+/// Everything one key contributes to its test's summary.
+#[derive(Debug, Default)]
+pub struct KeyVerdict {
+    /// Its classes, each with its example.
+    pub classes: Vec<(LedgerClass, LedgerExample)>,
+    /// Its subtype, when it is stuck.
+    pub stuck: Option<StuckSubtype>,
+    /// It has more than one job.
+    pub duplicate_job: bool,
+    /// One of its jobs has more than one result.
+    pub duplicate_effect: bool,
+    /// How it fared against the objective, when its track has one and it reached a terminal
+    /// state.
+    pub objective: Option<ObjectiveOutcome>,
+    /// Submit to the first read that saw it terminal (acknowledged or recovered keys).
+    pub time_to_terminal: Option<Duration>,
+    /// The attempt count of each of its jobs at the final read.
+    pub attempts: Vec<u64>,
+}
+
+impl KeyVerdict {
+    fn push(&mut self, key: &KeyHistory, class: LedgerClass, why: String, witnesses: Vec<u64>) {
+        self.classes.push((
+            class,
+            LedgerExample {
+                key: key.key.clone(),
+                why,
+                witnesses: sorted(witnesses),
+            },
+        ));
+    }
+}
+
+/// Judge one key. `rules` is its track's (None: its submit names no track step of the spec);
+/// `settled` says whether settle completed; `interval_ms` is the settle poll interval.
+pub(crate) fn judge_key(
+    key: &KeyHistory,
+    rules: Option<&crate::ledger::spec::TrackRules>,
+    settled: bool,
+    interval_ms: u64,
+) -> KeyVerdict {
+    let mut verdict = KeyVerdict::default();
+    let submit = why::submit(key);
+    let submit_witness = key
+        .submit
+        .as_ref()
+        .map(|s| s.mark.index)
+        .or(key.invoke.map(|m| m.index));
+    let Some(rules) = rules else {
+        let site = match &key.site {
+            Some((scenario, step)) => format!("step {step} of scenario `{scenario}`"),
+            None => "its track step".to_string(),
+        };
+        verdict.push(
+            key,
+            LedgerClass::Unknown,
+            format!(
+                "{submit}; {site} is not a track step of the plan, so its state cannot be judged"
+            ),
+            submit_witness.into_iter().collect(),
+        );
+        return verdict;
+    };
+    anomalies(&mut verdict, key, submit_witness);
+    let Some(last) = &key.final_read else {
+        verdict.push(
+            key,
+            LedgerClass::Unknown,
+            format!("{submit}; {}", why::no_final_read(key)),
+            [
+                submit_witness,
+                key.last_seen.as_ref().map(|s| s.mark.index),
+                key.last_error.as_ref().map(|e| e.mark.index),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        );
+        return verdict;
+    };
+    if rules.attempts.is_some() {
+        verdict.attempts = last.items.iter().filter_map(|j| j.attempts).collect();
+    }
+    let seen_witness = key.last_seen.as_ref().map(|s| s.mark.index);
+    let all: Vec<u64> = [submit_witness, seen_witness, Some(last.mark.index)]
+        .into_iter()
+        .flatten()
+        .collect();
+    let final_text = why::final_read(last);
+    let kind = key.submit.as_ref().map_or(OpType::Info, |s| s.kind);
+    let found = last.jobs > 0;
+    match kind {
+        OpType::Ok => {
+            let text = format!(
+                "{submit}; {}{final_text}",
+                why::last_seen_unless_final(key, last)
+            );
+            acked(&mut verdict, key, rules, last, text, all, interval_ms);
+        }
+        OpType::Fail if found => verdict.push(
+            key,
+            LedgerClass::Resurrected,
+            format!("{submit}; {final_text}"),
+            all,
+        ),
+        OpType::Fail => verdict.push(
+            key,
+            LedgerClass::Rejected,
+            format!("{submit}; {final_text}"),
+            all,
+        ),
+        OpType::Info | OpType::Invoke if found => {
+            let then = outcome_class(rules.assess(last.jobs, &last.items));
+            let text = format!("{submit}; {final_text}");
+            verdict.push(
+                key,
+                LedgerClass::Recovered,
+                format!("{text}; then judged {}", why::class_word(then)),
+                all.clone(),
+            );
+            acked(
+                &mut verdict,
+                key,
+                rules,
+                last,
+                format!("{text} (recovered)"),
+                all,
+                interval_ms,
+            );
+        }
+        OpType::Info | OpType::Invoke if settled => verdict.push(
+            key,
+            LedgerClass::NotApplied,
+            format!("{submit}; settle completed, and {final_text}"),
+            all,
+        ),
+        OpType::Info | OpType::Invoke => verdict.push(
+            key,
+            LedgerClass::Unknown,
+            format!("{submit}; settle did not complete, and {final_text}, so it may still appear"),
+            all,
+        ),
+    }
+    verdict
+}
+
+/// The outcome class of an acknowledged (or recovered) key, with its subtype, duplicate kinds,
+/// time to terminal and objective.
+fn acked(
+    verdict: &mut KeyVerdict,
+    key: &KeyHistory,
+    rules: &TrackRules,
+    last: &Seen,
+    text: String,
+    witnesses: Vec<u64>,
+    interval_ms: u64,
+) {
+    let class = outcome_class(rules.assess(last.jobs, &last.items));
+    let text = match class {
+        LedgerClass::Stuck => {
+            let (subtype, why) = stuck_subtype(key, rules, last);
+            verdict.stuck = Some(subtype);
+            format!("{why}: {text}")
+        }
+        LedgerClass::Duplicates => {
+            verdict.duplicate_job = last.jobs > 1;
+            verdict.duplicate_effect = last.items.iter().any(|j| j.results.is_some_and(|n| n > 1));
+            let kinds = match (verdict.duplicate_job, verdict.duplicate_effect) {
+                (true, true) => "duplicate job and duplicate effect",
+                (true, false) => "duplicate job",
+                _ => "duplicate effect",
+            };
+            format!("{kinds}: {text}")
+        }
+        _ => text,
+    };
+    verdict.push(key, class, text, witnesses);
+    objective(verdict, key, rules, interval_ms);
+}
+
+fn outcome_class(assessment: Assessment) -> LedgerClass {
+    match assessment {
+        Assessment::Absent => LedgerClass::Lost,
+        Assessment::Duplicates => LedgerClass::Duplicates,
+        Assessment::NonTerminal => LedgerClass::Stuck,
+        Assessment::Succeeded => LedgerClass::Ok,
+        Assessment::Failed => LedgerClass::Failed,
+    }
+}
+
+/// `state_regression` and `conflicting_terminal`, from every read of the key.
+fn anomalies(verdict: &mut KeyVerdict, key: &KeyHistory, submit: Option<u64>) {
+    let submit_text = why::submit(key);
+    if let Some((was, now)) = &key.trace.regression {
+        verdict.push(
+            key,
+            LedgerClass::StateRegression,
+            format!("{submit_text}; {}", why::regression(was, now)),
+            [submit, Some(was.mark.index), Some(now.mark.index)]
+                .into_iter()
+                .flatten()
+                .collect(),
+        );
+    }
+    if let Some((first, second)) = &key.trace.conflict {
+        verdict.push(
+            key,
+            LedgerClass::ConflictingTerminal,
+            format!("{submit_text}; {}", why::conflict(first, second)),
+            [submit, Some(first.mark.index), Some(second.mark.index)]
+                .into_iter()
+                .flatten()
+                .collect(),
+        );
+    }
+}
+
+/// Time to terminal and the objective of a key that reached a terminal state.
+fn objective(verdict: &mut KeyVerdict, key: &KeyHistory, rules: &TrackRules, interval_ms: u64) {
+    let (Some(start), Some(terminal)) = (
+        key.invoke.or(key.submit.as_ref().map(|s| s.mark)),
+        key.trace.terminal_at,
+    ) else {
+        return;
+    };
+    let upper = terminal.time_ns.saturating_sub(start.time_ns);
+    verdict.time_to_terminal = Some(Duration::from_nanos(upper));
+    let Some(objective_ms) = rules.objective_ms else {
+        return;
+    };
+    let objective_ns = objective_ms.saturating_mul(1_000_000);
+    let lower = key
+        .trace
+        .before_terminal
+        .filter(|m| m.time_ns > start.time_ns)
+        .map(|m| (m, m.time_ns - start.time_ns));
+    let outcome = match lower {
+        Some((_, lower)) if lower > objective_ns => ObjectiveOutcome::Slow,
+        _ if upper <= objective_ns => ObjectiveOutcome::Met,
+        _ => ObjectiveOutcome::Undetermined,
+    };
+    verdict.objective = Some(outcome);
+    if outcome == ObjectiveOutcome::Slow
+        && let Some((before, lower)) = lower
+    {
+        let text = why::slow(
+            key,
+            start,
+            terminal,
+            before,
+            (lower, upper),
+            objective_ms,
+            interval_ms,
+        );
+        verdict.push(
+            key,
+            LedgerClass::Slow,
+            text,
+            vec![start.index, before.index, terminal.index],
+        );
+    }
+}
+
+/// The subtype of a stuck key, and the words that explain it.
+fn stuck_subtype(key: &KeyHistory, rules: &TrackRules, last: &Seen) -> (StuckSubtype, String) {
+    let view = last.items.first();
+    let trace = view.and_then(|v| key.trace.job(v, 0));
+    let attempts = trace.and_then(|t| t.attempts);
+    let state = view.and_then(|v| v.state.as_deref());
+    if let (Some(max), Some(n)) = (rules.max_attempts, attempts)
+        && n > max
+    {
+        return (
+            StuckSubtype::RetryLoop,
+            format!("stuck in a retry loop ({n} attempts, above max_attempts = {max})"),
+        );
+    }
+    let progress = trace.and_then(|t| t.progress.as_ref());
+    if rules.is_started(state)
+        && rules.tracks_progress()
+        && let Some(p) = progress.filter(|p| p.reads >= 2)
+    {
+        return (
+            StuckSubtype::Orphaned,
+            format!(
+                "stuck, orphaned ({} with the same attempts and progress since {} (op {}), over \
+                 {} reads)",
+                state.unwrap_or("(no state)"),
+                why::at(p.since.time_ns),
+                p.since.index,
+                p.reads
+            ),
+        );
+    }
+    let started_known = !rules.started.is_empty();
+    let attempts_known = rules.attempts.is_some() && attempts.is_some();
+    let was_started = started_known && trace.is_some_and(|t| t.started);
+    let has_attempts = attempts_known && attempts.is_some_and(|n| n > 0);
+    if (started_known || attempts_known) && !was_started && !has_attempts {
+        return (
+            StuckSubtype::NeverStarted,
+            "stuck, never started (never seen in a started state, 0 attempts)".to_string(),
+        );
+    }
+    let why = if !started_known && !rules.tracks_progress() {
+        "stuck (the track has no `started`, `attempts` or `updated` to tell why)"
+    } else {
+        "stuck (started, and still moving or with no progress signal)"
+    };
+    (StuckSubtype::Unspecified, why.to_string())
+}
+
+fn sorted(mut witnesses: Vec<u64>) -> Vec<u64> {
+    witnesses.sort_unstable();
+    witnesses.dedup();
+    witnesses
+}

@@ -1,0 +1,277 @@
+//! Which ledger classes fail a check.
+//!
+//! In a run, a test's thresholds gate its ledger: `lost == 0`, `stuck == 0` and so on, as the
+//! plan says (a test that names no class is judged on its undecided keys only). Three classes
+//! fail a check **by default**, even when no threshold names them, because no system can mean
+//! them and older plans do not know their names: `state_regression` (terminal is not final),
+//! `conflicting_terminal` (one unit of work ended two ways) and `slow` (the plan's own track
+//! `objective` was missed). A threshold that names one of them (`slow <= 3`) replaces its
+//! default. An objective the reads could not verify (undetermined keys) makes the check
+//! INCONCLUSIVE by default, never PASS.
+//!
+//! Offline, `shakedown check` has no thresholds: any [`VIOLATIONS`] class above zero is a
+//! violation (exit 1), otherwise an `unknown` key or an undetermined objective is inconclusive
+//! (exit 3), otherwise the history is clean (exit 0).
+
+use std::collections::BTreeMap;
+
+use crate::ledger::checker::class_name;
+use crate::ledger::summary::LedgerSummary;
+use crate::plan::model::{LedgerClass, Threshold, ThresholdMetric};
+use crate::report::model::CheckReport;
+use crate::status::Status;
+
+/// The classes that mean work went wrong: what `shakedown check` exits 1 on.
+pub const VIOLATIONS: [LedgerClass; 7] = [
+    LedgerClass::Lost,
+    LedgerClass::Duplicates,
+    LedgerClass::Stuck,
+    LedgerClass::Resurrected,
+    LedgerClass::StateRegression,
+    LedgerClass::ConflictingTerminal,
+    LedgerClass::Slow,
+];
+
+/// The classes that fail a check in a run unless a threshold names them.
+pub const FAIL_BY_DEFAULT: [LedgerClass; 3] = [
+    LedgerClass::StateRegression,
+    LedgerClass::ConflictingTerminal,
+    LedgerClass::Slow,
+];
+
+/// What an offline check of a history found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckOutcome {
+    /// No violation, nothing undecided.
+    Clean,
+    /// Work was lost, duplicated, stuck, resurrected, regressed, ended two ways, or slow.
+    Violations,
+    /// Nothing went wrong that the reads show, but some keys could not be decided.
+    Inconclusive,
+}
+
+impl CheckOutcome {
+    /// The exit code of `shakedown check`: 0 clean, 1 violations, 3 inconclusive.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            CheckOutcome::Clean => 0,
+            CheckOutcome::Violations => 1,
+            CheckOutcome::Inconclusive => 3,
+        }
+    }
+}
+
+/// The outcome of every test's summary together.
+pub fn offline_outcome(tests: &BTreeMap<String, LedgerSummary>) -> CheckOutcome {
+    let violated = tests
+        .values()
+        .any(|s| VIOLATIONS.iter().any(|&c| s.count(c) > 0));
+    let undecided = tests.values().any(|s| {
+        s.count(LedgerClass::Unknown) > 0 || s.objective.is_some_and(|o| o.undetermined > 0)
+    });
+    if violated {
+        CheckOutcome::Violations
+    } else if undecided {
+        CheckOutcome::Inconclusive
+    } else {
+        CheckOutcome::Clean
+    }
+}
+
+/// What the default rules say about one test's ledger.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DefaultFindings {
+    /// Failures, in words.
+    pub failures: Vec<String>,
+    /// Reasons the check cannot pass, in words.
+    pub undecided: Vec<String>,
+}
+
+/// The default rules against a ledger summary, skipping every class a threshold names.
+pub fn default_findings(summary: &LedgerSummary, thresholds: &[Threshold]) -> DefaultFindings {
+    let named = |class: LedgerClass| {
+        thresholds
+            .iter()
+            .any(|t| t.metric == ThresholdMetric::Ledger(class))
+    };
+    let mut findings = DefaultFindings::default();
+    for class in FAIL_BY_DEFAULT {
+        let n = summary.count(class);
+        if n == 0 || named(class) {
+            continue;
+        }
+        let example = summary
+            .examples
+            .get(&class)
+            .and_then(|e| e.first())
+            .map(|e| format!("; e.g. key {}: {}", e.key, e.why))
+            .unwrap_or_default();
+        findings.failures.push(format!(
+            "{} == {n} (fails by default: {}){example}",
+            class_name(class),
+            meaning(class)
+        ));
+    }
+    if let Some(o) = summary.objective
+        && o.undetermined > 0
+        && o.slow == 0
+        && !named(LedgerClass::Slow)
+    {
+        findings.undecided.push(format!(
+            "the objective could not be verified for {} keys: each was first read terminal \
+             after its objective, but no earlier read came after the objective (settle polls \
+             after the load; shorten the load or lengthen the objective)",
+            o.undetermined
+        ));
+    }
+    findings
+}
+
+fn meaning(class: LedgerClass) -> &'static str {
+    match class {
+        LedgerClass::StateRegression => "a job seen terminal was seen non-terminal again",
+        LedgerClass::ConflictingTerminal => "a unit of work ended in two different ways",
+        LedgerClass::Slow => "jobs became terminal later than the track's objective",
+        _ => "see the examples",
+    }
+}
+
+/// Apply the default rules to a judged check: a default failure makes it FAIL (kept with any
+/// earlier failure), an unverified objective makes a PASS INCONCLUSIVE. BLOCKED and SKIPPED
+/// checks are left alone.
+pub fn apply_defaults(
+    check: &mut CheckReport,
+    ledger: Option<&LedgerSummary>,
+    thresholds: &[Threshold],
+) {
+    let Some(ledger) = ledger else { return };
+    if matches!(check.status, Status::Blocked | Status::Skipped) {
+        return;
+    }
+    let findings = default_findings(ledger, thresholds);
+    if !findings.failures.is_empty() {
+        let text = findings.failures.join("; ");
+        check.reason = if check.status == Status::Fail {
+            format!("{}; {text}", check.reason)
+        } else {
+            text
+        };
+        check.status = Status::Fail;
+    } else if !findings.undecided.is_empty() && check.status == Status::Pass {
+        check.status = Status::Inconclusive;
+        check.reason = findings.undecided.join("; ");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::summary::{LedgerExample, ObjectiveSummary};
+    use crate::plan::model::CmpOp;
+
+    fn summary(class: LedgerClass, n: u64) -> LedgerSummary {
+        let mut s = LedgerSummary::default();
+        s.counts.insert(class, n);
+        s.examples.insert(
+            class,
+            vec![LedgerExample {
+                key: "k-1".into(),
+                why: "because".into(),
+                witnesses: vec![1],
+            }],
+        );
+        s
+    }
+
+    fn threshold(class: LedgerClass) -> Threshold {
+        Threshold {
+            source: format!("{} <= 5", class_name(class)),
+            metric: ThresholdMetric::Ledger(class),
+            step: None,
+            window: None,
+            op: CmpOp::Le,
+            value: 5.0,
+        }
+    }
+
+    fn check(status: Status, reason: &str) -> CheckReport {
+        let mut c: CheckReport = serde_json::from_value(serde_json::json!({
+            "id": "L1", "name": "L1", "kind": "load", "required": true, "status": "PASS",
+            "reason": "", "thresholds": []
+        }))
+        .expect("a minimal check report");
+        c.status = status;
+        c.reason = reason.into();
+        c
+    }
+
+    #[test]
+    fn a_regression_fails_a_passing_check_unless_a_threshold_names_it() {
+        let s = summary(LedgerClass::StateRegression, 2);
+        let mut c = check(Status::Pass, "3 thresholds held");
+        apply_defaults(&mut c, Some(&s), &[]);
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.reason
+                .starts_with("state_regression == 2 (fails by default"),
+            "{}",
+            c.reason
+        );
+        assert!(c.reason.contains("k-1"), "{}", c.reason);
+        let mut c = check(Status::Pass, "held");
+        apply_defaults(&mut c, Some(&s), &[threshold(LedgerClass::StateRegression)]);
+        assert_eq!(c.status, Status::Pass);
+    }
+
+    #[test]
+    fn a_default_failure_is_added_to_an_earlier_failure_and_blocked_is_kept() {
+        let s = summary(LedgerClass::ConflictingTerminal, 1);
+        let mut c = check(Status::Fail, "lost == 0: measured 2");
+        apply_defaults(&mut c, Some(&s), &[]);
+        assert!(
+            c.reason
+                .starts_with("lost == 0: measured 2; conflicting_terminal == 1")
+        );
+        let mut c = check(Status::Blocked, "preflight");
+        apply_defaults(&mut c, Some(&s), &[]);
+        assert_eq!(c.status, Status::Blocked);
+    }
+
+    #[test]
+    fn an_unverified_objective_is_inconclusive_by_default() {
+        let mut s = LedgerSummary::default();
+        s.objective = Some(ObjectiveSummary {
+            met: 5,
+            slow: 0,
+            undetermined: 2,
+        });
+        let mut c = check(Status::Pass, "held");
+        apply_defaults(&mut c, Some(&s), &[]);
+        assert_eq!(c.status, Status::Inconclusive);
+        assert!(c.reason.contains("2 keys"), "{}", c.reason);
+        assert_eq!(
+            offline_outcome(&BTreeMap::from([("L1".into(), s)])),
+            CheckOutcome::Inconclusive
+        );
+    }
+
+    #[test]
+    fn offline_outcomes_and_their_exit_codes() {
+        let clean = summary(LedgerClass::Ok, 3);
+        let lost = summary(LedgerClass::Lost, 1);
+        let unknown = summary(LedgerClass::Unknown, 1);
+        let failed = summary(LedgerClass::Failed, 1);
+        let of = |s: &LedgerSummary| offline_outcome(&BTreeMap::from([("L1".into(), s.clone())]));
+        assert_eq!(of(&clean).exit_code(), 0);
+        assert_eq!(
+            of(&failed).exit_code(),
+            0,
+            "a job that failed is not lost work"
+        );
+        assert_eq!(of(&lost).exit_code(), 1);
+        assert_eq!(of(&unknown).exit_code(), 3);
+        let both = BTreeMap::from([("L1".into(), lost), ("L2".into(), unknown)]);
+        assert_eq!(offline_outcome(&both), CheckOutcome::Violations);
+    }
+}
