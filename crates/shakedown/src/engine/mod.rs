@@ -133,6 +133,13 @@ async fn run_phases(
     run.report
         .preflight
         .extend(proxy_stage.preflight(&plan, &run.redactor).await);
+    let oracles = crate::probes::check_oracles(&plan, options.only.as_deref()).await;
+    run.report
+        .preflight
+        .extend(oracles.into_iter().map(|mut c| {
+            c.reason = run.redactor.redact(&c.reason).into_owned();
+            c
+        }));
     run.report.run.phase = Phase::Preflight;
     run.write()?;
 

@@ -98,10 +98,10 @@ fn gate(
         check.reason = "not run: the run was interrupted before verification".into();
         return Some(check);
     }
-    let blocked = v.target().and_then(|t| {
-        preflight
-            .iter()
-            .find(|p| p.target == t && p.status == Status::Blocked)
+    let oracle = v.oracle().map(crate::probes::oracle_entry);
+    let blocked = preflight.iter().find(|p| {
+        p.status == Status::Blocked
+            && (v.target() == Some(p.target.as_str()) || oracle.as_deref() == Some(&p.target))
     })?;
     check.status = Status::Blocked;
     check.reason = format!("preflight: {}", blocked.reason);

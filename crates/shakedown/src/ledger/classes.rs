@@ -86,7 +86,7 @@ impl KeyVerdict {
 /// `settled` says whether settle completed; `interval_ms` is the settle poll interval.
 pub(crate) fn judge_key(
     key: &KeyHistory,
-    rules: Option<&crate::ledger::spec::TrackRules>,
+    rules: Option<&TrackRules>,
     settled: bool,
     interval_ms: u64,
 ) -> KeyVerdict {
@@ -353,12 +353,20 @@ fn stuck_subtype(key: &KeyHistory, rules: &TrackRules, last: &Seen) -> (StuckSub
             "stuck, never started (never seen in a started state, 0 attempts)".to_string(),
         );
     }
+    let shown = state.unwrap_or("(no state)");
     let why = if !started_known && !rules.tracks_progress() {
-        "stuck (the track has no `started`, `attempts` or `updated` to tell why)"
+        "stuck (the track has no `started`, `attempts` or `updated` to tell why)".to_string()
+    } else if rules.is_started(state) && !rules.tracks_progress() {
+        format!(
+            "stuck ({shown}; the track has no `attempts` or `updated` to tell an orphaned job \
+             from a slow one)"
+        )
+    } else if rules.is_started(state) {
+        format!("stuck ({shown}, and its last read saw it move: it may still be running)")
     } else {
-        "stuck (started, and still moving or with no progress signal)"
+        format!("stuck ({shown}, after it had started; no subtype fits)")
     };
-    (StuckSubtype::Unspecified, why.to_string())
+    (StuckSubtype::Unspecified, why)
 }
 
 fn sorted(mut witnesses: Vec<u64>) -> Vec<u64> {

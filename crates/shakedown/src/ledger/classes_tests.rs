@@ -130,15 +130,20 @@ fn slow_only_when_a_read_after_the_objective_still_saw_it_running() {
     let submit = h.submit_ms(0, "slow");
     h.read_views(500, OpFn::Read, "slow", &[running("t1")]);
     let before = h.read_views(1500, OpFn::Read, "slow", &[running("t2")]);
-    let terminal = h.read_views(1700, OpFn::Read, "slow", &[done.clone()]);
-    h.read_views(1800, OpFn::FinalRead, "slow", &[done.clone()]);
+    let terminal = h.read_views(1700, OpFn::Read, "slow", std::slice::from_ref(&done));
+    h.read_views(1800, OpFn::FinalRead, "slow", std::slice::from_ref(&done));
     // met: terminal at 0.5s.
     h.submit_ms(0, "met");
-    h.read_views(500, OpFn::Read, "met", &[done.clone()]);
-    h.read_views(1800, OpFn::FinalRead, "met", &[done.clone()]);
+    h.read_views(500, OpFn::Read, "met", std::slice::from_ref(&done));
+    h.read_views(1800, OpFn::FinalRead, "met", std::slice::from_ref(&done));
     // undetermined: first read only at 3s, already terminal.
     h.submit_ms(0, "late-read");
-    h.read_views(3000, OpFn::FinalRead, "late-read", &[done.clone()]);
+    h.read_views(
+        3000,
+        OpFn::FinalRead,
+        "late-read",
+        std::slice::from_ref(&done),
+    );
     h.settle(3, true);
     let s = &classify(&h.records, &plan)["L1"];
     assert_eq!(s.count(LedgerClass::Slow), 1);
@@ -180,11 +185,11 @@ fn stuck_keys_get_the_subtype_their_reads_tell() {
         h.submit_ms(0, key);
     }
     let queued = job("r", "queued", 0, "t0");
-    h.read_views(1000, OpFn::Read, "never", &[queued.clone()]);
+    h.read_views(1000, OpFn::Read, "never", std::slice::from_ref(&queued));
     h.read_views(2000, OpFn::FinalRead, "never", &[queued]);
     let held = job("r", "running", 1, "t1");
-    h.read_views(1000, OpFn::Read, "orphan", &[held.clone()]);
-    h.read_views(1500, OpFn::Read, "orphan", &[held.clone()]);
+    h.read_views(1000, OpFn::Read, "orphan", std::slice::from_ref(&held));
+    h.read_views(1500, OpFn::Read, "orphan", std::slice::from_ref(&held));
     h.read_views(2000, OpFn::FinalRead, "orphan", &[held]);
     h.read_views(1000, OpFn::Read, "loop", &[job("r", "running", 4, "t1")]);
     h.read_views(
@@ -230,7 +235,7 @@ fn stuck_keys_get_the_subtype_their_reads_tell() {
         why[2]
     );
     assert!(
-        why[3].starts_with("stuck (started, and still moving"),
+        why[3].starts_with("stuck (running, and its last read saw it move"),
         "{}",
         why[3]
     );

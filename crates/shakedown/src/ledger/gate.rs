@@ -240,12 +240,14 @@ mod tests {
 
     #[test]
     fn an_unverified_objective_is_inconclusive_by_default() {
-        let mut s = LedgerSummary::default();
-        s.objective = Some(ObjectiveSummary {
-            met: 5,
-            slow: 0,
-            undetermined: 2,
-        });
+        let s = LedgerSummary {
+            objective: Some(ObjectiveSummary {
+                met: 5,
+                slow: 0,
+                undetermined: 2,
+            }),
+            ..LedgerSummary::default()
+        };
         let mut c = check(Status::Pass, "held");
         apply_defaults(&mut c, Some(&s), &[]);
         assert_eq!(c.status, Status::Inconclusive);

@@ -142,7 +142,7 @@ impl LedgerSummary {
         }
         if let Some(d) = &self.time_to_terminal_ms {
             lines.push(format!(
-                "time to terminal: {} (an upper bound: keys are read during settle)",
+                "time to terminal (an upper bound: keys are read during settle): {}",
                 d.describe("ms")
             ));
         }

@@ -27,6 +27,20 @@ pub fn client(target: &TargetSpec) -> Result<reqwest::Client, reqwest::Error> {
     client_with(target.connect_timeout, target.request_timeout)
 }
 
+/// The reqwest client of a target that the lean client ([`super::http1_client`]) serves: it only
+/// follows a redirect the lean client was answered, so its policy allows one redirect fewer
+/// than the default, and the chain as a whole is as long as reqwest's.
+pub fn redirect_client(target: &TargetSpec) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(target.connect_timeout)
+        .timeout(target.request_timeout)
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::limited(
+            super::redirect::MAX_REDIRECTS - 1,
+        ))
+        .build()
+}
+
 /// A client with these timeouts (the request timeout covers reading the body).
 pub fn client_with(
     connect_timeout: Duration,

@@ -14,12 +14,14 @@ pub mod budget;
 pub mod executor;
 pub mod http;
 pub mod http1_chunked;
+pub mod http1_client;
 pub mod mix;
 pub mod open;
 #[cfg(test)]
 mod open_tests;
 pub mod prepared;
 pub mod progress;
+pub mod redirect;
 pub mod sampler;
 pub mod schedule;
 pub mod scope;

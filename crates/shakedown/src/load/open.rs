@@ -9,8 +9,11 @@
 //! is counted (per second, by intended start) and never silently skipped. When the schedule's
 //! time is up, the sends it could not reach are dropped too.
 //!
-//! The VUs of the pool share one HTTP client (one connection pool) per target, so a burst of
-//! in-flight sends opens connections as it needs them instead of building clients.
+//! The VUs of the pool share one reqwest client (one connection pool) per https or HTTP/2
+//! target, so a burst of in-flight sends opens connections as it needs them instead of building
+//! clients. On a plain http target each VU of the pool keeps its own keep-alive connection (the
+//! lean client, [`super::http1_client`]); idle VUs are taken last-in first-out, so the
+//! connections of the busiest VUs stay warm.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,6 +84,12 @@ pub async fn run(rt: &Arc<Runtime>, rate: &ArrivalRate, tx: &mpsc::Sender<Event>
 fn shared_clients(rt: &Arc<Runtime>) -> Option<Vec<Option<reqwest::Client>>> {
     let mut clients = Vec::with_capacity(rt.prepared.targets.len());
     for target in &rt.prepared.targets {
+        if target.lean {
+            // Its requests take each VU's lean client; a VU builds a reqwest client for it
+            // only if it is redirected.
+            clients.push(None);
+            continue;
+        }
         match http::client(target) {
             Ok(c) => clients.push(Some(c)),
             // The steps that use it build their own and report the failure as theirs.

@@ -2,7 +2,9 @@
 //! it can avoid.
 //!
 //! Literal URLs are parsed, literal headers converted, literal JSON bodies serialised, JSON
-//! templates parsed, and every step given its metrics slot and its `__step` id. Anything that
+//! templates parsed, and every step given its metrics slot and its `__step` id. A fully literal
+//! request to a plain http target is encoded to its HTTP/1.1 bytes here, once, and written as is
+//! by the lean client ([`super::http1_client`]) at every send. Anything that
 //! cannot be prepared (an unknown target, an invalid header name) becomes a broken step whose
 //! every attempt is a counted failure with the reason, never a panic or a silent skip.
 
@@ -53,6 +55,9 @@ pub struct TargetSpec {
     pub request_timeout: Duration,
     /// Speak HTTP/2 (prior knowledge on http).
     pub http2: bool,
+    /// Whether requests to it can take the lean HTTP/1.1 client (plain http, no HTTP/2, no
+    /// credentials in the URL, no proxy in the environment).
+    pub lean: bool,
     /// Why the target's headers cannot be sent, if they cannot: every step using it is broken.
     pub invalid: Option<String>,
 }
@@ -143,6 +148,12 @@ pub struct HttpSpec {
     pub needs_context: bool,
     /// Whether the step or its target already sets `Idempotency-Key`.
     pub sets_idempotency_key: bool,
+    /// Whether the step's requests take the lean HTTP/1.1 client: its target can, and neither
+    /// sets a header the client manages itself (framing, connection).
+    pub lean: bool,
+    /// A fully literal request (URL, headers and body; no track key) for the lean client: its
+    /// bytes, encoded once.
+    pub wire: Option<Bytes>,
 }
 
 /// What a prepared step does.
@@ -313,6 +324,7 @@ fn target_spec(target: &Target) -> TargetSpec {
         connect_timeout: target.connect_timeout,
         request_timeout: target.request_timeout,
         http2: target.http2,
+        lean: super::http1_client::lean_target(&target.base_url, target.http2),
         invalid,
     }
 }
@@ -453,7 +465,16 @@ fn try_prepare_http(
             .iter()
             .any(|j| j.equals.as_ref().is_some_and(|e| !e.is_literal()))
         || track.is_some();
-    Ok(HttpSpec {
+    let literal_request = matches!(url, UrlSpec::Literal(_))
+        && !headers.iter().chain(&targets[target].headers).any(templated)
+        && matches!(body, None | Some(BodySpec::Literal { .. }))
+        && track.is_none();
+    let lean = targets[target].lean
+        && !headers
+            .iter()
+            .chain(&targets[target].headers)
+            .any(|h| super::http1_client::framing_header(&h.name));
+    let mut spec = HttpSpec {
         method: wire_method(http.method),
         plan_method: http.method,
         target,
@@ -470,5 +491,17 @@ fn try_prepare_http(
         track,
         needs_context,
         sets_idempotency_key,
-    })
+        lean,
+        wire: None,
+    };
+    if lean && literal_request {
+        spec.wire = super::step::build_request(&targets[target], &spec, None, None)
+            .ok()
+            .map(|request| {
+                let mut bytes = Vec::new();
+                super::http1_client::encode_request(&request, &mut bytes);
+                Bytes::from(bytes)
+            });
+    }
+    Ok(spec)
 }

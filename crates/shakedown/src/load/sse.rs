@@ -6,6 +6,9 @@
 //! Connect errors, 5xx statuses, an end of stream before the terminal event and a broken body
 //! are retried; anything else (a 4xx, a wrong content type, garbage, silence past the idle
 //! limit, a missed deadline, an event out of order) ends the stream at once with its class.
+//!
+//! The bytes travel over [`super::sse_wire`]: a lean HTTP/1.1 client for plain http targets (a
+//! few KB per open stream), reqwest for https.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -198,8 +201,7 @@ impl Reader<'_> {
         Ok(self.sse.client.get_or_init(|| client))
     }
 
-    /// Send the request and wait for the response head: the lean client for plain http, reqwest
-    /// otherwise.
+    /// Send the request and wait for the response head.
     async fn open(&self, f: &Follow) -> Result<SseResponse, ConnectionEnd> {
         let protocol =
             |e: String| ConnectionEnd::Fail(StreamFailure::new(StreamClass::ProtocolError, e));
@@ -221,19 +223,17 @@ impl Reader<'_> {
             body: self.body,
             connect_timeout: self.target.connect_timeout,
         };
-        let opened = if sse_wire::lean(url) {
-            sse_wire::open_lean(&request).await
-        } else {
-            let client = self.client().map_err(protocol)?;
-            sse_wire::open_reqwest(client, &request).await
-        };
-        opened.map_err(|e| match e {
-            OpenError::Connect(e) => {
-                ConnectionEnd::Retry(StreamFailure::new(StreamClass::HandshakeRefused, e))
-            }
-            OpenError::Broken(e) => ConnectionEnd::Retry(StreamFailure::new(StreamClass::Reset, e)),
-            OpenError::Protocol(e) => protocol(e),
-        })
+        sse_wire::open(&request, || self.client())
+            .await
+            .map_err(|e| match e {
+                OpenError::Connect(e) => {
+                    ConnectionEnd::Retry(StreamFailure::new(StreamClass::HandshakeRefused, e))
+                }
+                OpenError::Broken(e) => {
+                    ConnectionEnd::Retry(StreamFailure::new(StreamClass::Reset, e))
+                }
+                OpenError::Protocol(e) => protocol(e),
+            })
     }
 
     /// One connection, from the request to its end.
@@ -242,7 +242,9 @@ impl Reader<'_> {
             .clock
             .idle
             .min(f.clock.deadline.saturating_duration_since(Instant::now()));
-        let mut response = match tokio::time::timeout(headers_wait, self.open(f)).await {
+        // Boxed: connecting is a large future, and it is done with once the head is in.
+        let opened = tokio::time::timeout(headers_wait, Box::pin(self.open(f))).await;
+        let mut response = match opened {
             Err(_) => {
                 return ConnectionEnd::Fail(StreamFailure::new(
                     StreamClass::Hung,

@@ -26,7 +26,7 @@ use super::http1_chunked::ChunkedDecoder;
 
 /// The read buffer of one lean connection, in bytes. SSE events are small; a larger event is
 /// read in several pieces and assembled by the parser, under its own cap.
-pub const READ_BUF: usize = 4096;
+pub const READ_BUF: usize = 2048;
 /// The largest response head accepted, in bytes.
 pub const MAX_HEAD: usize = 64 * 1024;
 /// The most header lines accepted in a response head.
@@ -123,6 +123,23 @@ impl SseResponse {
             },
         }
     }
+}
+
+/// Open the stream: with the lean client where [`lean`] allows, else with the reqwest client
+/// `client` gives. A redirect answered to the lean client is followed by reqwest, as it is for
+/// every other step.
+pub async fn open<'c>(
+    req: &SseRequest<'_>,
+    client: impl FnOnce() -> Result<&'c reqwest::Client, String>,
+) -> Result<SseResponse, OpenError> {
+    if lean(req.url) {
+        let response = open_lean(req).await?;
+        if !matches!(response.status, 301 | 302 | 303 | 307 | 308) {
+            return Ok(response);
+        }
+    }
+    let client = client().map_err(OpenError::Protocol)?;
+    open_reqwest(client, req).await
 }
 
 /// Open the stream with reqwest (for https, credentials or a proxy).
@@ -434,7 +451,7 @@ enum Buffered {
 impl LeanBody {
     async fn chunk(&mut self) -> Result<Option<&[u8]>, BodyError> {
         loop {
-            match self.from_buffer()? {
+            match self.take_buffered()? {
                 Buffered::Data(range) => return Ok(Some(&self.buf[range])),
                 Buffered::End => return Ok(None),
                 Buffered::Empty => {}
@@ -459,7 +476,7 @@ impl LeanBody {
     }
 
     /// Take the next data out of the buffered bytes, if any.
-    fn from_buffer(&mut self) -> Result<Buffered, BodyError> {
+    fn take_buffered(&mut self) -> Result<Buffered, BodyError> {
         loop {
             let available = self.buf.len() - self.pos;
             match &mut self.framing {

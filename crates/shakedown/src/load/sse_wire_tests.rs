@@ -72,8 +72,8 @@ async fn a_chunked_stream_after_an_interim_response_is_read_piece_by_piece() {
         format!("HTTP/1.1 100 Continue\r\n\r\n{EVENT_STREAM}transfer-encoding: chunked\r\n\r\n");
     let pieces = vec![
         head.into_bytes(),
-        b"d\r\nid: 1\ndata: a\n\r\n".to_vec(),
-        b"e\r\nid: 2\ndata: bb".to_vec(),
+        b"f\r\nid: 1\ndata: a\n\n\r\n".to_vec(),
+        b"f\r\nid: 2\ndata: bb".to_vec(),
         b"\n\r\n0\r\n\r\n".to_vec(),
     ];
     let (url, server) = serve(pieces).await;
@@ -203,6 +203,97 @@ async fn garbage_silence_and_a_refused_port_fail_to_open_with_their_kind() {
         .expect_err("refused");
     assert!(matches!(err, OpenError::Connect(_)), "{err:?}");
     assert!(err.to_string().starts_with("connect: "), "{err}");
+}
+
+#[tokio::test]
+async fn the_reqwest_path_sends_the_same_headers_and_reads_the_same_body() {
+    let head = format!("{EVENT_STREAM}transfer-encoding: chunked\r\n\r\n");
+    let pieces = vec![head.into_bytes(), b"9\r\ndata: r\n\n\r\n0\r\n\r\n".to_vec()];
+    let (url, server) = serve(pieces).await;
+    let headers = [(
+        reqwest::header::AUTHORIZATION,
+        HeaderValue::from_static("Bearer t0k"),
+    )];
+    let mut req = request(&Method::GET, &url, &headers);
+    req.last_event_id = Some(HeaderValue::from_static("9"));
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let mut response = open_reqwest(&client, &req).await.expect("opens");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.content_type, "text/event-stream");
+    assert_eq!(read_all(&mut response).await.expect("body"), b"data: r\n\n");
+    let sent = server.await.expect("server");
+    for line in [
+        "GET /runs/7/events?from=1 HTTP/1.1\r\n",
+        "accept: text/event-stream\r\n",
+        "cache-control: no-cache\r\n",
+        "authorization: Bearer t0k\r\n",
+        "last-event-id: 9\r\n",
+    ] {
+        assert!(sent.contains(line), "{line:?} missing from {sent}");
+    }
+}
+
+/// Read one request head from `io`: its request line, or None at the end of the connection.
+async fn request_line(io: &mut tokio::net::TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if io.read(&mut byte).await.ok()? == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head).to_string();
+    text.lines().next().map(str::to_string)
+}
+
+#[tokio::test]
+async fn a_redirect_answered_to_the_lean_client_is_followed_by_reqwest() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    // Every connection: `/moved` gets the stream, anything else a redirect to it.
+    let server = tokio::spawn(async move {
+        let mut lines = Vec::new();
+        loop {
+            let (mut io, _) = listener.accept().await.expect("accept");
+            while let Some(line) = request_line(&mut io).await {
+                lines.push(line.clone());
+                if line.starts_with("GET /moved ") {
+                    let stream = format!("{EVENT_STREAM}content-length: 9\r\n\r\ndata: m\n\n");
+                    io.write_all(stream.as_bytes()).await.expect("write");
+                    return lines;
+                }
+                let redirect =
+                    "HTTP/1.1 302 Found\r\nlocation: /moved\r\ncontent-length: 0\r\n\r\n";
+                io.write_all(redirect.as_bytes()).await.expect("write");
+            }
+        }
+    });
+    let url = Url::parse(&format!("http://127.0.0.1:{port}/events")).expect("url");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let req = request(&Method::GET, &url, &[]);
+    let mut response = open(&req, || Ok(&client)).await.expect("opens");
+    assert_eq!(response.status, 200);
+    assert_eq!(read_all(&mut response).await.expect("body"), b"data: m\n\n");
+    let lines = server.await.expect("server");
+    if !lean(&url) {
+        return; // a proxy in the environment: reqwest alone served it
+    }
+    assert_eq!(
+        lines,
+        [
+            "GET /events HTTP/1.1",
+            "GET /events HTTP/1.1",
+            "GET /moved HTTP/1.1"
+        ],
+        "the lean client's request, then reqwest's and the one it was redirected to"
+    );
 }
 
 #[test]

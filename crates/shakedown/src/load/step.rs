@@ -9,11 +9,12 @@ use minijinja::Value;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use tokio::time::Instant;
 
-use super::http::{Exchange, excerpt, exchange};
+use super::http::{Exchange, ExchangeError, excerpt, exchange};
+use super::http1_client::encode_request;
 use super::prepared::{
-    BodySpec, HeaderSpec, HeaderValueSpec, HttpSpec, PreparedStep, UrlSpec, join,
+    BodySpec, HeaderSpec, HeaderValueSpec, HttpSpec, PreparedStep, TargetSpec, UrlSpec, join,
 };
-use super::track;
+use super::{redirect, track};
 use super::vu::{StepEnd, VirtualUser};
 use crate::metrics::aggregator::{Event, Failure, RequestSample, TimedSample};
 use crate::plan::model::StatusSet;
@@ -61,13 +62,26 @@ impl VirtualUser {
         };
         let ctx = (spec.needs_context || key.is_some())
             .then(|| self.scope.context(step.id, key.as_deref()));
-        let mut request = match self.build(spec, ctx.as_ref(), key.as_deref()) {
-            Ok(r) => Some(r),
-            Err(message) => return self.unsent(step, method, message).await,
+        // A fully literal request for the lean client is already encoded: nothing is built.
+        let mut request = if spec.wire.is_some() {
+            None
+        } else {
+            match self.build(spec, ctx.as_ref(), key.as_deref()) {
+                Ok(r) => Some(r),
+                Err(message) => return self.unsent(step, method, message).await,
+            }
         };
-        let client = match self.client(spec.target) {
-            Ok(c) => c,
-            Err(message) => return self.unsent(step, method, message).await,
+        let client = if spec.lean {
+            if self.lean_client(spec.target).is_none() {
+                let message = format!("no HTTP/1.1 client for target #{}", spec.target);
+                return self.unsent(step, method, message).await;
+            }
+            None
+        } else {
+            match self.client(spec.target) {
+                Ok(c) => Some(c),
+                Err(message) => return self.unsent(step, method, message).await,
+            }
         };
         let poll_deadline = spec.poll.as_ref().map(|p| Instant::now() + p.timeout);
         let mut op = None;
@@ -77,45 +91,71 @@ impl VirtualUser {
                 rt.stop.stop(reason);
                 break Attempts::Stopped;
             }
-            // Only a polled request is sent more than once; the others are not copied.
-            let attempt = if spec.poll.is_some() {
-                request.as_ref().and_then(reqwest::Request::try_clone)
-            } else {
-                request.take()
-            };
-            let Some(attempt) = attempt else {
-                // Bodies are always in memory, so this does not happen; fail visibly if it does
-                // (and still complete a tracked submit below).
-                self.emit(Event::Request(RequestSample {
-                    step: step.slot,
-                    latency: None,
-                    status: None,
-                    failure: Some(Box::new(Failure {
-                        method,
-                        message: "request cannot be repeated".into(),
-                    })),
-                }))
-                .await;
-                break Attempts::Failed;
-            };
-            if let (Some(key), None) = (&key, op) {
-                op = Some(rt.track.invoke(
-                    scenario,
-                    step.index,
-                    &self.process,
-                    key,
-                    spec.plan_method,
-                    attempt.url().as_str(),
-                ));
-            }
-            let (intended, wait) = self.timing(Instant::now());
-            let ex = tokio::select! {
-                biased;
-                _ = rt.stop.token().cancelled() => {
-                    last = None;
-                    break Attempts::Stopped;
+            let (ex, intended, wait) = if let Some(client) = &client {
+                // reqwest: only a polled request is sent more than once; the others are not
+                // copied.
+                let attempt = if spec.poll.is_some() {
+                    request.as_ref().and_then(reqwest::Request::try_clone)
+                } else {
+                    request.take()
+                };
+                let Some(attempt) = attempt else {
+                    // Bodies are always in memory, so this does not happen; fail visibly if it
+                    // does (and still complete a tracked submit below).
+                    self.emit(Event::Request(RequestSample {
+                        step: step.slot,
+                        latency: None,
+                        status: None,
+                        failure: Some(Box::new(Failure {
+                            method,
+                            message: "request cannot be repeated".into(),
+                        })),
+                    }))
+                    .await;
+                    break Attempts::Failed;
+                };
+                if let (Some(key), None) = (&key, op) {
+                    op = Some(rt.track.invoke(
+                        scenario,
+                        step.index,
+                        &self.process,
+                        key,
+                        spec.plan_method,
+                        attempt.url().as_str(),
+                    ));
                 }
-                ex = exchange(&client, attempt, rt.body_cap, &mut self.body) => ex,
+                let (intended, wait) = self.timing(Instant::now());
+                let ex = tokio::select! {
+                    biased;
+                    _ = rt.stop.token().cancelled() => {
+                        last = None;
+                        break Attempts::Stopped;
+                    }
+                    ex = exchange(client, attempt, rt.body_cap, &mut self.body) => ex,
+                };
+                (ex, intended, wait)
+            } else {
+                // The lean client: the request (built or encoded once) is only borrowed.
+                if let (Some(key), None, Some(r)) = (&key, op, &request) {
+                    op = Some(rt.track.invoke(
+                        scenario,
+                        step.index,
+                        &self.process,
+                        key,
+                        spec.plan_method,
+                        r.url().as_str(),
+                    ));
+                }
+                let (intended, wait) = self.timing(Instant::now());
+                let ex = tokio::select! {
+                    biased;
+                    _ = rt.stop.token().cancelled() => {
+                        last = None;
+                        break Attempts::Stopped;
+                    }
+                    ex = self.send_lean(spec, request.as_ref()) => ex,
+                };
+                (ex, intended, wait)
             };
             let judgement = self.judge(spec, &ex, ctx.as_ref());
             let timed_out = poll_deadline.is_some_and(|d| Instant::now() >= d);
@@ -180,49 +220,70 @@ impl VirtualUser {
         end
     }
 
-    /// Build the request: URL, the target's headers, the step's headers, the key, the body.
+    /// Build the request (see [`build_request`]).
     fn build(
         &self,
         spec: &HttpSpec,
         ctx: Option<&Value>,
         key: Option<&str>,
     ) -> Result<reqwest::Request, String> {
+        build_request(&self.rt.prepared.targets[spec.target], spec, ctx, key)
+    }
+
+    /// Send the request with the lean client and follow a redirect as reqwest would. `request`
+    /// is the built request, or None when the step's request is literal (`spec.wire`).
+    async fn send_lean(&mut self, spec: &HttpSpec, request: Option<&reqwest::Request>) -> Exchange {
+        let cap = self.rt.body_cap;
+        let head_only = spec.method == reqwest::Method::HEAD;
+        let VirtualUser {
+            lean, wire, body, ..
+        } = &mut *self;
+        let Some(client) = lean.get_mut(spec.target).and_then(Option::as_mut) else {
+            return unsent_exchange(format!("no HTTP/1.1 client for target #{}", spec.target));
+        };
+        let bytes: &[u8] = match (&spec.wire, request) {
+            (Some(bytes), _) => bytes,
+            (None, Some(r)) => {
+                wire.clear();
+                encode_request(r, wire);
+                wire
+            }
+            (None, None) => return unsent_exchange("no request to send".to_string()),
+        };
+        let response = client.exchange(bytes, head_only, cap, body).await;
+        let first = response.exchange;
+        let (Some(location), None, Some(status)) = (response.location, &first.error, first.status)
+        else {
+            return first;
+        };
+        // A redirect: build the next request as reqwest's policy would, and let reqwest send it.
         let target = &self.rt.prepared.targets[spec.target];
-        let url = match &spec.url {
-            UrlSpec::Literal(url) => url.clone(),
-            UrlSpec::Template(path) => {
-                let text = join(&target.base_url, &render(path, ctx)?);
-                reqwest::Url::parse(&text).map_err(|e| format!("invalid URL {text:?}: {e}"))?
+        let built;
+        let previous = match request {
+            Some(r) => r,
+            None => match build_request(target, spec, None, None) {
+                Ok(r) => {
+                    built = r;
+                    &built
+                }
+                Err(_) => return first,
+            },
+        };
+        let Some(next) = redirect::follow_up(previous, status, &location) else {
+            return first;
+        };
+        let client = match self.client(spec.target) {
+            Ok(c) => c,
+            Err(message) => {
+                return Exchange {
+                    error: Some(ExchangeError::Request(message)),
+                    ..first
+                };
             }
         };
-        let mut request = reqwest::Request::new(spec.method.clone(), url);
-        let headers = request.headers_mut();
-        for h in target.headers.iter().chain(&spec.headers) {
-            headers.insert(h.name.clone(), header_value(h, ctx)?);
-        }
-        if let Some(key) = key
-            && !spec.sets_idempotency_key
-        {
-            let value = HeaderValue::from_str(key)
-                .map_err(|_| format!("track key {key:?} is not a valid header value"))?;
-            headers.insert(IDEMPOTENCY_KEY, value);
-        }
-        let (bytes, json) = match &spec.body {
-            None => return Ok(request),
-            Some(BodySpec::Literal { bytes, json }) => (bytes.clone(), *json),
-            Some(BodySpec::Json(t)) => {
-                let ctx = ctx.unwrap_or(&Value::UNDEFINED);
-                let doc = t.render(ctx).map_err(|e| format!("body template: {e}"))?;
-                let bytes = serde_json::to_vec(&doc).map_err(|e| format!("body: {e}"))?;
-                (bytes.into(), true)
-            }
-            Some(BodySpec::Raw(t)) => (render(t, ctx)?.into(), false),
-        };
-        if json && !headers.contains_key(CONTENT_TYPE) {
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        }
-        *request.body_mut() = Some(bytes.into());
-        Ok(request)
+        let mut ex = exchange(&client, next, cap, &mut self.body).await;
+        ex.latency += first.latency;
+        ex
     }
 
     /// Check one response against the step's expectations and poll condition, and store its
@@ -306,6 +367,59 @@ impl VirtualUser {
             }
         }
         Judgement::Pass
+    }
+}
+
+/// Build the request: URL, the target's headers, the step's headers, the key, the body.
+pub(super) fn build_request(
+    target: &TargetSpec,
+    spec: &HttpSpec,
+    ctx: Option<&Value>,
+    key: Option<&str>,
+) -> Result<reqwest::Request, String> {
+        let url = match &spec.url {
+        UrlSpec::Literal(url) => url.clone(),
+        UrlSpec::Template(path) => {
+            let text = join(&target.base_url, &render(path, ctx)?);
+            reqwest::Url::parse(&text).map_err(|e| format!("invalid URL {text:?}: {e}"))?
+        }
+    };
+    let mut request = reqwest::Request::new(spec.method.clone(), url);
+    let headers = request.headers_mut();
+    for h in target.headers.iter().chain(&spec.headers) {
+        headers.insert(h.name.clone(), header_value(h, ctx)?);
+    }
+    if let Some(key) = key
+        && !spec.sets_idempotency_key
+    {
+        let value = HeaderValue::from_str(key)
+            .map_err(|_| format!("track key {key:?} is not a valid header value"))?;
+        headers.insert(IDEMPOTENCY_KEY, value);
+    }
+    let (bytes, json) = match &spec.body {
+        None => return Ok(request),
+        Some(BodySpec::Literal { bytes, json }) => (bytes.clone(), *json),
+        Some(BodySpec::Json(t)) => {
+            let ctx = ctx.unwrap_or(&Value::UNDEFINED);
+            let doc = t.render(ctx).map_err(|e| format!("body template: {e}"))?;
+            let bytes = serde_json::to_vec(&doc).map_err(|e| format!("body: {e}"))?;
+            (bytes.into(), true)
+        }
+        Some(BodySpec::Raw(t)) => (render(t, ctx)?.into(), false),
+    };
+    if json && !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    *request.body_mut() = Some(bytes.into());
+    Ok(request)
+}
+
+/// The exchange of a request that could not be sent at all.
+fn unsent_exchange(message: String) -> Exchange {
+    Exchange {
+        status: None,
+        latency: std::time::Duration::ZERO,
+        error: Some(ExchangeError::Request(message)),
     }
 }
 

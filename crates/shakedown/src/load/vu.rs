@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::budget::{RequestBudget, StopSignal};
 use super::http;
+use super::http1_client::Http1Client;
 use super::prepared::{PreparedStep, PreparedTest, StepAction};
 use super::scope::VuScope;
 use super::track::TrackSink;
@@ -62,6 +63,10 @@ pub struct VirtualUser {
     pub(super) scenario: usize,
     pub(super) scope: VuScope,
     pub(super) clients: Vec<Option<reqwest::Client>>,
+    /// The lean HTTP/1.1 client (one keep-alive connection) per target, for steps that take it.
+    pub(super) lean: Vec<Option<Http1Client>>,
+    /// A request encoded for the lean client, reused across requests.
+    pub(super) wire: Vec<u8>,
     pub(super) rng: ChaCha8Rng,
     /// The response body buffer, reused across requests.
     pub(super) body: Vec<u8>,
@@ -81,6 +86,8 @@ impl VirtualUser {
         VirtualUser {
             scope: VuScope::new(rt.prepared.shared.clone(), vu),
             clients: vec![None; rt.prepared.targets.len()],
+            lean: rt.prepared.targets.iter().map(|_| None).collect(),
+            wire: Vec::new(),
             rng: ChaCha8Rng::seed_from_u64(seed),
             body: Vec::new(),
             process: format!("{}/vu-{vu}", rt.prepared.id),
@@ -186,12 +193,33 @@ impl VirtualUser {
             .targets
             .get(index)
             .ok_or_else(|| format!("no target #{index}"))?;
-        let client = http::client(target)
+        // A lean target's reqwest client only follows redirects the lean client was answered.
+        let client = if target.lean {
+            http::redirect_client(target)
+        } else {
+            http::client(target)
+        };
+        let client = client
             .map_err(|e| format!("cannot build an HTTP client for `{}`: {e}", target.name))?;
         if let Some(slot) = self.clients.get_mut(index) {
             *slot = Some(client.clone());
         }
         Ok(client)
+    }
+
+    /// The VU's lean client for target `index`, made on first use (None for an unknown target
+    /// or one without a host).
+    pub(super) fn lean_client(&mut self, index: usize) -> Option<&mut Http1Client> {
+        let slot = self.lean.get_mut(index)?;
+        if slot.is_none() {
+            let target = self.rt.prepared.targets.get(index)?;
+            *slot = Http1Client::new(
+                &target.base_url,
+                target.connect_timeout,
+                target.request_timeout,
+            );
+        }
+        slot.as_mut()
     }
 
     /// Send an event to the aggregator (which outlives every VU).

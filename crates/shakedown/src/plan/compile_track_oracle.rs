@@ -91,3 +91,93 @@ impl Compiler<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use crate::plan::model::{Plan, StepKind, TrackOracle};
+    use crate::plan::{PlanErrors, compile_str};
+
+    fn plan(track_extra: &str) -> Result<Plan, PlanErrors> {
+        let text = format!(
+            r#"
+[plan]
+name = "t"
+limits = {{ duration = "1m", requests = 100 }}
+
+[targets.api]
+url = "http://127.0.0.1:9/"
+
+[scenarios.s]
+steps = [
+  {{ name = "create", request = "POST api:/runs", track = {{ key = "{{{{ uuid() }}}}", read = "GET api:/runs?key={{{{ key }}}}", items = "$.runs[*]", state = "$.status", terminal = ["completed", "failed"], success = ["completed"]{track_extra} }} }},
+]
+
+[[load]]
+id = "L1"
+scenario = "s"
+executor = {{ rounds = {{ concurrency = 1, rounds = 1 }} }}
+"#
+        );
+        compile_str(&text, Path::new("t.toml"), &|_| None)
+    }
+
+    fn oracle(plan: &Plan) -> TrackOracle {
+        match &plan.scenarios["s"].steps[0].kind {
+            StepKind::Http(http) => http.track.as_ref().expect("a track").oracle.clone(),
+            _ => panic!("an HTTP step"),
+        }
+    }
+
+    fn error(track_extra: &str) -> String {
+        match plan(track_extra) {
+            Ok(_) => panic!("`{track_extra}` compiled"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn every_oracle_field_compiles_and_none_is_required() {
+        let bare = oracle(&plan("").unwrap());
+        assert!(bare.objective.is_none() && bare.attempts.is_none() && bare.started.is_empty());
+        let full = oracle(
+            &plan(
+                r#", objective = "30s", attempts = "$.attempts", updated = "$.updated_at", started = ["running"], max_attempts = 5"#,
+            )
+            .unwrap(),
+        );
+        assert_eq!(full.objective, Some(Duration::from_secs(30)));
+        assert_eq!(
+            full.attempts.map(|p| p.to_string()).as_deref(),
+            Some("$.attempts")
+        );
+        assert!(full.updated.is_some());
+        assert_eq!(full.started, ["running"]);
+        assert_eq!(full.max_attempts, Some(5));
+    }
+
+    #[test]
+    fn a_started_state_that_is_terminal_is_an_error_with_a_hint() {
+        let e = error(r#", started = ["running", "completed"]"#);
+        assert!(e.contains("`completed` in"), "{e}");
+        assert!(e.contains("is a terminal state"), "{e}");
+        assert!(
+            e.contains("non-terminal states in which a worker holds the job"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn max_attempts_needs_an_attempts_path_and_a_bad_objective_is_named() {
+        let e = error(", max_attempts = 3");
+        assert!(e.contains("has no `attempts`"), "{e}");
+        let e = error(r#", objective = "soon""#);
+        assert!(e.contains("track.objective"), "{e}");
+        let e = error(r#", attempts = "attempts""#);
+        assert!(e.contains("invalid JSONPath"), "{e}");
+        let e = error(", max_attempts = 0");
+        assert!(e.contains("max_attempts"), "{e}");
+    }
+}

@@ -25,6 +25,14 @@ use super::request_line::Form;
 use super::scope::{RESERVED_NAMES, Scope, is_capture_name};
 use crate::template::Template;
 
+/// The request fields shared by `http`, `canary` and `login`.
+struct RequestParts<'r> {
+    request: Option<&'r Str>,
+    headers: Option<&'r OrderedMap<Str>>,
+    json: Option<&'r Spanned<toml::Value>>,
+    expect: Option<&'r Spanned<RawExpect>>,
+}
+
 const VERIFY_KINDS: &str = "http, sql, redis, artifacts, isolation, store, canary";
 const COMPARISON_HINT: &str =
     "write a number (`0`) or a comparison string: \"== 0\", \">= 1\", \"< 10\", \"!= 0\"";
@@ -322,14 +330,17 @@ impl Compiler<'_> {
 
     fn probe_request(
         &mut self,
-        request: Option<&Str>,
-        headers: Option<&OrderedMap<Str>>,
-        json: Option<&Spanned<toml::Value>>,
-        expect: Option<&Spanned<RawExpect>>,
+        parts: RequestParts<'_>,
         span: Range<usize>,
         what: &str,
         scope: &Scope<'_>,
     ) -> Option<ProbeRequest> {
+        let RequestParts {
+            request,
+            headers,
+            json,
+            expect,
+        } = parts;
         let Some(line) = request else {
             self.push(
                 Diagnostic::new(Some(span), format!("{what} has no `request`"))
@@ -380,10 +391,12 @@ impl Compiler<'_> {
             key: false,
         };
         let request = self.probe_request(
-            p.request.as_ref(),
-            p.headers.as_ref(),
-            p.json.as_ref(),
-            p.expect.as_ref(),
+            RequestParts {
+                request: p.request.as_ref(),
+                headers: p.headers.as_ref(),
+                json: p.json.as_ref(),
+                expect: p.expect.as_ref(),
+            },
             raw.span(),
             what,
             &scope,
@@ -404,10 +417,12 @@ impl Compiler<'_> {
         let l = raw.get_ref();
         let login_what = format!("the login of {what}");
         let request = self.probe_request(
-            l.request.as_ref(),
-            l.headers.as_ref(),
-            l.json.as_ref(),
-            None,
+            RequestParts {
+                request: l.request.as_ref(),
+                headers: l.headers.as_ref(),
+                json: l.json.as_ref(),
+                expect: None,
+            },
             raw.span(),
             &login_what,
             &Scope::default(),
@@ -901,10 +916,12 @@ impl Compiler<'_> {
             key: false,
         };
         let request = self.probe_request(
-            p.request.as_ref(),
-            p.headers.as_ref(),
-            p.json.as_ref(),
-            p.expect.as_ref(),
+            RequestParts {
+                request: p.request.as_ref(),
+                headers: p.headers.as_ref(),
+                json: p.json.as_ref(),
+                expect: p.expect.as_ref(),
+            },
             raw.span(),
             what,
             &scope,

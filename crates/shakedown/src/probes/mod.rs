@@ -13,6 +13,7 @@ mod http;
 mod isolation;
 pub mod jobs;
 mod object_store;
+mod reach;
 mod redis;
 mod request;
 mod sql;
@@ -27,6 +28,7 @@ use crate::report::verify::VerifySection;
 use crate::status::Status;
 
 pub use jobs::{TrackedJob, tracked_jobs};
+pub use reach::{check_oracles, entry_name as oracle_entry};
 
 /// What every probe may read.
 #[derive(Debug, Clone, Copy)]

@@ -19,9 +19,17 @@ use crate::plan::model_verify::{Oracle, OracleKind};
 /// rather than the store answering with a refusal.
 pub fn is_unreachable(error: &str) -> bool {
     let e = error.to_ascii_lowercase();
-    ["connect", "no answer within", "timed out", "timeout", "dns", "broken pipe", "reset"]
-        .iter()
-        .any(|needle| e.contains(needle))
+    [
+        "connect",
+        "no answer within",
+        "timed out",
+        "timeout",
+        "dns",
+        "broken pipe",
+        "reset",
+    ]
+    .iter()
+    .any(|needle| e.contains(needle))
 }
 
 /// One bucket of an object-store oracle.

@@ -49,7 +49,7 @@ pub async fn run(probe: &RedisProbe, oracle: &Oracle, env: &VerifyEnv<'_>) -> Ve
         }
     };
     let started = Instant::now();
-    let mut conn = match connect(oracle, env).await {
+    let mut conn = match connect(oracle, env.plan).await {
         Ok(conn) => conn,
         Err(e) => {
             section.error = Some(e);
@@ -81,7 +81,11 @@ pub async fn run(probe: &RedisProbe, oracle: &Oracle, env: &VerifyEnv<'_>) -> Ve
 }
 
 /// A fresh connection to the oracle.
-async fn connect(oracle: &Oracle, env: &VerifyEnv<'_>) -> Result<MultiplexedConnection, String> {
+/// A fresh connection to a redis oracle, bounded by its timeout.
+pub(super) async fn connect(
+    oracle: &Oracle,
+    plan: &crate::plan::model::Plan,
+) -> Result<MultiplexedConnection, String> {
     let name = &oracle.name;
     let OracleKind::Redis(url) = &oracle.kind else {
         return Err(format!(
@@ -89,10 +93,16 @@ async fn connect(oracle: &Oracle, env: &VerifyEnv<'_>) -> Result<MultiplexedConn
             oracle.kind.name()
         ));
     };
-    let ctx = crate::engine::preflight::probe_context(env.plan);
+    let ctx = crate::engine::preflight::probe_context(plan);
     let url = url
         .render(&ctx)
         .map_err(|e| format!("the URL of oracle `{name}`: {e}"))?;
+    if url.starts_with("rediss://") {
+        return Err(format!(
+            "oracle `{name}`: TLS (rediss://) is not supported by this build; reach Redis over \
+             redis:// (e.g. through a local TLS tunnel)"
+        ));
+    }
     // The parser's message never quotes the URL, which may hold a password.
     let client = redis::Client::open(url.as_str()).map_err(|_| {
         format!(
@@ -392,6 +402,28 @@ mod tests {
         assert_eq!(
             ttl_observed(-2, &negative),
             ("absent (TTL -2)".into(), false)
+        );
+    }
+
+    #[test]
+    fn a_refused_login_names_the_oracle_and_the_fix() {
+        let oracle = Oracle {
+            name: "cache".into(),
+            kind: OracleKind::Redis(crate::template::Template::literal("redis://127.0.0.1:1")),
+            timeout: std::time::Duration::from_secs(2),
+        };
+        let refused = RedisError::from((ErrorKind::AuthenticationFailed, "invalid password"));
+        let text = explain(&oracle, "connecting", refused);
+        assert!(
+            text.starts_with("oracle `cache`: authentication failed"),
+            "{text}"
+        );
+        assert!(text.contains("user and password"), "{text}");
+        let other = RedisError::from((ErrorKind::Client, "odd"));
+        let text = explain(&oracle, "scanning", other);
+        assert!(
+            text.starts_with("oracle `cache`: scanning failed"),
+            "{text}"
         );
     }
 

@@ -158,25 +158,8 @@ async fn read(
     seen: &mut Seen<'_>,
     section: &mut VerifySection,
 ) -> Result<(), String> {
-    let name = &oracle.name;
-    let OracleKind::Postgres(url) = &oracle.kind else {
-        return Err(format!(
-            "oracle `{name}` is a {} oracle; a sql check needs a postgres one",
-            oracle.kind.name()
-        ));
-    };
-    let ctx = crate::engine::preflight::probe_context(env.plan);
-    let url = url
-        .render(&ctx)
-        .map_err(|e| format!("the URL of oracle `{name}`: {e}"))?;
-    let options = PgConnectOptions::from_str(&url)
-        .map_err(|e| {
-            format!("oracle `{name}`: its URL is not a Postgres URL ({e}); write postgres://USER:PASSWORD@HOST:PORT/DATABASE")
-        })?
-        .application_name("shakedown")
-        .disable_statement_logging();
     let started = Instant::now();
-    let mut conn = bounded(oracle, "connecting", options.connect()).await?;
+    let mut conn = connect(oracle, env.plan).await?;
     let connected = Instant::now();
     let outcome = query(&mut conn, probe, oracle, seen).await;
     let queried = Instant::now();
@@ -193,6 +176,31 @@ async fn read(
         }
     }
     Ok(())
+}
+
+/// A fresh connection to a postgres oracle, bounded by its timeout.
+pub(super) async fn connect(
+    oracle: &Oracle,
+    plan: &crate::plan::model::Plan,
+) -> Result<PgConnection, String> {
+    let name = &oracle.name;
+    let OracleKind::Postgres(url) = &oracle.kind else {
+        return Err(format!(
+            "oracle `{name}` is a {} oracle; a sql check needs a postgres one",
+            oracle.kind.name()
+        ));
+    };
+    let ctx = crate::engine::preflight::probe_context(plan);
+    let url = url
+        .render(&ctx)
+        .map_err(|e| format!("the URL of oracle `{name}`: {e}"))?;
+    let options = PgConnectOptions::from_str(&url)
+        .map_err(|e| {
+            format!("oracle `{name}`: its URL is not a Postgres URL ({e}); write postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+        })?
+        .application_name("shakedown")
+        .disable_statement_logging();
+    bounded(oracle, "connecting", options.connect()).await
 }
 
 async fn query(

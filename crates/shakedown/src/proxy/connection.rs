@@ -15,6 +15,7 @@ use tokio::time::{Instant, sleep_until};
 use super::pipeline::{FlowEnd, Pipeline};
 use super::registry::{ConnShared, Part};
 use super::shared::Shared;
+use super::socket_buffers;
 use super::state::{ActiveToxic, ToxicSet, selects};
 use super::toxics::{Flow, Toxic};
 
@@ -81,6 +82,10 @@ pub(crate) async fn serve(mut guard: ConnGuard, mut client: TcpStream, id: u64) 
     // Small messages (queries, requests) must not wait for Nagle's algorithm.
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
+    for stream in [&client, &server] {
+        // Best effort: if the kernel refuses, the autotuned buffers still work.
+        let _ = socket_buffers::fit(stream, shared.socket_buffer);
+    }
 
     let mut rx = shared.toxics.subscribe();
     let set = rx.borrow_and_update().clone();

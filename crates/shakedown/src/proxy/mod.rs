@@ -4,7 +4,9 @@
 //!
 //! - Each connection has a pipeline of interruptible steps per direction (`pipeline.rs`) and a
 //!   supervisor for the faults that end connections (`connection.rs`). A bulk flow with no toxic
-//!   on it is forwarded with `splice(2)` (`splice.rs`), without copies through user space.
+//!   on it is forwarded with `splice(2)` (`splice.rs`), without copies through user space, and
+//!   sockets on loopback get small fixed kernel buffers (`socket_buffers.rs`) so that the bytes in
+//!   flight across the extra hop stay in the CPU cache.
 //! - Control ([`Proxy::add_toxic`], [`Proxy::remove_toxic`]) never blocks on data: it publishes
 //!   the new toxic set at once, waits under a deadline until every connection has taken it up,
 //!   and closes the connections that have not (`control.rs`).
@@ -23,6 +25,7 @@ mod listener;
 mod pipeline;
 mod registry;
 mod shared;
+mod socket_buffers;
 #[cfg(target_os = "linux")]
 mod splice;
 #[cfg(not(target_os = "linux"))]
@@ -62,6 +65,10 @@ pub struct ProxyConfig {
     pub connect_timeout: Duration,
     /// Bytes a flow may hold back (latency, blackhole) before it stops reading from its source.
     pub buffer_per_flow: usize,
+    /// The kernel send and receive buffer of each socket whose peer is on loopback, so that the
+    /// bytes in flight through the proxy stay in the CPU cache; `None` leaves the kernel's
+    /// autotuning. Sockets to other hosts always keep the autotuning.
+    pub loopback_socket_buffer: Option<usize>,
 }
 
 impl ProxyConfig {
@@ -75,6 +82,7 @@ impl ProxyConfig {
             control_deadline: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(5),
             buffer_per_flow: 4 * 1024 * 1024,
+            loopback_socket_buffer: Some(256 * 1024),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! moto, and shakedown's artifact and isolation checks read them back with recomputed SHA-256.
 //! Clean, both PASS; with `wrong-bucket`, BUCKET fails naming the objects and the bucket that
 //! holds them; with `corrupt-artifact`, REP fails naming the corrupted object. A store probe
-//! measures write and read latency, and fails when the store refuses the write.
+//! measures write and read latency, and fails when the store refuses the write. An unreachable
+//! store blocks the checks that read it at preflight, before any load.
 
 use std::time::Duration;
 
@@ -166,7 +167,7 @@ fn rep_and_bucket_pass_clean_and_each_fails_on_its_defect_naming_the_object() {
 }
 
 #[test]
-fn an_unreachable_store_is_inconclusive_never_pass() {
+fn an_unreachable_store_blocks_its_checks_at_preflight_never_pass() {
     let stack = Stack::start(
         StackOptions::new()
             .workers(1)
@@ -193,11 +194,29 @@ fn an_unreachable_store_is_inconclusive_never_pass() {
     assert_eq!(outcome.code, 3, "{}\n{}", outcome.stdout, outcome.stderr);
     for id in ["REP", "BUCKET", "STORE"] {
         let c = check(&report, id);
-        assert_eq!(c["status"], "INCONCLUSIVE", "{c}");
+        assert_eq!(c["status"], "BLOCKED", "{c}");
         assert!(
-            c["hint"].as_str().is_some_and(|h| h.contains("oracle `s3`")),
+            c["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("preflight: oracle `s3`: cannot reach it")),
+            "{c}"
+        );
+        assert!(
+            c["hint"]
+                .as_str()
+                .is_some_and(|h| h.contains("oracle `s3`")),
             "{c}"
         );
     }
+    let entry = report["preflight"]
+        .as_array()
+        .and_then(|p| p.iter().find(|t| t["target"] == "oracle s3"))
+        .unwrap_or_else(|| panic!("no preflight entry for the oracle: {report}"));
+    assert_eq!(entry["status"], "BLOCKED", "{entry}");
+    assert_eq!(
+        check(&report, "L1")["status"],
+        "PASS",
+        "the load does not need the oracle"
+    );
     assert_eq!(report["verdict"], "INCOMPLETE");
 }

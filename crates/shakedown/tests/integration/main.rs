@@ -5,6 +5,7 @@ mod artifacts;
 mod bad_targets;
 mod check;
 mod demo;
+mod detection;
 mod evidence;
 mod faults;
 mod hit;

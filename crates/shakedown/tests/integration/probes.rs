@@ -1,6 +1,6 @@
 //! The SQL and Redis oracle probes (issue 7) against real servers started here: each check
 //! passes on the healthy state, fails once the test changes that state (naming the key or the
-//! row), and is INCONCLUSIVE, never PASS, when its oracle cannot be read. The SQL ledger is
+//! row), and is BLOCKED at preflight (INCOMPLETE, never PASS) when its oracle cannot be reached. The SQL ledger is
 //! checked against the testbed's own runs table on Postgres.
 
 mod redis;

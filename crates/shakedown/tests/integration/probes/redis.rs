@@ -1,6 +1,6 @@
 //! Redis checks against a real `redis-server`: GET (a value and JSON fields of the workers' boot
 //! info), EXISTS, TTL and SCAN pass on the keys the test writes, each fails once the test
-//! changes its key, and all are INCONCLUSIVE once the server is stopped.
+//! changes its key, and all are BLOCKED at preflight (before any load) once the server is stopped.
 
 use super::{assert_check, run_checks};
 use crate::support::redis::RedisServer;
@@ -55,7 +55,7 @@ async fn set(conn: &mut redis::aio::MultiplexedConnection, args: &[&str]) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_checks_pass_healthy_fail_on_changed_keys_and_are_inconclusive_when_down() {
+async fn redis_checks_pass_healthy_fail_on_changed_keys_and_block_when_down() {
     let mut server = RedisServer::start();
     let mut conn = redis::Client::open(server.url())
         .expect("a Redis URL")
@@ -122,8 +122,8 @@ async fn redis_checks_pass_healthy_fail_on_changed_keys_and_are_inconclusive_whe
         assert_check(
             &report,
             id,
-            "INCONCLUSIVE",
-            &["oracle `cache`", "connection refused"],
+            "BLOCKED",
+            &["preflight: oracle `cache`", "connection refused"],
         );
     }
 }

@@ -1,7 +1,7 @@
 //! SQL checks against a real Postgres (one server for every SQL case, the ledger included):
 //! row counts and scalars pass on the healthy table, fail once the test changes a row (naming
 //! it), a query that writes or holds two statements changes nothing and is INCONCLUSIVE, and
-//! every check is INCONCLUSIVE once the server is stopped.
+//! every check is BLOCKED at preflight once the server is stopped.
 
 use serde_json::json;
 use sqlx::{Connection, Executor, PgConnection};
@@ -94,7 +94,7 @@ async fn order_count(url: &str) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sql_checks_pass_healthy_fail_on_changed_rows_and_are_inconclusive_when_down() {
+async fn sql_checks_pass_healthy_fail_on_changed_rows_and_block_when_down() {
     let postgres = Postgres::start();
     let url = postgres.create_database("shop");
     execute(
@@ -172,8 +172,8 @@ async fn sql_checks_pass_healthy_fail_on_changed_rows_and_are_inconclusive_when_
     assert_check(
         &report,
         "NODB",
-        "INCONCLUSIVE",
-        &["oracle `gone`", "database name"],
+        "BLOCKED",
+        &["preflight: oracle `gone`", "database name"],
     );
     assert_eq!(
         order_count(&url).await,
@@ -190,8 +190,8 @@ async fn sql_checks_pass_healthy_fail_on_changed_rows_and_are_inconclusive_when_
         assert_check(
             &report,
             id,
-            "INCONCLUSIVE",
-            &["oracle `db`", "cannot reach the database"],
+            "BLOCKED",
+            &["preflight: oracle `db`", "cannot reach the database"],
         );
     }
 }

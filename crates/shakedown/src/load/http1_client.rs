@@ -1,0 +1,564 @@
+//! The lean HTTP/1.1 client of the request hot path: one keep-alive connection per virtual user
+//! and target, a request written as prepared bytes, the response head parsed in place with
+//! httparse and the body read into the caller's buffer.
+//!
+//! A profile of `shakedown hit` under callgrind showed reqwest spending most of a request's
+//! instructions outside the exchange itself: parsing the URL again for its redirect policy,
+//! formatting and hashing the pool key, cloning its client, boxing futures through its tower
+//! stack. A virtual user in the closed model holds one connection anyway, so this client keeps
+//! exactly that: a `TcpStream` and one small read buffer, and no background task.
+//!
+//! It covers what reqwest covered on this path: the target's connect timeout, the request
+//! timeout over the whole exchange (body included), the body cap, and the same error classes
+//! (connect, timeout, request). A reused connection that the server had already closed (no byte
+//! of a response came back) is reopened and the request sent once more, as hyper's pool does. A
+//! redirect is not followed here: the response head's `Location` is handed back, and the caller
+//! follows it with reqwest, whose policy stays the one in force ([`super::http::client`]).
+//!
+//! Only plain `http` targets without HTTP/2, credentials in the URL or a proxy in the
+//! environment take this client ([`lean_target`]); everything else goes through reqwest.
+
+use std::time::Duration;
+
+use reqwest::Url;
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, TRANSFER_ENCODING};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::http::{Exchange, ExchangeError};
+use super::http1_chunked::ChunkedDecoder;
+
+/// The read buffer of one connection, in bytes; it grows only for a larger response head.
+pub const READ_BUF: usize = 4096;
+/// The largest response head accepted, in bytes.
+pub const MAX_HEAD: usize = 64 * 1024;
+/// The most header lines accepted in a response head.
+const MAX_HEADERS: usize = 64;
+
+/// Whether a target with this base URL can take the lean client: plain http, no HTTP/2, no
+/// credentials in the URL, and no proxy set in the environment (reqwest would honour one).
+pub fn lean_target(base_url: &str, http2: bool) -> bool {
+    !http2
+        && Url::parse(base_url).is_ok_and(|url| {
+            url.scheme() == "http"
+                && url.host_str().is_some()
+                && url.username().is_empty()
+                && url.password().is_none()
+        })
+        && !env_proxy()
+}
+
+fn env_proxy() -> bool {
+    static SET: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+        ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+    });
+    *SET
+}
+
+/// Append the bytes of a built request to `out` (see [`encode`]); its body is in memory.
+pub fn encode_request(request: &reqwest::Request, out: &mut Vec<u8>) {
+    encode(
+        request.method(),
+        request.url(),
+        request.headers(),
+        request.body().and_then(reqwest::Body::as_bytes),
+        out,
+    );
+}
+
+/// Append the bytes of a request to `out`: the request line, `host` and `accept: */*` unless
+/// given (the headers reqwest would add), the headers, `content-length`, the body.
+///
+/// The caller leaves out `content-length`, `transfer-encoding` and `connection` headers of its
+/// own (see [`framing_header`]): the body's length is set here.
+pub fn encode(
+    method: &reqwest::Method,
+    url: &Url,
+    headers: &HeaderMap,
+    body: Option<&[u8]>,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    let path = url.path();
+    out.extend_from_slice(if path.is_empty() { "/" } else { path }.as_bytes());
+    if let Some(query) = url.query() {
+        out.push(b'?');
+        out.extend_from_slice(query.as_bytes());
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut line = |name: &[u8], value: &[u8]| {
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    };
+    if !headers.contains_key(HOST) {
+        let host = url.host_str().unwrap_or_default();
+        match url.port() {
+            Some(port) => line(b"host", format!("{host}:{port}").as_bytes()),
+            None => line(b"host", host.as_bytes()),
+        }
+    }
+    if !headers.contains_key(ACCEPT) {
+        line(b"accept", b"*/*");
+    }
+    for (name, value) in headers.iter() {
+        line(name.as_str().as_bytes(), value.as_bytes());
+    }
+    match body {
+        Some(body) => line(b"content-length", body.len().to_string().as_bytes()),
+        None if matches!(
+            *method,
+            reqwest::Method::POST | reqwest::Method::PUT | reqwest::Method::PATCH
+        ) =>
+        {
+            line(b"content-length", b"0");
+        }
+        None => {}
+    }
+    out.extend_from_slice(b"\r\n");
+    if let Some(body) = body {
+        out.extend_from_slice(body);
+    }
+}
+
+/// Whether a request header is one the lean client sets itself (the body's framing and the
+/// connection's management), so that a step setting it goes through reqwest instead.
+pub fn framing_header(name: &HeaderName) -> bool {
+    *name == CONTENT_LENGTH
+        || *name == TRANSFER_ENCODING
+        || *name == reqwest::header::CONNECTION
+        || *name == reqwest::header::UPGRADE
+}
+
+/// What one exchange gave: the exchange, and for a redirect the `Location` to follow.
+#[derive(Debug)]
+pub struct Http1Response {
+    /// Status, latency and error, as [`super::http::exchange`] reports them.
+    pub exchange: Exchange,
+    /// A 301, 302, 303, 307 or 308 response's `Location` header.
+    pub location: Option<String>,
+}
+
+/// A keep-alive HTTP/1.1 connection to one target, opened on first use and reopened when it
+/// closes.
+#[derive(Debug)]
+pub struct Http1Client {
+    host: String,
+    port: u16,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    conn: Option<TcpStream>,
+    /// Bytes read from the connection and not yet consumed.
+    buf: Vec<u8>,
+}
+
+/// How one attempt on a connection ended.
+enum Attempt {
+    /// A complete response (the status is in the caller's slot).
+    Done {
+        /// Whether the connection can take another request.
+        reusable: bool,
+        location: Option<String>,
+    },
+    /// The connection was closed before any byte of a response came back.
+    Closed(String),
+    /// Any other failure; the connection is dropped.
+    Failed(ExchangeError),
+}
+
+impl Http1Client {
+    /// A client for the target at `base_url` with these timeouts, or None if the URL has no
+    /// host.
+    pub fn new(
+        base_url: &str,
+        connect_timeout: Duration,
+        request_timeout: Duration,
+    ) -> Option<Http1Client> {
+        let url = Url::parse(base_url).ok()?;
+        let host = url.host_str()?;
+        // An IPv6 literal is bracketed in a URL, not in a socket address.
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        Some(Http1Client {
+            host,
+            port: url.port_or_known_default().unwrap_or(80),
+            connect_timeout,
+            request_timeout,
+            conn: None,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Send `request` (its encoded bytes) and read the response body into `body` (cleared
+    /// first), at most `cap` bytes. `head_only` is set for a HEAD request (no body follows).
+    pub async fn exchange(
+        &mut self,
+        request: &[u8],
+        head_only: bool,
+        cap: usize,
+        body: &mut Vec<u8>,
+    ) -> Http1Response {
+        body.clear();
+        let start = Instant::now();
+        let mut status = None;
+        let timeout = self.request_timeout;
+        let outcome =
+            tokio::time::timeout(timeout, self.send(request, head_only, cap, body, &mut status))
+                .await;
+        let (error, location) = match outcome {
+            Ok(Ok(location)) => (None, location),
+            Ok(Err(e)) => {
+                self.drop_connection();
+                (Some(e), None)
+            }
+            Err(_) => {
+                self.drop_connection();
+                (
+                    Some(ExchangeError::Timeout("operation timed out".to_string())),
+                    None,
+                )
+            }
+        };
+        Http1Response {
+            exchange: Exchange {
+                status,
+                latency: start.elapsed(),
+                error,
+            },
+            location,
+        }
+    }
+
+    fn drop_connection(&mut self) {
+        self.conn = None;
+        self.buf.clear();
+    }
+
+    /// One request on the connection, reopening it once if a reused one was closed.
+    async fn send(
+        &mut self,
+        request: &[u8],
+        head_only: bool,
+        cap: usize,
+        body: &mut Vec<u8>,
+        status: &mut Option<u16>,
+    ) -> Result<Option<String>, ExchangeError> {
+        let mut reused = true;
+        loop {
+            let mut io = match self.conn.take() {
+                Some(io) => io,
+                None => {
+                    reused = false;
+                    self.buf.clear();
+                    self.connect().await?
+                }
+            };
+            match attempt(&mut io, &mut self.buf, request, head_only, cap, body, status).await {
+                Attempt::Done { reusable, location } => {
+                    if reusable && self.buf.is_empty() {
+                        self.conn = Some(io);
+                    } else {
+                        self.buf.clear();
+                    }
+                    return Ok(location);
+                }
+                Attempt::Closed(_) if reused => {
+                    // The server closed the idle connection: no byte of a response came back,
+                    // so the request is sent again on a new one.
+                    self.buf.clear();
+                    body.clear();
+                }
+                Attempt::Closed(message) => return Err(ExchangeError::Request(message)),
+                Attempt::Failed(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<TcpStream, ExchangeError> {
+        let host = self.host.as_str();
+        let port = self.port;
+        let attempt = async {
+            let mut last = None;
+            let addrs = tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|e| format!("dns error: {e}"))?;
+            for addr in addrs {
+                match TcpStream::connect(addr).await {
+                    Ok(io) => return Ok(io),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.map_or_else(
+                || "dns error: no address".to_string(),
+                |e| format!("tcp connect error: {e}"),
+            ))
+        };
+        let io = match tokio::time::timeout(self.connect_timeout, attempt).await {
+            Err(_) => {
+                return Err(ExchangeError::Connect(format!(
+                    "timed out after {}ms",
+                    self.connect_timeout.as_millis()
+                )));
+            }
+            Ok(Err(e)) => return Err(ExchangeError::Connect(e)),
+            Ok(Ok(io)) => io,
+        };
+        io.set_nodelay(true)
+            .map_err(|e| ExchangeError::Connect(e.to_string()))?;
+        Ok(io)
+    }
+}
+
+/// Write the request and read one response from `io`.
+async fn attempt(
+    io: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    request: &[u8],
+    head_only: bool,
+    cap: usize,
+    body: &mut Vec<u8>,
+    status: &mut Option<u16>,
+) -> Attempt {
+    if let Err(e) = io.write_all(request).await {
+        return Attempt::Closed(format!("sending the request: {e}"));
+    }
+    let head = loop {
+        match read_head(io, buf).await {
+            Ok(head) if (100..200).contains(&head.status) && head.status != 101 => continue,
+            Ok(head) => break head,
+            Err(e) => return e,
+        }
+    };
+    *status = Some(head.status);
+    let framing = if head_only { Framing::Done } else { head.framing };
+    if let Framing::Length(n) = framing
+        && n > cap as u64
+    {
+        return Attempt::Failed(ExchangeError::TooLarge { cap });
+    }
+    let reusable = head.keep_alive && !matches!(framing, Framing::Close) && head.status != 101;
+    match read_body(io, buf, framing, cap, body).await {
+        Ok(()) => Attempt::Done {
+            reusable,
+            location: head.location,
+        },
+        Err(e) => Attempt::Failed(e),
+    }
+}
+
+/// How the body ends.
+#[derive(Debug)]
+enum Framing {
+    /// `Transfer-Encoding: chunked`.
+    Chunked(ChunkedDecoder),
+    /// `Content-Length`: this many bytes.
+    Length(u64),
+    /// Neither: the body is everything up to the close.
+    Close,
+    /// No body.
+    Done,
+}
+
+/// A parsed response head.
+#[derive(Debug)]
+struct Head {
+    status: u16,
+    framing: Framing,
+    keep_alive: bool,
+    location: Option<String>,
+}
+
+/// Read a response head; on return `buf` holds only the body bytes that came with it.
+async fn read_head(io: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Head, Attempt> {
+    loop {
+        if !buf.is_empty() {
+            match parse_head(buf) {
+                Ok(Some((head, len))) => {
+                    buf.drain(..len);
+                    return Ok(head);
+                }
+                Ok(None) if buf.len() >= MAX_HEAD => {
+                    return Err(Attempt::Failed(ExchangeError::Request(format!(
+                        "a response head larger than {MAX_HEAD} bytes"
+                    ))));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(Attempt::Failed(e)),
+            }
+        }
+        if buf.len() == buf.capacity() {
+            buf.reserve(buf.capacity().clamp(READ_BUF, MAX_HEAD));
+        }
+        match io.read_buf(buf).await {
+            Ok(0) if buf.is_empty() => {
+                return Err(Attempt::Closed(
+                    "connection closed before message completed".to_string(),
+                ));
+            }
+            Ok(0) => {
+                return Err(Attempt::Failed(ExchangeError::Request(
+                    "connection closed in the middle of the response head".to_string(),
+                )));
+            }
+            Ok(_) => {}
+            Err(e) if buf.is_empty() => return Err(Attempt::Closed(e.to_string())),
+            Err(e) => return Err(Attempt::Failed(ExchangeError::Request(e.to_string()))),
+        }
+    }
+}
+
+/// Parse a complete head at the start of `buf`: the head and its length, or None if more bytes
+/// are needed.
+fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, ExchangeError> {
+    // Uninitialised: zeroing 64 headers cost more than parsing a small head.
+    let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        &mut headers,
+    );
+    let len = match parsed {
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Ok(httparse::Status::Complete(len)) => len,
+        Err(e) => {
+            return Err(ExchangeError::Request(format!(
+                "a response that is not HTTP/1.1 ({e})"
+            )));
+        }
+    };
+    let status = response.code.unwrap_or_default();
+    let redirect = matches!(status, 301 | 302 | 303 | 307 | 308);
+    // HTTP/1.1 keeps the connection by default, HTTP/1.0 only when asked.
+    let mut keep_alive = response.version == Some(1);
+    let mut chunked = None;
+    let mut length: Option<u64> = None;
+    let mut location = None;
+    for h in response.headers.iter() {
+        let name = h.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            let n = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|n| length.is_none_or(|seen| seen == *n))
+                .ok_or_else(|| {
+                    ExchangeError::Request(format!(
+                        "an invalid content-length {:?}",
+                        String::from_utf8_lossy(h.value)
+                    ))
+                })?;
+            length = Some(n);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            // The last coding decides: chunked, or the body runs to the close.
+            if let Some(last) = tokens(h.value).filter(|c| !c.is_empty()).last() {
+                chunked = Some(last.eq_ignore_ascii_case(b"chunked"));
+            }
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in tokens(h.value) {
+                if token.eq_ignore_ascii_case(b"close") {
+                    keep_alive = false;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    keep_alive = true;
+                }
+            }
+        } else if redirect && name.eq_ignore_ascii_case("location") && location.is_none() {
+            location = std::str::from_utf8(h.value).ok().map(str::to_string);
+        }
+    }
+    let framing = match (status, chunked, length) {
+        (100..=199 | 204 | 304, _, _) => Framing::Done,
+        (_, Some(true), _) => Framing::Chunked(ChunkedDecoder::new()),
+        (_, Some(false), _) => Framing::Close,
+        (_, None, Some(0)) => Framing::Done,
+        (_, None, Some(n)) => Framing::Length(n),
+        (_, None, None) => Framing::Close,
+    };
+    Ok(Some((
+        Head {
+            status,
+            framing,
+            keep_alive,
+            location,
+        },
+        len,
+    )))
+}
+
+/// The comma-separated tokens of a header value, trimmed.
+fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|b| *b == b',').map(<[u8]>::trim_ascii)
+}
+
+/// Read the body into `body` (at most `cap` bytes); `buf` holds what came with the head, and
+/// on return whatever followed the body (which makes the connection unusable).
+async fn read_body(
+    io: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    mut framing: Framing,
+    cap: usize,
+    body: &mut Vec<u8>,
+) -> Result<(), ExchangeError> {
+    let too_large = ExchangeError::TooLarge { cap };
+    loop {
+        // Take what the buffer holds.
+        let mut consumed = 0;
+        let mut finished = false;
+        match &mut framing {
+            Framing::Done => finished = true,
+            Framing::Length(left) => {
+                let n = usize::try_from(*left).unwrap_or(usize::MAX).min(buf.len());
+                body.extend_from_slice(&buf[..n]);
+                consumed = n;
+                *left -= n as u64;
+                finished = *left == 0;
+            }
+            Framing::Close => {
+                if body.len() + buf.len() > cap {
+                    return Err(too_large);
+                }
+                body.extend_from_slice(buf);
+                consumed = buf.len();
+            }
+            Framing::Chunked(decoder) => {
+                while consumed < buf.len() && !decoder.is_done() {
+                    let decoded = decoder
+                        .decode(&buf[consumed..])
+                        .map_err(|e| ExchangeError::Request(e.to_string()))?;
+                    if let Some(range) = decoded.data {
+                        if body.len() + range.len() > cap {
+                            return Err(too_large);
+                        }
+                        body.extend_from_slice(&buf[consumed + range.start..consumed + range.end]);
+                    }
+                    consumed += decoded.consumed;
+                }
+                finished = decoder.is_done();
+            }
+        }
+        buf.drain(..consumed);
+        if finished {
+            return Ok(());
+        }
+        if buf.capacity() < READ_BUF {
+            buf.reserve(READ_BUF);
+        }
+        match io.read_buf(buf).await {
+            Ok(0) if matches!(framing, Framing::Close) => return Ok(()),
+            Ok(0) => {
+                return Err(ExchangeError::Request(
+                    "connection closed before the end of the body".to_string(),
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(ExchangeError::Request(e.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "http1_client_tests.rs"]
+mod tests;
