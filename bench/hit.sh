@@ -7,6 +7,10 @@
 # oha with `cargo install oha` if missing; nginx is started here on a free port and stopped at the
 # end.
 #
+# Threads are matched to the peer: against `wrk -t1` (one thread) `hit` runs with `--threads 1`;
+# against oha (a runtime with one worker per core) and for `run` / `hit`, both use their default,
+# one worker per core.
+#
 #   bash bench/hit.sh
 #   PAIRS=3 DURATION=5s bash bench/hit.sh
 set -euo pipefail
@@ -73,6 +77,7 @@ executor = { vus = { count = $CONNS, duration = "$DURATION" } }
 PLAN
 
 hit_rps() { "$BIN" hit "$URL" -c "$CONNS" -d "$DURATION" --json | jq '.requests_per_second'; }
+hit1_rps() { "$BIN" hit "$URL" -c "$CONNS" -d "$DURATION" --threads 1 --json | jq '.requests_per_second'; }
 wrk_rps() { wrk -t1 -c"$CONNS" -d"$DURATION" "$URL" | awk '/Requests\/sec/ {print $2}'; }
 oha_rps() { oha -z "$DURATION" -c "$CONNS" --no-tui --output-format json "$URL" 2>/dev/null | jq '.summary.requestsPerSec' \
   || oha -z "$DURATION" -c "$CONNS" --no-tui -j "$URL" | jq '.summary.requestsPerSec'; }
@@ -101,6 +106,6 @@ print(json.dumps({"comparison": name, "pairs": int(pairs), "duration": duration,
 PY
 }
 
-compare "hit_vs_wrk_t1" hit_rps wrk_rps
+compare "hit_threads1_vs_wrk_t1" hit1_rps wrk_rps
 compare "hit_vs_oha" hit_rps oha_rps
 compare "run_one_step_vs_hit" run_rps hit_rps

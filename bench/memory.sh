@@ -1,67 +1,98 @@
 #!/usr/bin/env bash
-# Memory stays flat however long the run: peak RSS of a 200,000-request run against the
-# testbed's health endpoint, next to a 20,000-request run, measured with /usr/bin/time -v in the
-# same invocation. Prints one JSON line with both figures and their difference.
+# Peak memory of `shakedown hit` (maximum resident set size, from `/usr/bin/time -v`) against
+# nginx on loopback (Debian package, one worker, a tiny static response), release build:
 #
-#   bash bench/memory.sh            # 20,000 vs 200,000 requests
-#   SMALL=2000 LARGE=20000 bash bench/memory.sh
+#   1. SMALL (default 200,000) and LARGE (default 2,000,000) requests at full speed, 50
+#      connections: the peak must not grow with the number of requests (goal: within 10 MB);
+#   2. CONNS (default 10,000) concurrent keep-alive connections for HOLD (default 10s), one
+#      virtual user each (goal: under 150 MB).
+#
+# Prints one JSON line per measurement. nginx and GNU time are installed with apt-get if
+# missing; nginx is started here on a free port and stopped at the end. The open-file limit is
+# raised to what the connections need (both processes hold one descriptor per connection).
+#
+#   bash bench/memory.sh
+#   SMALL=100000 LARGE=1000000 CONNS=5000 bash bench/memory.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SMALL=${SMALL:-20000}
-LARGE=${LARGE:-200000}
-VUS=${VUS:-32}
+SMALL=${SMALL:-200000}
+LARGE=${LARGE:-2000000}
+CONNS=${CONNS:-10000}
+HOLD=${HOLD:-10s}
 
-command -v /usr/bin/time >/dev/null || { echo "install GNU time: apt-get install -y time" >&2; exit 2; }
+if ! command -v nginx >/dev/null || [ ! -x /usr/bin/time ]; then
+  apt-get install -y -q nginx time >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+FILES=$((CONNS * 2 + 1024))
+ulimit -n "$FILES" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+if [ "$(ulimit -n)" -lt $((CONNS + 256)) ]; then
+  echo "the open-file limit ($(ulimit -n)) is too low for $CONNS connections" >&2
+  exit 1
+fi
 cargo build --release -q -p shakedown
-bin=target/release/shakedown
-work=$(mktemp -d)
-trap 'exec 3>&-; wait 2>/dev/null; rm -rf "$work"' EXIT
+BIN=target/release/shakedown
 
-# The testbed stack, kept alive by an open stdin; closing it stops the stack.
-mkfifo "$work/stdin"
-"$bin" testbed stack --workers 1 <"$work/stdin" >"$work/stack.out" &
-exec 3>"$work/stdin"
-for _ in $(seq 1 100); do [ -s "$work/stack.out" ] && break; sleep 0.1; done
-api=$(head -n1 "$work/stack.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["api"])')
+WORK=$(mktemp -d)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$WORK/nginx.conf" <<CONF
+worker_processes 1;
+worker_rlimit_nofile $(ulimit -n);
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/error.log;
+events { worker_connections $((CONNS + 512)); }
+http {
+  access_log off;
+  client_body_temp_path $WORK/body;
+  proxy_temp_path $WORK/proxy;
+  fastcgi_temp_path $WORK/fastcgi;
+  uwsgi_temp_path $WORK/uwsgi;
+  scgi_temp_path $WORK/scgi;
+  keepalive_requests 100000000;
+  keepalive_timeout 120s;
+  server {
+    listen 127.0.0.1:$PORT backlog=16384;
+    location / { return 200 "ok\n"; }
+  }
+}
+CONF
+"$NGINX" -c "$WORK/nginx.conf" -p "$WORK" &
+NGINX_PID=$!
+trap 'kill $NGINX_PID 2>/dev/null; wait $NGINX_PID 2>/dev/null; rm -rf "$WORK"' EXIT
+URL="http://127.0.0.1:$PORT/"
+for _ in $(seq 50); do curl -sf "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
 
-plan() { # $1 = iterations
-  cat <<TOML
-[plan]
-name = "memory-$1"
-limits = { duration = "10m", requests = $(( $1 + 1000 )) }
-
-[targets.api]
-url = "$api"
-health = "GET /health"
-
-[scenarios.health]
-steps = [{ name = "health", request = "GET api:/health" }]
-
-[[load]]
-id = "H"
-scenario = "health"
-executor = { vus = { count = $VUS, iterations = $1 } }
-thresholds = ["count(requests) == $1"]
-TOML
+# measure NAME ARGS...: run `hit ARGS --json` under GNU time; one JSON line with the peak RSS.
+measure() {
+  local name=$1
+  shift
+  /usr/bin/time -v -o "$WORK/time.txt" "$BIN" hit "$URL" "$@" --json >"$WORK/hit.json"
+  python3 - "$name" "$WORK/time.txt" "$WORK/hit.json" "$*" <<'PY'
+import json, re, sys
+name, time_file, hit_file, args = sys.argv[1:]
+rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", open(time_file).read()).group(1))
+hit = json.load(open(hit_file))
+print(json.dumps({"measurement": name, "args": args, "peak_rss_mb": round(rss_kb / 1024, 1),
+  "requests": hit["requests"], "failures": hit["failures"], "errors": hit["errors"],
+  "requests_per_second": round(hit["requests_per_second"], 1)}))
+PY
 }
 
-measure() { # $1 = iterations -> peak RSS in KiB
-  plan "$1" >"$work/plan-$1.toml"
-  /usr/bin/time -v "$bin" run "$work/plan-$1.toml" --out "$work/run-$1" --no-progress --quiet \
-    >"$work/out-$1" 2>"$work/time-$1" || { cat "$work/out-$1" "$work/time-$1" >&2; exit 1; }
-  awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time-$1"
-}
-
-small=$(measure "$SMALL")
-large=$(measure "$LARGE")
-python3 - "$SMALL" "$small" "$LARGE" "$large" <<'PY'
+measure "requests_$SMALL" -c 50 -n "$SMALL" | tee "$WORK/small.json"
+measure "requests_$LARGE" -c 50 -n "$LARGE" | tee "$WORK/large.json"
+python3 - "$WORK/small.json" "$WORK/large.json" <<'PY'
 import json, sys
-small_n, small_kib, large_n, large_kib = map(int, sys.argv[1:])
-print(json.dumps({
-    "bench": "memory",
-    "small_requests": small_n, "small_peak_rss_mb": round(small_kib / 1024, 1),
-    "large_requests": large_n, "large_peak_rss_mb": round(large_kib / 1024, 1),
-    "difference_mb": round((large_kib - small_kib) / 1024, 1),
-    "within_20_mb": (large_kib - small_kib) / 1024 <= 20,
-}))
+small, large = (json.load(open(p)) for p in sys.argv[1:])
+growth = round(large["peak_rss_mb"] - small["peak_rss_mb"], 1)
+print(json.dumps({"comparison": "peak_rss_growth", "small_requests": small["requests"],
+  "large_requests": large["requests"], "growth_mb": growth, "pass": growth <= 10.0}))
+PY
+measure "keepalive_connections_$CONNS" -c "$CONNS" -d "$HOLD" --timeout 60s | tee "$WORK/conns.json"
+python3 - "$WORK/conns.json" "$CONNS" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+print(json.dumps({"comparison": "keepalive_connections", "connections": int(sys.argv[2]),
+  "peak_rss_mb": m["peak_rss_mb"], "errors": m["errors"],
+  "pass": m["peak_rss_mb"] < 150.0 and m["errors"] == 0}))
 PY

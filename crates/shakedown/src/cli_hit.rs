@@ -59,6 +59,10 @@ pub struct HitArgs {
     /// The timeout of each request.
     #[arg(long, default_value = "30s")]
     pub timeout: String,
+    /// Worker threads of the async runtime (default: one per core). On a machine that also runs
+    /// the target, fewer threads than cores can send more.
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Keep the run directory (report, latency.hlog) here instead of a temporary one.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -152,7 +156,14 @@ pub fn hit(args: &HitArgs, progress: bool) -> anyhow::Result<u8> {
             guard_exe: None,
         },
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        if threads == 0 {
+            anyhow::bail!("--threads must be at least 1");
+        }
+        builder.worker_threads(threads);
+    }
+    let runtime = builder
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

@@ -77,6 +77,7 @@ async fn run_rounds(rt: &Arc<Runtime>, concurrency: u32, rounds: u32, tx: &mpsc:
         for mut vu in vus.drain(..) {
             set.spawn(async move {
                 vu.iterate(u64::from(round)).await;
+                vu.flush().await;
                 vu
             });
         }
@@ -106,6 +107,7 @@ where
                 }
                 iteration += 1;
             }
+            vu.flush().await;
         });
     }
     while let Some(joined) = set.join_next().await {

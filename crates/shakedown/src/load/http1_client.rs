@@ -18,13 +18,14 @@
 //! Only plain `http` targets without HTTP/2, credentials in the URL or a proxy in the
 //! environment take this client ([`lean_target`]); everything else goes through reqwest.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use reqwest::Url;
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, TRANSFER_ENCODING};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use super::http::{Exchange, ExchangeError};
 use super::http1_chunked::ChunkedDecoder;
@@ -155,6 +156,8 @@ pub struct Http1Client {
     conn: Option<TcpStream>,
     /// Bytes read from the connection and not yet consumed.
     buf: Vec<u8>,
+    /// The request timer, kept across requests (see [`expire`]).
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 /// How one attempt on a connection ended.
@@ -190,6 +193,7 @@ impl Http1Client {
             request_timeout,
             conn: None,
             buf: Vec::new(),
+            timer: None,
         })
     }
 
@@ -204,18 +208,25 @@ impl Http1Client {
     ) -> Http1Response {
         body.clear();
         let start = Instant::now();
+        let deadline = start + self.request_timeout;
+        let mut timer = self
+            .timer
+            .take()
+            .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline)));
         let mut status = None;
-        let timeout = self.request_timeout;
-        let outcome =
-            tokio::time::timeout(timeout, self.send(request, head_only, cap, body, &mut status))
-                .await;
+        let outcome = tokio::select! {
+            biased;
+            sent = self.send(request, head_only, cap, body, &mut status) => Some(sent),
+            () = expire(&mut timer, deadline) => None,
+        };
+        self.timer = Some(timer);
         let (error, location) = match outcome {
-            Ok(Ok(location)) => (None, location),
-            Ok(Err(e)) => {
+            Some(Ok(location)) => (None, location),
+            Some(Err(e)) => {
                 self.drop_connection();
                 (Some(e), None)
             }
-            Err(_) => {
+            None => {
                 self.drop_connection();
                 (
                     Some(ExchangeError::Timeout("operation timed out".to_string())),
@@ -310,6 +321,20 @@ impl Http1Client {
         io.set_nodelay(true)
             .map_err(|e| ExchangeError::Connect(e.to_string()))?;
         Ok(io)
+    }
+}
+
+/// Wait until `deadline` on a timer kept across requests. The timer may be set to an earlier
+/// deadline (an earlier request's): when it fires it is moved to this one. Registering a timer
+/// per request cost more than the rest of the exchange; this way it is moved about once per
+/// timeout period.
+async fn expire(timer: &mut Pin<Box<Sleep>>, deadline: Instant) {
+    loop {
+        timer.as_mut().await;
+        if timer.deadline() >= deadline {
+            return;
+        }
+        timer.as_mut().reset(deadline);
     }
 }
 

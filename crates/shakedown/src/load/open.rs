@@ -72,6 +72,8 @@ pub async fn run(rt: &Arc<Runtime>, rate: &ArrivalRate, tx: &mpsc::Sender<Event>
         vu.intended = Some(intended);
         running.spawn(async move {
             vu.iterate(index as u64).await;
+            // An idle VU may wait long for its next send: its samples go now.
+            vu.flush().await;
             vu
         });
     }

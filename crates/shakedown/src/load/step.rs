@@ -125,14 +125,16 @@ impl VirtualUser {
                     ));
                 }
                 let (intended, wait) = self.timing(Instant::now());
+                let mut stop = self.take_stop_wait();
                 let ex = tokio::select! {
                     biased;
-                    _ = rt.stop.token().cancelled() => {
+                    () = stop.as_mut() => {
                         last = None;
                         break Attempts::Stopped;
                     }
                     ex = exchange(client, attempt, rt.body_cap, &mut self.body) => ex,
                 };
+                self.return_stop_wait(stop);
                 (ex, intended, wait)
             } else {
                 // The lean client: the request (built or encoded once) is only borrowed.
@@ -147,14 +149,16 @@ impl VirtualUser {
                     ));
                 }
                 let (intended, wait) = self.timing(Instant::now());
+                let mut stop = self.take_stop_wait();
                 let ex = tokio::select! {
                     biased;
-                    _ = rt.stop.token().cancelled() => {
+                    () = stop.as_mut() => {
                         last = None;
                         break Attempts::Stopped;
                     }
                     ex = self.send_lean(spec, request.as_ref()) => ex,
                 };
+                self.return_stop_wait(stop);
                 (ex, intended, wait)
             };
             let judgement = self.judge(spec, &ex, ctx.as_ref());

@@ -5,6 +5,7 @@
 //! as failed) and the VU goes on with its next one; a stop (cancellation, the deadline, a spent
 //! budget) ends the VU.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::budget::{RequestBudget, StopSignal};
 use super::http;
@@ -20,6 +22,11 @@ use super::prepared::{PreparedStep, PreparedTest, StepAction};
 use super::scope::VuScope;
 use super::track::TrackSink;
 use crate::metrics::aggregator::{Event, Failure, RequestSample};
+
+/// Most events a VU batches before sending them to the aggregator.
+const BATCH: usize = 64;
+/// Longest an event waits in a VU's batch, so that the live counters stay current.
+const BATCH_WAIT: Duration = Duration::from_millis(100);
 
 /// Everything the VUs of one load test share.
 #[derive(Debug)]
@@ -75,6 +82,13 @@ pub struct VirtualUser {
     pub(super) process: String,
     /// Open model: the scheduled start of the iteration, used (once) by its first request.
     pub(super) intended: Option<Instant>,
+    /// Events waiting to be sent as one batch (see [`VirtualUser::emit`]).
+    pending: Vec<Event>,
+    /// When the first of them was batched.
+    pending_since: Instant,
+    /// The wait for the test's stop, made once (on a child token of the stop signal's, so that
+    /// VUs do not share one waiter list) and raced against every request.
+    stop_wait: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
 }
 
 impl VirtualUser {
@@ -95,6 +109,9 @@ impl VirtualUser {
             scenario,
             tx,
             intended: None,
+            pending: Vec::with_capacity(BATCH),
+            pending_since: Instant::now(),
+            stop_wait: None,
         }
     }
 
@@ -222,10 +239,64 @@ impl VirtualUser {
         slot.as_mut()
     }
 
-    /// Send an event to the aggregator (which outlives every VU).
-    pub(super) async fn emit(&self, event: Event) {
+    /// The VU's wait for the test's stop; give it back with [`VirtualUser::return_stop_wait`].
+    pub(super) fn take_stop_wait(&mut self) -> Pin<Box<WaitForCancellationFutureOwned>> {
+        self.stop_wait
+            .take()
+            .unwrap_or_else(|| Box::pin(self.rt.stop.token().child_token().cancelled_owned()))
+    }
+
+    /// Keep the wait for the next request.
+    pub(super) fn return_stop_wait(&mut self, wait: Pin<Box<WaitForCancellationFutureOwned>>) {
+        self.stop_wait = Some(wait);
+    }
+
+    /// Send an event to the aggregator (which outlives every VU). Timed samples and iteration
+    /// ends are batched: they are sent [`BATCH`] at a time, or when the oldest has waited
+    /// [`BATCH_WAIT`], or at the next [`VirtualUser::flush`]; other events go at once, after the
+    /// batch.
+    pub(super) async fn emit(&mut self, event: Event) {
+        if matches!(event, Event::Timed(_) | Event::Iteration { .. }) {
+            let now = Instant::now();
+            if self.pending.is_empty() {
+                self.pending_since = now;
+            }
+            self.pending.push(event);
+            if self.pending.len() >= BATCH || now - self.pending_since >= BATCH_WAIT {
+                self.flush().await;
+            }
+            return;
+        }
+        self.flush().await;
+        self.send(event).await;
+    }
+
+    /// Send the batched events now.
+    pub async fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH));
+        self.send(Event::Batch(batch)).await;
+    }
+
+    async fn send(&self, event: Event) {
         if self.tx.send(event).await.is_err() {
             tracing::warn!("load: the aggregator is gone; a sample was lost");
+        }
+    }
+}
+
+impl Drop for VirtualUser {
+    /// A VU dropped with batched events (its task ended without a flush) hands them over if
+    /// the channel has room; the executors flush every VU before they end, so this is a
+    /// fallback.
+    fn drop(&mut self) {
+        if !self.pending.is_empty() {
+            let batch = std::mem::take(&mut self.pending);
+            if self.tx.try_send(Event::Batch(batch)).is_err() {
+                tracing::warn!("load: a virtual user ended with unsent samples; they were lost");
+            }
         }
     }
 }

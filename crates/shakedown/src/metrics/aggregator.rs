@@ -80,6 +80,10 @@ pub enum Event {
         /// Whether it ended at a failed step.
         failed: bool,
     },
+    /// Several events of one virtual user, sent at once: a channel send per request cost more
+    /// than recording it. Only events that carry their own time ([`Event::Timed`],
+    /// [`Event::Iteration`], [`Event::Dropped`]) are batched.
+    Batch(Vec<Event>),
     /// A stream step's timings, and at its end how it ended.
     Stream(Box<super::streams::StreamSample>),
     /// A gauge was sampled.
@@ -183,6 +187,11 @@ impl Aggregator {
                     self.measurements.failed_iterations += 1;
                 }
                 self.live.iterations.fetch_add(1, Ordering::Relaxed);
+            }
+            Event::Batch(events) => {
+                for event in events {
+                    self.record_at(event, now);
+                }
             }
             Event::Stream(sample) => {
                 let m = &mut self.measurements;

@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use toml::Spanned;
 
-use super::compile::{Compiler, is_plain_name};
+use super::compile::Compiler;
 use super::compile_load::first_line;
 use super::compile_step::CompiledScenario;
 use super::diagnostics::Diagnostic;
@@ -75,7 +75,7 @@ impl Compiler<'_> {
         scenarios: &BTreeMap<String, CompiledScenario>,
         targets: &BTreeMap<String, Target>,
     ) -> Option<FaultTest> {
-        let id = self.fault_id(raw.id.as_ref(), &header, index, ids);
+        let id = self.check_id("fault test", "C1", raw.id.as_ref(), &header, index, ids);
         let label = id.clone().unwrap_or_else(|| format!("fault test {index}"));
         // Split the expectations: load thresholds go to the load compiler, fault measures stay.
         let mut load_thresholds = Vec::new();
@@ -203,47 +203,6 @@ impl Compiler<'_> {
             expect,
             targets: touched,
         })
-    }
-
-    fn fault_id(
-        &mut self,
-        id: Option<&Str>,
-        header: &Range<usize>,
-        index: usize,
-        ids: &mut BTreeSet<String>,
-    ) -> Option<String> {
-        let Some(id) = id else {
-            self.push(
-                Diagnostic::new(
-                    Some(header.clone()),
-                    format!("fault test {index} has no `id`"),
-                )
-                .label("`id` is required here")
-                .hint("give it a short unique id, e.g. id = \"C1\"; `--only C1` selects by it"),
-            );
-            return None;
-        };
-        let text = self.text(id, &format!("the id of fault test {index}"))?;
-        if !is_plain_name(&text.value) {
-            self.push(
-                Diagnostic::new(
-                    Some(text.span),
-                    format!("`{}` is not a valid fault test id", text.value),
-                )
-                .label("invalid id")
-                .hint("ids are letters, digits, `_`, `-` and `.`"),
-            );
-            return None;
-        }
-        if !ids.insert(text.value.clone()) {
-            self.push(
-                Diagnostic::new(Some(text.span), format!("the id `{}` is used twice", text.value))
-                    .label("duplicate id")
-                    .hint("load and fault test ids are unique, because `--only` selects by id; rename one"),
-            );
-            return None;
-        }
-        Some(text.value)
     }
 
     /// A target name a fault acts on: it must exist and, for a driver verb, have a control that

@@ -22,6 +22,8 @@ mod compile_toxic;
 mod compile_track;
 mod compile_track_oracle;
 mod compile_verify;
+mod compile_verify_http;
+mod compile_verify_stores;
 #[cfg(test)]
 mod compile_verify_tests;
 pub mod diagnostics;

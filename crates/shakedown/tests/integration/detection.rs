@@ -89,7 +89,7 @@ const CASES: &[Case] = &[
         check: "GOLDEN",
         status: "FAIL",
         verdict: "NO-GO",
-        reason: "count(failures) == 0",
+        reason: "closed-early: server sent close 1000 (normal) right after connect",
     },
     Case {
         defect: "slow-under-load",
@@ -225,7 +225,7 @@ fn render() -> String {
          status shown, and its reason (or its evidence) containing the text shown. This file is \
          generated from the test's cases \
          (`UPDATE_DETECTION_DOCS=1 cargo test -p shakedown --test integration detection::docs`).\n\n\
-         | defect | what it breaks | checks run | caught by | status | verdict | reason contains |\n\
+         | defect | what it breaks | checks run | caught by | status | verdict | reason or evidence contains |\n\
          |---|---|---|---|---|---|---|\n",
     );
     for c in CASES {

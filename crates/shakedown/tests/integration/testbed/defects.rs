@@ -259,12 +259,16 @@ async fn p95_of_20_concurrent(defect: Option<&str>) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_under_load_grows_latency_with_concurrency() {
-    // The defect sleeps 400 ms per other request in flight, so its p95 is at least 7.2 s; the
-    // clean bound is the property itself (p95 of 20 concurrent requests within 5 s).
+    // The defect sleeps 400 ms per other request in flight when a request arrives: with 20 at
+    // once its p95 is near 7.2 s, less when a busy machine staggers the arrivals. The property
+    // is the growth itself: seconds more than the clean p95 (which must stay within 5 s).
     let clean = p95_of_20_concurrent(None).await;
     assert!(clean < 5.0, "clean p95 {clean} s");
     let defective = p95_of_20_concurrent(Some("slow-under-load")).await;
-    assert!(defective > 5.0, "defective p95 {defective} s");
+    assert!(
+        defective > clean + 2.0,
+        "defective p95 {defective} s against clean {clean} s"
+    );
 }
 
 /// The status of `GET /api/v1/ops/queue` with the configured key.
