@@ -9,7 +9,7 @@
 #
 # Threads are matched to the peer: against `wrk -t1` (one thread) `hit` runs with `--threads 1`;
 # against oha (a runtime with one worker per core) and for `run` / `hit`, both use their default,
-# one worker per core.
+# one worker per core. `hit` at its default against `wrk -t1` is shown too.
 #
 #   bash bench/hit.sh
 #   PAIRS=3 DURATION=5s bash bench/hit.sh
@@ -107,5 +107,6 @@ PY
 }
 
 compare "hit_threads1_vs_wrk_t1" hit1_rps wrk_rps
+compare "hit_vs_wrk_t1" hit_rps wrk_rps
 compare "hit_vs_oha" hit_rps oha_rps
 compare "run_one_step_vs_hit" run_rps hit_rps

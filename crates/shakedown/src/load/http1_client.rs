@@ -30,8 +30,12 @@ use tokio::time::{Instant, Sleep};
 use super::http::{Exchange, ExchangeError};
 use super::http1_chunked::ChunkedDecoder;
 
-/// The read buffer of one connection, in bytes; it grows only for a larger response head.
-pub const READ_BUF: usize = 4096;
+/// The read buffer of one connection, in bytes, enough for a usual response head and a small
+/// body. It grows for a larger head, and up to [`BODY_READ`] for a chunked body or one read to
+/// the close; a body with a length is read straight into the caller's buffer.
+pub const READ_BUF: usize = 1024;
+/// The most a connection's buffer grows to for a body without a length, in bytes.
+pub const BODY_READ: usize = 16 * 1024;
 /// The largest response head accepted, in bytes.
 pub const MAX_HEAD: usize = 64 * 1024;
 /// The most header lines accepted in a response head.
@@ -185,7 +189,10 @@ impl Http1Client {
         let url = Url::parse(base_url).ok()?;
         let host = url.host_str()?;
         // An IPv6 literal is bracketed in a URL, not in a socket address.
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         Some(Http1Client {
             host,
             port: url.port_or_known_default().unwrap_or(80),
@@ -268,8 +275,22 @@ impl Http1Client {
                     self.connect().await?
                 }
             };
-            match attempt(&mut io, &mut self.buf, request, head_only, cap, body, status).await {
+            match attempt(
+                &mut io,
+                &mut self.buf,
+                request,
+                head_only,
+                cap,
+                body,
+                status,
+            )
+            .await
+            {
                 Attempt::Done { reusable, location } => {
+                    if self.buf.capacity() > READ_BUF {
+                        // Grown for a large head or body: back to the usual size.
+                        self.buf.shrink_to(READ_BUF);
+                    }
                     if reusable && self.buf.is_empty() {
                         self.conn = Some(io);
                     } else {
@@ -359,7 +380,11 @@ async fn attempt(
         }
     };
     *status = Some(head.status);
-    let framing = if head_only { Framing::Done } else { head.framing };
+    let framing = if head_only {
+        Framing::Done
+    } else {
+        head.framing
+    };
     if let Framing::Length(n) = framing
         && n > cap as u64
     {
@@ -440,7 +465,8 @@ async fn read_head(io: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Head, Attemp
 /// are needed.
 fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, ExchangeError> {
     // Uninitialised: zeroing 64 headers cost more than parsing a small head.
-    let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut headers =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut []);
     let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
         &mut response,
@@ -537,9 +563,24 @@ async fn read_body(
             Framing::Length(left) => {
                 let n = usize::try_from(*left).unwrap_or(usize::MAX).min(buf.len());
                 body.extend_from_slice(&buf[..n]);
-                consumed = n;
+                buf.drain(..n);
                 *left -= n as u64;
-                finished = *left == 0;
+                // The rest straight from the socket into the body (whose length the head gave
+                // and the cap allowed), never past its end.
+                while *left > 0 {
+                    let want = usize::try_from(*left).unwrap_or(usize::MAX);
+                    body.reserve(want);
+                    match (&mut *io).take(*left).read_buf(body).await {
+                        Ok(0) => {
+                            return Err(ExchangeError::Request(
+                                "connection closed before the end of the body".to_string(),
+                            ));
+                        }
+                        Ok(n) => *left -= n as u64,
+                        Err(e) => return Err(ExchangeError::Request(e.to_string())),
+                    }
+                }
+                finished = true;
             }
             Framing::Close => {
                 if body.len() + buf.len() > cap {
@@ -568,8 +609,9 @@ async fn read_body(
         if finished {
             return Ok(());
         }
-        if buf.capacity() < READ_BUF {
-            buf.reserve(READ_BUF);
+        if buf.capacity() - buf.len() < READ_BUF / 2 {
+            // A long body without a length: read it in larger pieces.
+            buf.reserve(buf.capacity().clamp(READ_BUF, BODY_READ));
         }
         match io.read_buf(buf).await {
             Ok(0) if matches!(framing, Framing::Close) => return Ok(()),

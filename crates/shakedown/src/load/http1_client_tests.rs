@@ -57,7 +57,13 @@ fn client(url: &str) -> Http1Client {
 fn get(url: &str) -> Vec<u8> {
     let mut out = Vec::new();
     let url = Url::parse(url).unwrap();
-    encode(&reqwest::Method::GET, &url, &HeaderMap::new(), None, &mut out);
+    encode(
+        &reqwest::Method::GET,
+        &url,
+        &HeaderMap::new(),
+        None,
+        &mut out,
+    );
     out
 }
 
@@ -69,7 +75,13 @@ fn requests_are_encoded_as_reqwest_sends_them() {
     headers.insert("x-a", "1".parse().unwrap());
     let mut out = Vec::new();
     let url = Url::parse("http://127.0.0.1:8080/p?q=1").unwrap();
-    encode(&reqwest::Method::POST, &url, &headers, Some(b"hi"), &mut out);
+    encode(
+        &reqwest::Method::POST,
+        &url,
+        &headers,
+        Some(b"hi"),
+        &mut out,
+    );
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "POST /p?q=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\naccept: */*\r\nx-a: 1\r\n\
@@ -80,8 +92,14 @@ fn requests_are_encoded_as_reqwest_sends_them() {
     let url = Url::parse("http://h.test/").unwrap();
     encode(&reqwest::Method::PUT, &url, &headers, None, &mut out);
     let text = String::from_utf8(out).unwrap();
-    assert!(text.starts_with("PUT / HTTP/1.1\r\nhost: h.test\r\n"), "{text}");
-    assert!(!text.contains("*/*") && text.contains("content-length: 0\r\n"), "{text}");
+    assert!(
+        text.starts_with("PUT / HTTP/1.1\r\nhost: h.test\r\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("*/*") && text.contains("content-length: 0\r\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -94,8 +112,15 @@ fn only_plain_http_targets_are_lean() {
 
 #[tokio::test]
 async fn one_connection_carries_every_framing_of_a_body() {
-    let chunked = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n";
-    let (url, accepted) = scripted(vec![vec![OK, chunked, "HTTP/1.1 204 No Content\r\n\r\n", OK]]).await;
+    let chunked =
+        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n";
+    let (url, accepted) = scripted(vec![vec![
+        OK,
+        chunked,
+        "HTTP/1.1 204 No Content\r\n\r\n",
+        OK,
+    ]])
+    .await;
     let mut c = client(&url);
     let mut body = Vec::new();
     let req = get(&url);
@@ -116,7 +141,10 @@ async fn a_body_to_the_close_and_connection_close_open_a_new_connection() {
     let mut body = Vec::new();
     let req = get(&url);
     let r = c.exchange(&req, false, 1024, &mut body).await;
-    assert_eq!((r.exchange.status, &body[..]), (Some(200), &b"all of it"[..]));
+    assert_eq!(
+        (r.exchange.status, &body[..]),
+        (Some(200), &b"all of it"[..])
+    );
     for _ in 0..2 {
         let r = c.exchange(&req, false, 1024, &mut body).await;
         assert_eq!((r.exchange.status, &body[..]), (Some(200), &b"ok"[..]));
@@ -156,7 +184,8 @@ async fn a_fresh_connection_closed_without_a_response_is_a_request_error() {
 #[tokio::test]
 async fn bodies_over_the_cap_fail_whatever_their_framing() {
     let long = "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n0123456789";
-    let chunked = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\na\r\n0123456789\r\n0\r\n\r\n";
+    let chunked =
+        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\na\r\n0123456789\r\n0\r\n\r\n";
     let to_close = "HTTP/1.1 200 OK\r\n\r\n0123456789";
     let (url, _) = scripted(vec![vec![long], vec![chunked], vec![to_close]]).await;
     let mut c = client(&url);
@@ -168,7 +197,9 @@ async fn bodies_over_the_cap_fail_whatever_their_framing() {
     }
     // A body at the cap is fine.
     let (url, _) = scripted(vec![vec![long]]).await;
-    let r = client(&url).exchange(&get(&url), false, 10, &mut body).await;
+    let r = client(&url)
+        .exchange(&get(&url), false, 10, &mut body)
+        .await;
     assert_eq!(r.exchange.error, None);
 }
 
@@ -187,7 +218,9 @@ async fn a_stalled_response_is_a_timeout_and_a_refused_one_a_connect_error() {
         l.local_addr().unwrap().port()
     };
     let url = format!("http://127.0.0.1:{port}");
-    let r = client(&url).exchange(&get(&url), false, 1024, &mut Vec::new()).await;
+    let r = client(&url)
+        .exchange(&get(&url), false, 1024, &mut Vec::new())
+        .await;
     assert!(matches!(r.exchange.error, Some(ExchangeError::Connect(_))));
 }
 
@@ -212,6 +245,37 @@ async fn interim_responses_are_skipped_head_has_no_body_and_redirects_hand_back_
 #[tokio::test]
 async fn a_malformed_response_is_a_request_error() {
     let (url, _) = scripted(vec![vec!["SMTP ready\r\n\r\n"]]).await;
-    let r = client(&url).exchange(&get(&url), false, 1024, &mut Vec::new()).await;
+    let r = client(&url)
+        .exchange(&get(&url), false, 1024, &mut Vec::new())
+        .await;
     assert!(matches!(r.exchange.error, Some(ExchangeError::Request(_))));
+}
+
+#[tokio::test]
+async fn bodies_larger_than_the_read_buffer_arrive_whole() {
+    let big = "x".repeat(READ_BUF * 40);
+    let long: &'static str = Box::leak(
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{big}",
+            big.len()
+        )
+        .into_boxed_str(),
+    );
+    let chunked: &'static str = Box::leak(
+        format!(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
+            big.len()
+        )
+        .into_boxed_str(),
+    );
+    let (url, accepted) = serve(vec![vec![long, chunked, OK]], true).await;
+    let mut c = client(&url);
+    let mut body = Vec::new();
+    for expected in [big.as_bytes(), big.as_bytes(), b"ok"] {
+        let r = c.exchange(&get(&url), false, 1 << 20, &mut body).await;
+        assert_eq!(r.exchange.error, None);
+        assert_eq!(body.len(), expected.len());
+        assert!(body == expected);
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }

@@ -33,7 +33,7 @@ pub(crate) use step::{describe as describe_status, json_matches};
 pub mod stream;
 pub mod stream_expect;
 #[cfg(test)]
-mod test_server;
+pub(crate) mod test_server;
 #[cfg(test)]
 mod tests;
 pub mod track;

@@ -466,7 +466,10 @@ fn try_prepare_http(
             .any(|j| j.equals.as_ref().is_some_and(|e| !e.is_literal()))
         || track.is_some();
     let literal_request = matches!(url, UrlSpec::Literal(_))
-        && !headers.iter().chain(&targets[target].headers).any(templated)
+        && !headers
+            .iter()
+            .chain(&targets[target].headers)
+            .any(templated)
         && matches!(body, None | Some(BodySpec::Literal { .. }))
         && track.is_none();
     let lean = targets[target].lean

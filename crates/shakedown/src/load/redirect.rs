@@ -44,7 +44,12 @@ pub fn follow_up(previous: &Request, status: u16, location: &str) -> Option<Requ
             *request.body_mut() = Some(bytes.to_vec().into());
         }
     } else {
-        for name in [CONTENT_TYPE, CONTENT_LENGTH, CONTENT_ENCODING, TRANSFER_ENCODING] {
+        for name in [
+            CONTENT_TYPE,
+            CONTENT_LENGTH,
+            CONTENT_ENCODING,
+            TRANSFER_ENCODING,
+        ] {
             request.headers_mut().remove(name);
         }
     }

@@ -14,8 +14,8 @@ use super::http1_client::encode_request;
 use super::prepared::{
     BodySpec, HeaderSpec, HeaderValueSpec, HttpSpec, PreparedStep, TargetSpec, UrlSpec, join,
 };
-use super::{redirect, track};
 use super::vu::{StepEnd, VirtualUser};
+use super::{redirect, track};
 use crate::metrics::aggregator::{Event, Failure, RequestSample, TimedSample};
 use crate::plan::model::StatusSet;
 use crate::template::Template;
@@ -381,7 +381,7 @@ pub(super) fn build_request(
     ctx: Option<&Value>,
     key: Option<&str>,
 ) -> Result<reqwest::Request, String> {
-        let url = match &spec.url {
+    let url = match &spec.url {
         UrlSpec::Literal(url) => url.clone(),
         UrlSpec::Template(path) => {
             let text = join(&target.base_url, &render(path, ctx)?);

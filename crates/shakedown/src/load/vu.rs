@@ -109,7 +109,7 @@ impl VirtualUser {
             scenario,
             tx,
             intended: None,
-            pending: Vec::with_capacity(BATCH),
+            pending: Vec::new(),
             pending_since: Instant::now(),
             stop_wait: None,
         }
@@ -276,7 +276,9 @@ impl VirtualUser {
         if self.pending.is_empty() {
             return;
         }
-        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH));
+        // Not replaced by a full-sized one: with thousands of VUs that each send a few requests
+        // per second, batches stay short, and their memory with them.
+        let batch = std::mem::take(&mut self.pending);
         self.send(Event::Batch(batch)).await;
     }
 

@@ -304,6 +304,18 @@ impl Compiler<'_> {
                 _ => files = None,
             }
         }
+        let mut expected_sha256 = Some(Vec::new());
+        for (file, value) in p.expected_sha256.iter().flat_map(|m| m.0.iter()) {
+            let field = format!("`expected_sha256.{file}` of {what}");
+            match (
+                self.text(value, &field)
+                    .and_then(|t| self.template(&t, &field, &scope)),
+                expected_sha256.as_mut(),
+            ) {
+                (Some(t), Some(list)) => list.push((file.clone(), t)),
+                _ => expected_sha256 = None,
+            }
+        }
         let scope_tests = self.test_ids(p.tests.as_ref(), what, tests);
         let orphans = match &p.orphans {
             Some(o) => self
@@ -322,6 +334,7 @@ impl Compiler<'_> {
             manifest: manifest?,
             manifest_files: manifest_files?,
             files: files?,
+            expected_sha256: expected_sha256?,
             tests: scope_tests?,
             orphans: orphans?,
             max_manifest_bytes: max_manifest_bytes?,

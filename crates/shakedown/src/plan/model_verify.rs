@@ -267,6 +267,8 @@ pub struct ArtifactsProbe {
     pub manifest_files: JsonPath,
     /// Files every package must hold besides the manifest.
     pub files: Vec<String>,
+    /// Independently computed SHA-256 per file (templates reading `id` and `key`).
+    pub expected_sha256: Vec<(String, Template)>,
     /// Only these checks' jobs; empty means every check's.
     pub tests: Vec<String>,
     /// The prefix where every package must belong to a succeeded tracked job.

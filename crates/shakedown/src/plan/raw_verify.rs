@@ -181,6 +181,10 @@ raw_table! {
         manifest_files: Option<Str> = "JSONPath", DefaultsTo("\"$.files[*]\"");
         /// Files every package must hold besides the manifest, whatever the manifest says.
         files: Option<Vec<Str>> = "list of strings", DefaultsTo("[]");
+        /// Independently computed SHA-256 per file, e.g. `{ "output.bin" = "{{ vars.golden_sha256
+        /// }}" }` for a deterministic output; templates read `{{ id }}` and `{{ key }}`. A file
+        /// whose bytes do not hash to it is corrupt, whatever its manifest says.
+        expected_sha256: Option<OrderedMap<Str>> = "table of file = template", DefaultsTo("{}");
         /// Only the jobs tracked by these checks (ids). Default: every check's.
         tests: Option<Vec<Str>> = "list of check ids", DefaultsTo("every check");
         /// A prefix under which every package must belong to a succeeded tracked job, e.g.

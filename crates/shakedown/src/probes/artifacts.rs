@@ -22,6 +22,8 @@ struct Package {
     key: String,
     id: String,
     prefix: String,
+    /// The plan's independently computed hashes: file name, lower-case hex SHA-256.
+    expected: Vec<(String, String)>,
 }
 
 /// What checking one package found.
@@ -162,6 +164,7 @@ fn packages(
                 key: job.key.clone(),
                 id: id.clone(),
                 prefix: package_prefix(probe, env, &job.key, id)?,
+                expected: expected_hashes(probe, env, &job.key, id)?,
             });
         }
     }
@@ -189,7 +192,28 @@ fn package_prefix(
     })
 }
 
-/// Check one package: its manifest, every file it names, and the plan's required files.
+/// The plan's expected hashes for one job, rendered.
+fn expected_hashes(
+    probe: &ArtifactsProbe,
+    env: &VerifyEnv<'_>,
+    key: &str,
+    id: &str,
+) -> Result<Vec<(String, String)>, String> {
+    let base = crate::engine::preflight::probe_context(env.plan);
+    let ctx = minijinja::context! { id => id, key => key, ..base };
+    probe
+        .expected_sha256
+        .iter()
+        .map(|(file, t)| {
+            t.render(&ctx)
+                .map(|hash| (file.clone(), hash.trim().to_ascii_lowercase()))
+                .map_err(|e| format!("the expected SHA-256 of {file}: {e}"))
+        })
+        .collect()
+}
+
+/// Check one package: its manifest, every file it names, the plan's required files, and the
+/// plan's independently computed hashes.
 async fn check_package(probe: &ArtifactsProbe, bucket: &Bucket, p: &Package) -> Checked {
     let mut out = Checked::default();
     let place = |name: &str| format!("{}/{}{name}", bucket.name, p.prefix);
@@ -237,9 +261,14 @@ async fn check_package(probe: &ArtifactsProbe, bucket: &Bucket, p: &Package) -> 
             ));
         }
     }
+    let mut digests: BTreeMap<String, String> = BTreeMap::new();
     for entry in &entries {
         let key = format!("{}{}", p.prefix, entry.name);
-        match bucket.digest(&key).await {
+        let digest = bucket.digest(&key).await;
+        if let Ok(Some(d)) = &digest {
+            digests.insert(entry.name.clone(), d.sha256.clone());
+        }
+        match digest {
             Ok(None) => out.findings.push((
                 "missing",
                 place(&entry.name),
@@ -271,6 +300,39 @@ async fn check_package(probe: &ArtifactsProbe, bucket: &Bucket, p: &Package) -> 
                 }
             }
             Err(e) => out.findings.push(("unreadable", place(&entry.name), e)),
+        }
+    }
+    for (name, want) in &p.expected {
+        let have = match digests.get(name) {
+            Some(h) => Some(h.clone()),
+            None => match bucket.digest(&format!("{}{name}", p.prefix)).await {
+                Ok(d) => d.map(|d| d.sha256),
+                Err(e) => {
+                    out.findings.push(("unreadable", place(name), e));
+                    continue;
+                }
+            },
+        };
+        match have {
+            // A file the manifest lists was already reported missing above.
+            None if !listed.contains(name.as_str()) => {
+                out.findings.push((
+                    "missing",
+                    place(name),
+                    "the plan expects its hash, but it is absent".to_string(),
+                ));
+            }
+            None => {}
+            Some(have) if &have != want => out.findings.push((
+                "corrupt",
+                place(name),
+                format!(
+                    "sha256 {} but the plan's independent hash is {}",
+                    short(&have),
+                    short(want)
+                ),
+            )),
+            Some(_) => {}
         }
     }
     out
@@ -384,10 +446,76 @@ mod tests {
             manifest: "manifest.json".into(),
             manifest_files: serde_json_path::JsonPath::parse("$.files[*]").unwrap(),
             files: vec![],
+            expected_sha256: vec![],
             tests: vec![],
             orphans: None,
             max_manifest_bytes: 1024,
         }
+    }
+
+    /// A local store with one package `runs/1/`: `a.txt` and a manifest listing it.
+    fn store_with_one_package(manifest_sha: &str) -> (tempfile::TempDir, Bucket) {
+        let dir = tempfile::tempdir().unwrap();
+        let package = dir.path().join("b/runs/1");
+        std::fs::create_dir_all(&package).unwrap();
+        std::fs::write(package.join("a.txt"), b"abc").unwrap();
+        let manifest =
+            format!(r#"{{"files":[{{"name":"a.txt","sha256":"{manifest_sha}","size":3}}]}}"#);
+        std::fs::write(package.join("manifest.json"), manifest).unwrap();
+        let oracle = Oracle {
+            name: "store".into(),
+            kind: crate::plan::model_verify::OracleKind::Local(dir.path().display().to_string()),
+            timeout: std::time::Duration::from_secs(5),
+        };
+        let plan = crate::load::test_server::plan(vec![], vec![], vec![]);
+        let bucket = Bucket::open(&oracle, "b", &plan).unwrap();
+        (dir, bucket)
+    }
+
+    const ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    fn package(expected: &[(&str, &str)]) -> Package {
+        Package {
+            key: "k".into(),
+            id: "1".into(),
+            prefix: "runs/1/".into(),
+            expected: expected
+                .iter()
+                .map(|(f, h)| (f.to_string(), h.to_string()))
+                .collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_package_is_checked_against_its_manifest_and_the_plans_own_hashes() {
+        let (_dir, bucket) = store_with_one_package(ABC);
+        let intact = check_package(&probe(), &bucket, &package(&[("a.txt", ABC)])).await;
+        assert!(intact.findings.is_empty(), "{:?}", intact.findings);
+        assert_eq!((intact.files, intact.present), (2, true));
+
+        // The manifest agrees with the bytes, but the independent hash does not.
+        let other = "0".repeat(64);
+        let checked = check_package(&probe(), &bucket, &package(&[("a.txt", &other)])).await;
+        assert_eq!(checked.findings.len(), 1, "{:?}", checked.findings);
+        assert_eq!(checked.findings[0].0, "corrupt");
+        assert!(
+            checked.findings[0]
+                .2
+                .contains("the plan's independent hash")
+        );
+
+        // A file the plan expects but the package lacks.
+        let checked = check_package(&probe(), &bucket, &package(&[("b.txt", ABC)])).await;
+        assert_eq!(checked.findings[0].0, "missing", "{:?}", checked.findings);
+    }
+
+    #[tokio::test]
+    async fn bytes_that_disagree_with_the_manifest_are_corrupt() {
+        let (_dir, bucket) = store_with_one_package(&"1".repeat(64));
+        let checked = check_package(&probe(), &bucket, &package(&[])).await;
+        assert_eq!(checked.findings.len(), 1, "{:?}", checked.findings);
+        assert_eq!(checked.findings[0].0, "corrupt");
+        assert!(checked.findings[0].1.ends_with("b/runs/1/a.txt"));
     }
 
     #[test]
