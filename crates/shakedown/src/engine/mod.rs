@@ -235,8 +235,7 @@ async fn run_phases(
     run.report.run.phase = Phase::Verify;
     run.write()?;
     let records = ledgers.as_ref().map(|_| ledger.records());
-    verifications::run_verifications(&plan, records.as_deref(), &mut run, &options, &bound)
-        .await?;
+    verifications::run_verifications(&plan, records.as_deref(), &mut run, &options, &bound).await?;
     fault_stage.finish(&mut run.report).await;
     proxy_stage.stop().await;
 

@@ -9,6 +9,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use super::*;
+use crate::load::http1_request::{encode, lean_target};
+use reqwest::header::{ACCEPT, HeaderMap};
 
 /// A server whose connection number `i` answers its requests with `script[i]` in turn, then
 /// closes. Returns the base URL and the count of connections accepted.
@@ -278,4 +280,67 @@ async fn bodies_larger_than_the_read_buffer_arrive_whole() {
         assert!(body == expected);
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+/// A one-test load run of `rounds(1, 1)` with one GET step to `path` on `url`.
+async fn run_one(url: &str, path: &str) -> crate::metrics::summary::LoadSummary {
+    use super::super::test_server::{http, load_test, plan, step, target};
+    use crate::ledger::history::Ledger;
+    use crate::plan::model::{Executor, Method};
+    use crate::report::redact::Redactor;
+
+    let dir = tempfile::tempdir().unwrap();
+    let plan = Arc::new(plan(
+        vec![target("api", url)],
+        vec![("s", vec![step(http("get", Method::Get, "api", path))])],
+        vec![load_test(
+            "L1",
+            &[("s", 1)],
+            Executor::Rounds {
+                concurrency: 1,
+                rounds: 1,
+            },
+        )],
+    ));
+    let ledger = Ledger::create(
+        &dir.path().join("history.jsonl"),
+        plan.clone(),
+        Redactor::new(&plan.secrets),
+    )
+    .unwrap();
+    let env = super::super::LoadEnv {
+        plan: plan.clone(),
+        ledger,
+        budget: Arc::new(super::super::RequestBudget::new(
+            100,
+            Instant::now() + Duration::from_secs(60),
+        )),
+        progress: false,
+        run_id: "test-run".into(),
+        run_start: Instant::now(),
+    };
+    let run = super::super::run_load_test(
+        &env,
+        &plan.load_tests[0],
+        tokio_util::sync::CancellationToken::new(),
+    );
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the load test ended in time")
+        .summary
+}
+
+#[tokio::test]
+async fn a_redirect_is_followed_as_reqwest_would_and_counts_as_one_request() {
+    // The lean client gets the 302 on the first connection; reqwest follows it on a second.
+    let moved = "HTTP/1.1 302 Found\r\nlocation: /b\r\ncontent-length: 0\r\n\r\n";
+    let (url, accepted) = serve(vec![vec![moved], vec![OK]], true).await;
+    let s = run_one(&url, "/a").await;
+    assert_eq!((s.requests, s.failures, s.errors), (1, 0, 0));
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+
+    // A redirect whose target fails is that request's failure.
+    let (url, _) = serve(vec![vec![moved]], false).await;
+    let s = run_one(&url, "/a").await;
+    assert_eq!((s.requests, s.failures), (1, 1));
 }

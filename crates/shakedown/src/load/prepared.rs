@@ -324,7 +324,7 @@ fn target_spec(target: &Target) -> TargetSpec {
         connect_timeout: target.connect_timeout,
         request_timeout: target.request_timeout,
         http2: target.http2,
-        lean: super::http1_client::lean_target(&target.base_url, target.http2),
+        lean: super::http1_request::lean_target(&target.base_url, target.http2),
         invalid,
     }
 }
@@ -476,7 +476,7 @@ fn try_prepare_http(
         && !headers
             .iter()
             .chain(&targets[target].headers)
-            .any(|h| super::http1_client::framing_header(&h.name));
+            .any(|h| super::http1_request::framing_header(&h.name));
     let mut spec = HttpSpec {
         method: wire_method(http.method),
         plan_method: http.method,
@@ -502,7 +502,7 @@ fn try_prepare_http(
             .ok()
             .map(|request| {
                 let mut bytes = Vec::new();
-                super::http1_client::encode_request(&request, &mut bytes);
+                super::http1_request::encode_request(&request, &mut bytes);
                 Bytes::from(bytes)
             });
     }

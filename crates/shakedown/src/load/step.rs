@@ -10,7 +10,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use tokio::time::Instant;
 
 use super::http::{Exchange, ExchangeError, excerpt, exchange};
-use super::http1_client::encode_request;
+use super::http1_request::encode_request;
 use super::prepared::{
     BodySpec, HeaderSpec, HeaderValueSpec, HttpSpec, PreparedStep, TargetSpec, UrlSpec, join,
 };

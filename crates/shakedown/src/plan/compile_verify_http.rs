@@ -15,6 +15,9 @@ use super::raw_verify::{RawCanary, RawHttpProbe, RawLogin};
 use super::request_line::Form;
 use super::scope::{RESERVED_NAMES, Scope, is_capture_name};
 
+/// Captures a login defines for the check's templates: (variable, where it is captured).
+type Defined = Vec<(String, String)>;
+
 /// The request fields shared by `http`, `canary` and `login`.
 pub(super) struct RequestParts<'r> {
     pub request: Option<&'r Str>,
@@ -120,7 +123,7 @@ impl Compiler<'_> {
         &mut self,
         raw: Option<&Spanned<RawLogin>>,
         what: &str,
-    ) -> Option<(Option<Login>, Vec<(String, String)>)> {
+    ) -> Option<(Option<Login>, Defined)> {
         let Some(raw) = raw else {
             return Some((None, Vec::new()));
         };

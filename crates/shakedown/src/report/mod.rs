@@ -19,9 +19,9 @@ pub mod html;
 pub mod html_chart;
 mod html_fault;
 mod html_style;
-mod html_verify;
 #[cfg(test)]
 mod html_tests;
+mod html_verify;
 pub mod json;
 pub mod junit;
 pub mod manifest;
@@ -30,9 +30,9 @@ pub mod markdown_fault;
 mod markdown_verify;
 pub mod model;
 pub mod redact;
-pub mod verify;
 pub mod redact_stream;
 pub mod table;
 pub mod verdict;
+pub mod verify;
 
 pub use export::{Exporter, exporters};

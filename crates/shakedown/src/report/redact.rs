@@ -103,8 +103,7 @@ impl Redactor {
                 for (k, v) in map.iter_mut() {
                     // A number under a name like `total_tokens` counts tokens (LLM usage);
                     // it is not a credential.
-                    let token_count =
-                        v.is_number() && k.to_ascii_lowercase().ends_with("tokens");
+                    let token_count = v.is_number() && k.to_ascii_lowercase().ends_with("tokens");
                     if is_credential_name(k)
                         && !token_count
                         && !v.is_null()
