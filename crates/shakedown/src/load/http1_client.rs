@@ -28,7 +28,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use super::http::{Exchange, ExchangeError};
-use super::http1_chunked::ChunkedDecoder;
+use super::http1_head::{Framing, ResponseHead, parse_head};
 
 /// The read buffer of one connection, in bytes, enough for a usual response head and a small
 /// body. It grows for a larger head, and up to [`BODY_READ`] for a chunked body or one read to
@@ -38,9 +38,6 @@ pub const READ_BUF: usize = 1024;
 pub const BODY_READ: usize = 16 * 1024;
 /// The largest response head accepted, in bytes.
 pub const MAX_HEAD: usize = 64 * 1024;
-/// The most header lines accepted in a response head.
-const MAX_HEADERS: usize = 64;
-
 /// What one exchange gave: the exchange, and for a redirect the `Location` to follow.
 #[derive(Debug)]
 pub struct Http1Response {
@@ -301,30 +298,8 @@ async fn attempt(
     }
 }
 
-/// How the body ends.
-#[derive(Debug)]
-enum Framing {
-    /// `Transfer-Encoding: chunked`.
-    Chunked(ChunkedDecoder),
-    /// `Content-Length`: this many bytes.
-    Length(u64),
-    /// Neither: the body is everything up to the close.
-    Close,
-    /// No body.
-    Done,
-}
-
-/// A parsed response head.
-#[derive(Debug)]
-struct Head {
-    status: u16,
-    framing: Framing,
-    keep_alive: bool,
-    location: Option<String>,
-}
-
 /// Read a response head; on return `buf` holds only the body bytes that came with it.
-async fn read_head(io: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Head, Attempt> {
+async fn read_head(io: &mut TcpStream, buf: &mut Vec<u8>) -> Result<ResponseHead, Attempt> {
     loop {
         if !buf.is_empty() {
             match parse_head(buf) {
@@ -338,7 +313,7 @@ async fn read_head(io: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Head, Attemp
                     ))));
                 }
                 Ok(None) => {}
-                Err(e) => return Err(Attempt::Failed(e)),
+                Err(e) => return Err(Attempt::Failed(ExchangeError::Request(e))),
             }
         }
         if buf.len() == buf.capacity() {
@@ -360,89 +335,6 @@ async fn read_head(io: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Head, Attemp
             Err(e) => return Err(Attempt::Failed(ExchangeError::Request(e.to_string()))),
         }
     }
-}
-
-/// Parse a complete head at the start of `buf`: the head and its length, or None if more bytes
-/// are needed.
-fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, ExchangeError> {
-    // Uninitialised: zeroing 64 headers cost more than parsing a small head.
-    let mut headers =
-        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut []);
-    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
-        &mut response,
-        buf,
-        &mut headers,
-    );
-    let len = match parsed {
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Ok(httparse::Status::Complete(len)) => len,
-        Err(e) => {
-            return Err(ExchangeError::Request(format!(
-                "a response that is not HTTP/1.1 ({e})"
-            )));
-        }
-    };
-    let status = response.code.unwrap_or_default();
-    let redirect = matches!(status, 301 | 302 | 303 | 307 | 308);
-    // HTTP/1.1 keeps the connection by default, HTTP/1.0 only when asked.
-    let mut keep_alive = response.version == Some(1);
-    let mut chunked = None;
-    let mut length: Option<u64> = None;
-    let mut location = None;
-    for h in response.headers.iter() {
-        let name = h.name;
-        if name.eq_ignore_ascii_case("content-length") {
-            let n = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .filter(|n| length.is_none_or(|seen| seen == *n))
-                .ok_or_else(|| {
-                    ExchangeError::Request(format!(
-                        "an invalid content-length {:?}",
-                        String::from_utf8_lossy(h.value)
-                    ))
-                })?;
-            length = Some(n);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            // The last coding decides: chunked, or the body runs to the close.
-            if let Some(last) = tokens(h.value).filter(|c| !c.is_empty()).last() {
-                chunked = Some(last.eq_ignore_ascii_case(b"chunked"));
-            }
-        } else if name.eq_ignore_ascii_case("connection") {
-            for token in tokens(h.value) {
-                if token.eq_ignore_ascii_case(b"close") {
-                    keep_alive = false;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    keep_alive = true;
-                }
-            }
-        } else if redirect && name.eq_ignore_ascii_case("location") && location.is_none() {
-            location = std::str::from_utf8(h.value).ok().map(str::to_string);
-        }
-    }
-    let framing = match (status, chunked, length) {
-        (100..=199 | 204 | 304, _, _) => Framing::Done,
-        (_, Some(true), _) => Framing::Chunked(ChunkedDecoder::new()),
-        (_, Some(false), _) => Framing::Close,
-        (_, None, Some(0)) => Framing::Done,
-        (_, None, Some(n)) => Framing::Length(n),
-        (_, None, None) => Framing::Close,
-    };
-    Ok(Some((
-        Head {
-            status,
-            framing,
-            keep_alive,
-            location,
-        },
-        len,
-    )))
-}
-
-/// The comma-separated tokens of a header value, trimmed.
-fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value.split(|b| *b == b',').map(<[u8]>::trim_ascii)
 }
 
 /// Read the body into `body` (at most `cap` bytes); `buf` holds what came with the head, and

@@ -15,6 +15,7 @@ pub mod executor;
 pub mod http;
 pub mod http1_chunked;
 pub mod http1_client;
+pub mod http1_head;
 pub mod http1_request;
 pub mod mix;
 pub mod open;

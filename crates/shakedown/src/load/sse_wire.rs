@@ -15,22 +15,19 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::header::{
     ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderName, HeaderValue,
-    TRANSFER_ENCODING,
 };
 use reqwest::{Method, Url};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::http::{ExchangeError, classify};
-use super::http1_chunked::ChunkedDecoder;
+use super::http1_head::{Framing, parse_head};
 
 /// The read buffer of one lean connection, in bytes. SSE events are small; a larger event is
 /// read in several pieces and assembled by the parser, under its own cap.
 pub const READ_BUF: usize = 2048;
 /// The largest response head accepted, in bytes.
 pub const MAX_HEAD: usize = 64 * 1024;
-/// The most header lines accepted in a response head.
-const MAX_HEADERS: usize = 64;
 
 /// One connection's request.
 #[derive(Debug)]
@@ -304,19 +301,6 @@ fn encode_request(req: &SseRequest<'_>) -> Vec<u8> {
     out
 }
 
-/// How the body ends.
-#[derive(Debug, Clone)]
-enum Framing {
-    /// `Transfer-Encoding: chunked`.
-    Chunked(ChunkedDecoder),
-    /// `Content-Length`: this many bytes left.
-    Length(u64),
-    /// Neither: the body is everything up to the close.
-    Close,
-    /// No body left.
-    Done,
-}
-
 /// A parsed response head.
 #[derive(Debug)]
 struct Head {
@@ -330,7 +314,15 @@ struct Head {
 async fn read_head(io: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Head, OpenError> {
     loop {
         if !buf.is_empty() {
-            if let Some((head, len)) = parse_head(buf)? {
+            if let Some((parsed, len)) = parse_head(buf).map_err(OpenError::Protocol)? {
+                let head = Head {
+                    status: parsed.status,
+                    content_type: parsed
+                        .content_type
+                        .map(|at| String::from_utf8_lossy(&buf[at]).into_owned())
+                        .unwrap_or_default(),
+                    framing: parsed.framing,
+                };
                 buf.drain(..len);
                 if (100..200).contains(&head.status) && head.status != 101 {
                     continue;
@@ -366,66 +358,6 @@ async fn read_head(io: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Head, OpenEr
             }));
         }
     }
-}
-
-/// Parse a complete head at the start of `buf`: the head and its length, or None if more bytes
-/// are needed.
-fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, OpenError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut headers);
-    let len = match response.parse(buf) {
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Ok(httparse::Status::Complete(len)) => len,
-        Err(e) => {
-            return Err(OpenError::Protocol(format!(
-                "a response that is not HTTP/1.1 ({e})"
-            )));
-        }
-    };
-    let status = response.code.unwrap_or_default();
-    let mut content_type = String::new();
-    let mut chunked = None;
-    let mut length: Option<u64> = None;
-    for h in response.headers.iter() {
-        let name = h.name;
-        if name.eq_ignore_ascii_case(CONTENT_TYPE.as_str()) && content_type.is_empty() {
-            content_type = String::from_utf8_lossy(h.value).into_owned();
-        } else if name.eq_ignore_ascii_case(TRANSFER_ENCODING.as_str()) {
-            // The last coding decides: chunked, or the body runs to the close.
-            let value = String::from_utf8_lossy(h.value);
-            if let Some(last) = value.rsplit(',').map(str::trim).find(|c| !c.is_empty()) {
-                chunked = Some(last.eq_ignore_ascii_case("chunked"));
-            }
-        } else if name.eq_ignore_ascii_case(CONTENT_LENGTH.as_str()) {
-            let n = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .filter(|n| length.is_none_or(|seen| seen == *n))
-                .ok_or_else(|| {
-                    OpenError::Protocol(format!(
-                        "an invalid content-length {:?}",
-                        String::from_utf8_lossy(h.value)
-                    ))
-                })?;
-            length = Some(n);
-        }
-    }
-    let framing = match (status, chunked, length) {
-        (100..=199 | 204 | 304, _, _) => Framing::Done,
-        (_, Some(true), _) => Framing::Chunked(ChunkedDecoder::new()),
-        (_, Some(false), _) => Framing::Close,
-        (_, None, Some(0)) => Framing::Done,
-        (_, None, Some(n)) => Framing::Length(n),
-        (_, None, None) => Framing::Close,
-    };
-    Ok(Some((
-        Head {
-            status,
-            content_type,
-            framing,
-        },
-        len,
-    )))
 }
 
 /// The body of a lean connection: the socket, the read buffer and the framing.
