@@ -48,6 +48,26 @@ impl VerifyEnv<'_> {
     }
 }
 
+/// An oracle's connection URL, rendered over the plan's secrets and vars. Err names the oracle,
+/// never the URL (it may hold a password).
+fn render_url(
+    oracle: &Oracle,
+    url: &crate::template::Template,
+    plan: &Plan,
+) -> Result<String, String> {
+    url.render(&crate::engine::preflight::probe_context(plan))
+        .map_err(|e| format!("the URL of oracle `{}`: {e}", oracle.name))
+}
+
+/// The message for a check given an oracle of another kind (the compiler prevents it).
+fn wrong_kind(oracle: &Oracle, wanted: &str) -> String {
+    format!(
+        "oracle `{}` is a {} oracle; this check needs a {wanted} one",
+        oracle.name,
+        oracle.kind.name()
+    )
+}
+
 /// Run one verification and return what it observed.
 pub async fn observe(verification: &Verification, env: &VerifyEnv<'_>) -> VerifySection {
     let oracle = verification.oracle().and_then(|name| env.oracle(name));

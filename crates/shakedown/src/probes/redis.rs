@@ -80,7 +80,6 @@ pub async fn run(probe: &RedisProbe, oracle: &Oracle, env: &VerifyEnv<'_>) -> Ve
     section
 }
 
-/// A fresh connection to the oracle.
 /// A fresh connection to a redis oracle, bounded by its timeout.
 pub(super) async fn connect(
     oracle: &Oracle,
@@ -88,15 +87,9 @@ pub(super) async fn connect(
 ) -> Result<MultiplexedConnection, String> {
     let name = &oracle.name;
     let OracleKind::Redis(url) = &oracle.kind else {
-        return Err(format!(
-            "oracle `{name}` is a {} oracle; a redis check needs a redis one",
-            oracle.kind.name()
-        ));
+        return Err(super::wrong_kind(oracle, "redis"));
     };
-    let ctx = crate::engine::preflight::probe_context(plan);
-    let url = url
-        .render(&ctx)
-        .map_err(|e| format!("the URL of oracle `{name}`: {e}"))?;
+    let url = super::render_url(oracle, url, plan)?;
     if url.starts_with("rediss://") {
         return Err(format!(
             "oracle `{name}`: TLS (rediss://) is not supported by this build; reach Redis over \

@@ -185,15 +185,9 @@ pub(super) async fn connect(
 ) -> Result<PgConnection, String> {
     let name = &oracle.name;
     let OracleKind::Postgres(url) = &oracle.kind else {
-        return Err(format!(
-            "oracle `{name}` is a {} oracle; a sql check needs a postgres one",
-            oracle.kind.name()
-        ));
+        return Err(super::wrong_kind(oracle, "postgres"));
     };
-    let ctx = crate::engine::preflight::probe_context(plan);
-    let url = url
-        .render(&ctx)
-        .map_err(|e| format!("the URL of oracle `{name}`: {e}"))?;
+    let url = super::render_url(oracle, url, plan)?;
     let options = PgConnectOptions::from_str(&url)
         .map_err(|e| {
             format!("oracle `{name}`: its URL is not a Postgres URL ({e}); write postgres://USER:PASSWORD@HOST:PORT/DATABASE")
