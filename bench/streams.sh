@@ -14,9 +14,10 @@ STEPS=${STEPS:-50}
 STEP_MS=${STEP_MS:-600}
 
 command -v /usr/bin/time >/dev/null || { echo "install GNU time: apt-get install -y time" >&2; exit 2; }
-# Every stream is a socket on both sides: raise the soft limit on open files to the hard one.
+# Every stream is a socket in shakedown and one in the testbed (each process has its own limit):
+# raise the soft limit on open files to the hard one.
 ulimit -n "$(ulimit -Hn)"
-need=$(( RUNS * READERS * 2 + 512 ))
+need=$(( RUNS * READERS + 512 ))
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
   echo "the open-file limit $(ulimit -n) is below the $need this needs; raise the hard limit" >&2
   exit 2
