@@ -21,3 +21,4 @@ mod streams;
 mod support;
 mod testbed;
 mod usage;
+mod verify_http;
