@@ -30,33 +30,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release -q -p shakedown
 BIN=target/release/shakedown
 
-WORK=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$WORK/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/body;
-  proxy_temp_path $WORK/proxy;
-  fastcgi_temp_path $WORK/fastcgi;
-  uwsgi_temp_path $WORK/uwsgi;
-  scgi_temp_path $WORK/scgi;
-  keepalive_requests 100000000;
-  server {
-    listen 127.0.0.1:$PORT;
-    location / { return 200 "ok\n"; }
-  }
-}
-CONF
-"$NGINX" -c "$WORK/nginx.conf" -p "$WORK" &
-NGINX_PID=$!
-trap 'kill $NGINX_PID 2>/dev/null; wait $NGINX_PID 2>/dev/null; rm -rf "$WORK"' EXIT
-URL="http://127.0.0.1:$PORT/"
-for _ in $(seq 50); do curl -sf "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
+# shellcheck source=bench/nginx.sh
+source bench/nginx.sh
+start_nginx 4096
 
 secs=${DURATION%s}
 cat >"$WORK/plan.toml" <<PLAN
