@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use crate::run::check;
 use crate::run::{assert_schema_valid, finish, report_json, shakedown, write_plan};
 use crate::support::s3::S3Server;
 use crate::support::stack::{Stack, StackOptions};
@@ -94,13 +95,6 @@ fn gate(s3: &S3Server, bucket: &str, store_bucket: &str, defects: &[&str]) -> se
     let l1 = check(&report, "L1");
     assert_eq!(l1["status"], "PASS", "{l1}\n{}", outcome.stderr);
     report
-}
-
-fn check<'r>(report: &'r serde_json::Value, id: &str) -> &'r serde_json::Value {
-    report["checks"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["id"] == id))
-        .unwrap_or_else(|| panic!("no check {id} in {report}"))
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::run::check;
 use crate::run::{Outcome, assert_schema_valid, finish, report_json, shakedown};
 
 fn demo(out: &std::path::Path, defects: &[&str]) -> Outcome {
@@ -16,15 +17,6 @@ fn demo(out: &std::path::Path, defects: &[&str]) -> Outcome {
         command.args(["--defect", defect]);
     }
     finish(command, Duration::from_secs(240))
-}
-
-fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    report["checks"]
-        .as_array()
-        .expect("checks array")
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id} in {report}"))
 }
 
 #[test]

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub use crate::run::check;
 use crate::run::{Outcome, assert_schema_valid, report_json, run_plan, write_plan};
 
 /// Run `plan` with the real binary into `dir/<name>`; return the outcome and its report.
@@ -22,14 +23,6 @@ pub fn run_checks(dir: &Path, name: &str, plan: &str) -> (Outcome, Value) {
     let report = report_json(&out);
     assert_schema_valid(&report);
     (outcome, report)
-}
-
-/// The check `id` of a report.
-pub fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["checks"]
-        .as_array()
-        .and_then(|checks| checks.iter().find(|c| c["id"] == id))
-        .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
 }
 
 /// Assert that check `id` has `status` and a reason containing every one of `needles`.

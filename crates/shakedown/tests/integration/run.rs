@@ -150,3 +150,11 @@ pub fn wait_exit(child: &mut std::process::Child, limit: Duration, what: &str) -
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The check `id` of a report.json, or a panic that shows the report.
+pub fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|c| c["id"] == id))
+        .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
+}

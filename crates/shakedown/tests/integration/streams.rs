@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::run::check;
 use crate::run::{Outcome, assert_schema_valid, finish, report_json, shakedown, write_plan};
 use crate::support::stack::{Stack, StackOptions};
 
@@ -40,15 +41,6 @@ fn stack(defects: &[&str]) -> Stack {
             .defects(defects)
             .env("TESTBED_PASSWORD", PASSWORD),
     )
-}
-
-fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    report["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id} in {report}"))
 }
 
 #[test]

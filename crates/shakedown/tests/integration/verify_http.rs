@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::run::check;
 use crate::run::{assert_schema_valid, finish, report_json, shakedown, write_plan};
 use crate::support::stack::{Stack, StackOptions};
 
@@ -38,13 +39,6 @@ http = { login = { request = "POST api:/api/v1/auth/login", json = { username = 
 id = "BADLOGIN"
 http = { login = { request = "POST api:/api/v1/auth/login", json = { username = "v", password = "wrong" }, capture = { token = "$.access_token" } }, request = "GET api:/api/v1/runs?key=none", headers = { Authorization = "Bearer {{ token }}" } }
 "#;
-
-fn check<'r>(report: &'r serde_json::Value, id: &str) -> &'r serde_json::Value {
-    report["checks"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["id"] == id))
-        .unwrap_or_else(|| panic!("no check {id} in {report}"))
-}
 
 #[test]
 fn http_checks_pass_on_what_is_observed_and_fail_naming_the_value() {

@@ -9,17 +9,8 @@ mod pause_revert;
 mod railway;
 mod safety;
 
+pub use crate::run::check;
 use std::path::Path;
-
-/// The check `id` of a report.
-pub fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    report["checks"]
-        .as_array()
-        .expect("checks array")
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id} in {report}"))
-}
 
 /// The events of `faults.jsonl` for one fault key, in order.
 pub fn journal_events(dir: &Path, fault: &str) -> Vec<String> {
