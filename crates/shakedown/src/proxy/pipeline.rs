@@ -21,6 +21,7 @@ use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
+use super::batching::Batching;
 use super::registry::{ConnShared, Part};
 use super::shared::Shared;
 use super::splice::{SplicePipe, SpliceRelay};
@@ -101,6 +102,7 @@ pub(crate) struct Pipeline {
     touched: HashSet<u64>,
     relay: Option<SpliceRelay>,
     splice_failed: bool,
+    batching: Batching,
 }
 
 impl Pipeline {
@@ -113,6 +115,7 @@ impl Pipeline {
         set: &ToxicSet,
     ) -> Pipeline {
         let now = Instant::now();
+        let batching = Batching::new(shared.socket_buffer);
         let flow_word = match flow {
             Flow::Upstream => 1,
             Flow::Downstream => 2,
@@ -138,6 +141,7 @@ impl Pipeline {
             touched: HashSet::new(),
             relay: None,
             splice_failed: false,
+            batching,
         };
         pipeline.rebase_limit();
         pipeline
@@ -189,6 +193,14 @@ impl Pipeline {
                 None => (None, None),
             };
             let fillable = splicing && back.as_ref().is_some_and(|b| b.is_empty());
+            if !splicing {
+                self.batching.stop(from);
+            }
+            let batch_deadline = if fillable {
+                self.batching.deadline(now)
+            } else {
+                None
+            };
             tokio::select! {
                 biased;
                 changed = self.rx.changed() => {
@@ -216,7 +228,7 @@ impl Pipeline {
                     ops += 1;
                     match filled {
                         Ok(0) => self.eof = true,
-                        Ok(_) => {}
+                        Ok(n) => self.batching.spliced(from, n),
                         Err(_) => return FlowEnd::Failed,
                     }
                 }
@@ -227,6 +239,10 @@ impl Pipeline {
                         Ok(_) => self.arrived(buf.split().freeze(), Instant::now()),
                         Err(_) => return FlowEnd::Failed,
                     }
+                }
+                // The flow went idle while batching: let the kernel report the bytes it holds.
+                () = sleep_until(batch_deadline.unwrap_or(now)), if batch_deadline.is_some() => {
+                    self.batching.stop(from);
                 }
             }
             if let Some(relay) = self.relay.as_mut() {

@@ -6,6 +6,7 @@
 //! proxy has no open connection and only its idle tasks left.
 
 mod api_latency;
+mod bulk;
 mod c3;
 mod control;
 mod dry_run;
