@@ -7,9 +7,10 @@
 # oha with `cargo install oha` if missing; nginx is started here on a free port and stopped at the
 # end.
 #
-# Threads are matched to the peer: against `wrk -t1` (one thread) `hit` runs with `--threads 1`;
-# against oha (a runtime with one worker per core) and for `run` / `hit`, both use their default,
-# one worker per core. `hit` at its default against `wrk -t1` is shown too.
+# Every tool runs at its default, except that wrk is asked for one thread (`-t1`): `hit` and `run`
+# send from half the cores when the target is on this machine (one thread on 2 cores), oha from one
+# worker per core. Beside them, `hit --threads N` against `wrk -tN` with N the core count: both
+# tools on every core, competing with nginx for them.
 #
 #   bash bench/hit.sh
 #   PAIRS=3 DURATION=5s bash bench/hit.sh
@@ -53,8 +54,10 @@ executor = { vus = { count = $CONNS, duration = "$DURATION" } }
 PLAN
 
 hit_rps() { "$BIN" hit "$URL" -c "$CONNS" -d "$DURATION" --json | jq '.requests_per_second'; }
-hit1_rps() { "$BIN" hit "$URL" -c "$CONNS" -d "$DURATION" --threads 1 --json | jq '.requests_per_second'; }
+CORES=$(nproc)
+hit_all_rps() { "$BIN" hit "$URL" -c "$CONNS" -d "$DURATION" --threads "$CORES" --json | jq '.requests_per_second'; }
 wrk_rps() { wrk -t1 -c"$CONNS" -d"$DURATION" "$URL" | awk '/Requests\/sec/ {print $2}'; }
+wrk_all_rps() { wrk -t"$CORES" -c"$CONNS" -d"$DURATION" "$URL" | awk '/Requests\/sec/ {print $2}'; }
 oha_rps() { oha -z "$DURATION" -c "$CONNS" --no-tui --output-format json "$URL" 2>/dev/null | jq '.summary.requestsPerSec' \
   || oha -z "$DURATION" -c "$CONNS" --no-tui -j "$URL" | jq '.summary.requestsPerSec'; }
 run_rps() {
@@ -82,7 +85,7 @@ print(json.dumps({"comparison": name, "pairs": int(pairs), "duration": duration,
 PY
 }
 
-compare "hit_threads1_vs_wrk_t1" hit1_rps wrk_rps
 compare "hit_vs_wrk_t1" hit_rps wrk_rps
 compare "hit_vs_oha" hit_rps oha_rps
 compare "run_one_step_vs_hit" run_rps hit_rps
+compare "hit_all_cores_vs_wrk_all_cores" hit_all_rps wrk_all_rps

@@ -4,6 +4,7 @@
 //! progress, verbosity) lives here. Exit codes are a contract: 0 GO, 1 NO-GO, 2 usage, plan or
 //! internal error, 3 INCOMPLETE, 4 ABORTED.
 
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::{self, RunOptions};
 use crate::plan::model::Plan;
 use crate::status::EXIT_ERROR;
+use crate::workers::Workers;
 
 /// shakedown: a release gate for deployed systems. One plan drives load, verifies that no
 /// work was lost, duplicated or stuck, and writes evidence with a GO / NO-GO verdict.
@@ -110,6 +112,10 @@ pub struct RunFlags {
     /// Stop the run, reverting every fault, when this file appears.
     #[arg(long, value_name = "PATH")]
     pub kill_file: Option<PathBuf>,
+    /// Worker threads of the runtime that sends the load (default: one per core, or half the
+    /// cores, at least one, when every target is on this machine and needs cores too).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<std::num::NonZeroUsize>,
 }
 
 /// Output flags, valid for every subcommand.
@@ -220,9 +226,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 return Ok(0);
             }
             let options = run_options(&plan, &args.run, &output)?;
-            runtime()?.block_on(run_plan(Arc::new(plan), options, &output))
+            let targets = plan.targets.values().map(|t| t.base_url.as_str());
+            let workers = Workers::choose(args.run.threads.map(NonZeroUsize::get), targets);
+            runtime(workers)?.block_on(run_plan(Arc::new(plan), options, &output))
         }
-        Command::Demo(args) => runtime()?.block_on(async {
+        // The demo's targets are the bundled testbed, on this machine.
+        Command::Demo(args) => runtime(Workers::choose(
+            args.run.threads.map(NonZeroUsize::get),
+            ["http://127.0.0.1/"],
+        ))?
+        .block_on(async {
             let demo = crate::demo::Demo::start(&args.defects, args.workers).await?;
             let plan = demo.plan()?;
             let options = run_options(&plan, &args.run, &output)?;
@@ -244,11 +257,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
+fn runtime(workers: Workers) -> anyhow::Result<tokio::runtime::Runtime> {
+    workers.runtime().context("cannot start the async runtime")
 }
 
 /// Load and compile a plan, reading `${VAR}` and secrets from the process environment.

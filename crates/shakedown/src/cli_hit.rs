@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::{self, RunOptions};
 use crate::metrics::summary::LoadSummary;
+use crate::workers::Workers;
 
 /// Arguments of `hit`.
 #[derive(Debug, Args)]
@@ -59,8 +60,8 @@ pub struct HitArgs {
     /// The timeout of each request.
     #[arg(long, default_value = "30s")]
     pub timeout: String,
-    /// Worker threads of the async runtime (default: one per core). On a machine that also runs
-    /// the target, fewer threads than cores can send more.
+    /// Worker threads that send the load (default: one per core, or half the cores, at least
+    /// one, when the target is on this machine and needs cores too).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Keep the run directory (report, latency.hlog) here instead of a temporary one.
@@ -99,6 +100,11 @@ pub struct HitSummary {
     pub warnings: Vec<String>,
     /// Whether every threshold held (true when there are none).
     pub passed: bool,
+    /// Worker threads that sent the load.
+    pub threads: usize,
+    /// Whether `threads` is half the cores because the target is on this machine (the default
+    /// without `--threads`).
+    pub local_target: bool,
 }
 
 /// Latency percentiles in milliseconds.
@@ -156,16 +162,12 @@ pub fn hit(args: &HitArgs, progress: bool) -> anyhow::Result<u8> {
             guard_exe: None,
         },
     };
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = args.threads {
-        if threads == 0 {
-            anyhow::bail!("--threads must be at least 1");
-        }
-        builder.worker_threads(threads);
+    if args.threads == Some(0) {
+        anyhow::bail!("--threads must be at least 1");
     }
-    let runtime = builder
-        .enable_all()
-        .build()
+    let workers = Workers::choose(args.threads, [args.url.as_str()]);
+    let runtime = workers
+        .runtime()
         .context("cannot start the async runtime")?;
     let result = runtime.block_on(async {
         let cancel = CancellationToken::new();
@@ -181,7 +183,7 @@ pub fn hit(args: &HitArgs, progress: bool) -> anyhow::Result<u8> {
         ctrl_c.abort();
         result
     });
-    let outcome = result.and_then(|result| summarise(args, &result));
+    let outcome = result.and_then(|result| summarise(args, workers, &result));
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -354,6 +356,7 @@ fn temp_run_dir() -> PathBuf {
 /// The summary of a finished run, or why it could not run (a blocked target).
 fn summarise(
     args: &HitArgs,
+    workers: Workers,
     result: &engine::RunResult,
 ) -> anyhow::Result<(HitSummary, Option<String>)> {
     let check = result
@@ -368,21 +371,28 @@ fn summarise(
             .clone()
             .map(|h| format!(" ({h})"))
             .unwrap_or_default();
-        return Ok((empty(args), Some(format!("{reason}{hint}"))));
+        return Ok((empty(args, workers), Some(format!("{reason}{hint}"))));
     };
     let histogram = read_latency_log(&result.dir.join(crate::metrics::interval_log::LATENCY_LOG));
     Ok((
-        summary(args, metrics, &check.thresholds, histogram.as_ref()),
+        summary(
+            args,
+            workers,
+            metrics,
+            &check.thresholds,
+            histogram.as_ref(),
+        ),
         None,
     ))
 }
 
-fn empty(args: &HitArgs) -> HitSummary {
-    summary(args, &LoadSummary::default(), &[], None)
+fn empty(args: &HitArgs, workers: Workers) -> HitSummary {
+    summary(args, workers, &LoadSummary::default(), &[], None)
 }
 
 fn summary(
     args: &HitArgs,
+    workers: Workers,
     m: &LoadSummary,
     thresholds: &[crate::report::model::ThresholdResult],
     histogram: Option<&Histogram<u64>>,
@@ -429,6 +439,8 @@ fn summary(
         passed: thresholds.iter().all(|t| t.passed),
         thresholds,
         warnings: m.warnings.clone(),
+        threads: workers.threads,
+        local_target: workers.local_targets,
     }
 }
 
@@ -492,10 +504,21 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 }
 
 /// The plain summary: a few lines, like wrk's.
+/// The worker threads, and why there are that many.
+fn threads(s: &HitSummary) -> String {
+    let n = s.threads;
+    let plural = if n == 1 { "" } else { "s" };
+    if s.local_target {
+        format!("{n} thread{plural}: the target is on this machine, half the cores are left to it")
+    } else {
+        format!("{n} thread{plural}")
+    }
+}
+
 fn human(s: &HitSummary) -> String {
     let l = &s.latency_ms;
     let mut out = format!(
-        "{} {} requests in {:.2}s, {:.1} requests/s ({} model)\n\
+        "{} {} requests in {:.2}s, {:.1} requests/s ({} model, {})\n\
          latency ms: min {:.2}  mean {:.2}  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}\n\
          failures {}  errors {}",
         s.url,
@@ -503,6 +526,7 @@ fn human(s: &HitSummary) -> String {
         s.duration_s,
         s.requests_per_second,
         s.model,
+        threads(s),
         l.min,
         l.mean,
         l.p50,

@@ -30,3 +30,4 @@ pub mod proxy;
 pub mod report;
 pub mod status;
 pub mod template;
+pub mod workers;

@@ -72,6 +72,10 @@ pub struct Fingerprint {
     pub arch: String,
     /// Number of CPUs available to the process.
     pub cpus: usize,
+    /// Worker threads of the runtime that sent the load: one per CPU, or half of them when every
+    /// target is on this machine (see `--threads`). Absent in runs recorded before it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_workers: Option<usize>,
     /// The host's name, only if the plan allows it.
     pub hostname: Option<String>,
 }
@@ -128,6 +132,9 @@ impl Fingerprint {
             os_release: os_release(),
             arch: std::env::consts::ARCH.to_string(),
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            load_workers: tokio::runtime::Handle::try_current()
+                .ok()
+                .map(|runtime| runtime.metrics().num_workers()),
             hostname: include_hostname.then(hostname).flatten(),
         }
     }

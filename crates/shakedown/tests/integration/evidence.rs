@@ -251,6 +251,12 @@ fn a_fresh_bundle_verifies_and_a_one_byte_edit_to_any_file_fails_it() {
     }
     assert_eq!(manifest["verdict"], report_json(&run)["verdict"]);
     assert!(manifest["environment"]["hostname"].is_null(), "opt-in only");
+    // The testbed is on this machine: the load got half the cores, at least one.
+    let cores = manifest["environment"]["cpus"].as_u64().unwrap();
+    assert_eq!(
+        manifest["environment"]["load_workers"].as_u64(),
+        Some((cores / 2).max(1))
+    );
 
     for file in files(&run) {
         let name = file.strip_prefix(&run).unwrap().display().to_string();

@@ -49,6 +49,16 @@ fn hit_sends_exactly_n_requests_and_prints_a_typed_json_summary() {
     );
     assert!(l.p99 <= l.p99_9 && l.p99_9 <= l.max, "{l:?}");
     assert!(s.passed && s.thresholds.is_empty());
+    // The target is on this machine: half the cores (at least one) send the load.
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    assert_eq!((s.threads, s.local_target), ((cores / 2).max(1), true));
+    let outcome = hit(&[&url, "-n", "10", "--threads", "3", "--json"]);
+    let s = summary(&outcome);
+    assert_eq!(
+        (s.threads, s.local_target),
+        (3, false),
+        "--threads overrides"
+    );
 
     // The open model: -n at a rate is also exact, and nothing is dropped at a low rate.
     let outcome = hit(&[&url, "-n", "60", "--rate", "100", "-c", "8", "--json"]);
