@@ -31,11 +31,15 @@ pub enum Defect {
     OpsKeyMismatch,
     /// The canary caches its first provenance: every call returns the same `request_id`.
     CanaryReusedId,
+    /// A completed run, once reported `completed`, reads as `running` afterwards.
+    StatusRegresses,
+    /// A completed run, once reported `completed`, reads as `failed` afterwards.
+    StatusConflicts,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 10] = [
+    pub const ALL: [Defect; 12] = [
         Defect::LoseAcked,
         Defect::DuplicateResults,
         Defect::StuckOnRestart,
@@ -46,6 +50,8 @@ impl Defect {
         Defect::SlowUnderLoad,
         Defect::OpsKeyMismatch,
         Defect::CanaryReusedId,
+        Defect::StatusRegresses,
+        Defect::StatusConflicts,
     ];
 
     /// The name used on the command line and in JSON.
@@ -61,6 +67,8 @@ impl Defect {
             Defect::SlowUnderLoad => "slow-under-load",
             Defect::OpsKeyMismatch => "ops-key-mismatch",
             Defect::CanaryReusedId => "canary-reused-id",
+            Defect::StatusRegresses => "status-regresses",
+            Defect::StatusConflicts => "status-conflicts",
         }
     }
 

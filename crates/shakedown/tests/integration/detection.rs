@@ -118,6 +118,24 @@ const CASES: &[Case] = &[
         verdict: "NO-GO",
         reason: "repeats the request_id of call 1",
     },
+    Case {
+        defect: "status-regresses",
+        breaks: "a finished job stays finished",
+        only: "L1",
+        check: "L1",
+        status: "FAIL",
+        verdict: "NO-GO",
+        reason: "state_regression ==",
+    },
+    Case {
+        defect: "status-conflicts",
+        breaks: "a job ends one way",
+        only: "L1",
+        check: "L1",
+        status: "FAIL",
+        verdict: "NO-GO",
+        reason: "conflicting_terminal ==",
+    },
 ];
 
 fn demo(out: &Path, defect: Option<&str>, only: Option<&str>) -> serde_json::Value {

@@ -13,6 +13,7 @@ pub mod llm_upstream;
 mod load;
 mod ops;
 mod pending;
+mod reported;
 mod runs;
 mod ws;
 
@@ -33,6 +34,7 @@ use crate::artifacts::ArtifactStore;
 use crate::config::{Settings, redact_url_password};
 use crate::defects::Defect;
 use crate::outage::DbOutage;
+use crate::run::RunStatus;
 use crate::store::Store;
 
 /// The largest request body accepted; larger ones get 413.
@@ -65,6 +67,8 @@ pub struct ApiContext {
     pub shutdown: CancellationToken,
     /// The canary's client and upstream.
     pub canary: canary::Canary,
+    /// What reads report about completed runs (`status-regresses`, `status-conflicts`).
+    pub reported: reported::ReportedRuns,
 }
 
 /// The state shared by all handlers.
@@ -128,6 +132,13 @@ pub async fn run(
         .defects
         .has(Defect::LoseAcked)
         .then(pending::PendingRuns::default);
+    let reported = reported::ReportedRuns::new(if settings.defects.has(Defect::StatusRegresses) {
+        Some(RunStatus::Running)
+    } else if settings.defects.has(Defect::StatusConflicts) {
+        Some(RunStatus::Failed)
+    } else {
+        None
+    });
     let canary =
         canary::Canary::new(&settings.canary, addr).context("building the canary's HTTP client")?;
     let state = Arc::new(ApiContext {
@@ -142,6 +153,7 @@ pub async fn run(
         in_flight: AtomicUsize::new(0),
         watches: event_watch::EventWatches::default(),
         shutdown: shutdown.clone(),
+        reported,
     });
     crate::jsonl::write_line(&serde_json::json!({
         "api": format!("http://{addr}"),

@@ -111,11 +111,11 @@ pub async fn get_one(
 ) -> Result<Json<RunView>, ApiError> {
     if let Some(pending) = &state.pending {
         if let Some(run) = pending.get(&id).await {
-            return Ok(Json(run.view(state.bucket())));
+            return Ok(Json(state.reported.report(run.view(state.bucket()))));
         }
     }
     match state.store.get_run(&id).await? {
-        Some(run) => Ok(Json(run.view(state.bucket()))),
+        Some(run) => Ok(Json(state.reported.report(run.view(state.bucket())))),
         None => Err(ApiError::not_found(format!("run {id} not found"))),
     }
 }
@@ -144,7 +144,10 @@ pub async fn list(
             }
         }
     }
-    let views: Vec<RunView> = runs.iter().map(|r| r.view(state.bucket())).collect();
+    let views: Vec<RunView> = runs
+        .iter()
+        .map(|r| state.reported.report(r.view(state.bucket())))
+        .collect();
     Ok(Json(serde_json::json!({ "runs": views })))
 }
 

@@ -289,3 +289,33 @@ async fn ops_key_mismatch_rejects_the_configured_key() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body, json!({"detail": "Invalid ops API key"}));
 }
+
+/// Complete 3 runs, then read each of them twice more, by key and by id: the statuses seen.
+async fn statuses_after_completion(defect: Option<&str>) -> Vec<String> {
+    let (_stack, client) = start(options(defect)).await;
+    let ids = submit_many(&client, "reread", 3, steps(1)).await;
+    let runs = client.wait_terminal(&ids, Duration::from_secs(60)).await;
+    let mut seen = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        seen.push(run["status"].as_str().expect("status").to_string());
+        let by_key = client.runs_by_key(&format!("reread-{i}")).await;
+        seen.push(by_key[0]["status"].as_str().expect("status").to_string());
+        let by_id = client.run(run["id"].as_str().expect("id")).await;
+        seen.push(by_id["status"].as_str().expect("status").to_string());
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_regresses_and_status_conflicts_change_a_completed_run_on_later_reads() {
+    let clean = statuses_after_completion(None).await;
+    assert!(clean.iter().all(|s| s == "completed"), "clean: {clean:?}");
+    for (defect, later) in [
+        ("status-regresses", "running"),
+        ("status-conflicts", "failed"),
+    ] {
+        let seen = statuses_after_completion(Some(defect)).await;
+        let expected: Vec<&str> = ["completed", later, later].repeat(3);
+        assert_eq!(seen, expected, "{defect}");
+    }
+}
