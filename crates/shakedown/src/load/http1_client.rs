@@ -209,37 +209,9 @@ impl Http1Client {
     }
 
     async fn connect(&self) -> Result<TcpStream, ExchangeError> {
-        let host = self.host.as_str();
-        let port = self.port;
-        let attempt = async {
-            let mut last = None;
-            let addrs = tokio::net::lookup_host((host, port))
-                .await
-                .map_err(|e| format!("dns error: {e}"))?;
-            for addr in addrs {
-                match TcpStream::connect(addr).await {
-                    Ok(io) => return Ok(io),
-                    Err(e) => last = Some(e),
-                }
-            }
-            Err(last.map_or_else(
-                || "dns error: no address".to_string(),
-                |e| format!("tcp connect error: {e}"),
-            ))
-        };
-        let io = match tokio::time::timeout(self.connect_timeout, attempt).await {
-            Err(_) => {
-                return Err(ExchangeError::Connect(format!(
-                    "timed out after {}ms",
-                    self.connect_timeout.as_millis()
-                )));
-            }
-            Ok(Err(e)) => return Err(ExchangeError::Connect(e)),
-            Ok(Ok(io)) => io,
-        };
-        io.set_nodelay(true)
-            .map_err(|e| ExchangeError::Connect(e.to_string()))?;
-        Ok(io)
+        super::tcp_connect::connect(&self.host, self.port, self.connect_timeout)
+            .await
+            .map_err(ExchangeError::Connect)
     }
 }
 

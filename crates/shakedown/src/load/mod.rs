@@ -34,6 +34,7 @@ mod step;
 pub(crate) use step::{describe as describe_status, json_matches};
 pub mod stream;
 pub mod stream_expect;
+mod tcp_connect;
 #[cfg(test)]
 pub(crate) mod test_server;
 #[cfg(test)]

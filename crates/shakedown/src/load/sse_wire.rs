@@ -214,38 +214,10 @@ async fn connect(url: &Url, timeout: Duration) -> Result<TcpStream, OpenError> {
     let host = url
         .host_str()
         .ok_or_else(|| OpenError::Connect("connect: the URL has no host".to_string()))?;
-    // An IPv6 literal is bracketed in a URL, not in a socket address.
-    let host = host.trim_start_matches('[').trim_end_matches(']');
     let port = url.port_or_known_default().unwrap_or(80);
-    let attempt = async {
-        let mut last = None;
-        let addrs = tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|e| format!("dns error: {e}"))?;
-        for addr in addrs {
-            match TcpStream::connect(addr).await {
-                Ok(io) => return Ok(io),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.map_or_else(
-            || "dns error: no address".to_string(),
-            |e| format!("tcp connect error: {e}"),
-        ))
-    };
-    let io = match tokio::time::timeout(timeout, attempt).await {
-        Err(_) => {
-            return Err(OpenError::Connect(format!(
-                "connect: timed out after {}ms",
-                timeout.as_millis()
-            )));
-        }
-        Ok(Err(e)) => return Err(OpenError::Connect(format!("connect: {e}"))),
-        Ok(Ok(io)) => io,
-    };
-    io.set_nodelay(true)
-        .map_err(|e| OpenError::Connect(format!("connect: {e}")))?;
-    Ok(io)
+    super::tcp_connect::connect(host, port, timeout)
+        .await
+        .map_err(|e| OpenError::Connect(format!("connect: {e}")))
 }
 
 /// The request's bytes: the request line, the headers reqwest would send, the body.
