@@ -115,7 +115,7 @@ pub struct RunFlags {
     /// Worker threads of the runtime that sends the load (default: one per core, or half the
     /// cores, at least one, when every target is on this machine and needs cores too).
     #[arg(long, value_name = "N")]
-    pub threads: Option<std::num::NonZeroUsize>,
+    pub threads: Option<NonZeroUsize>,
 }
 
 /// Output flags, valid for every subcommand.
@@ -227,22 +227,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             }
             let options = run_options(&plan, &args.run, &output)?;
             let targets = plan.targets.values().map(|t| t.base_url.as_str());
-            let workers = Workers::choose(args.run.threads.map(NonZeroUsize::get), targets);
+            let workers = Workers::choose(args.run.threads, targets);
             runtime(workers)?.block_on(run_plan(Arc::new(plan), options, &output))
         }
         // The demo's targets are the bundled testbed, on this machine.
-        Command::Demo(args) => runtime(Workers::choose(
-            args.run.threads.map(NonZeroUsize::get),
-            ["http://127.0.0.1/"],
-        ))?
-        .block_on(async {
-            let demo = crate::demo::Demo::start(&args.defects, args.workers).await?;
-            let plan = demo.plan()?;
-            let options = run_options(&plan, &args.run, &output)?;
-            let result = run_plan(Arc::new(plan), options, &output).await;
-            demo.stop().await;
-            result
-        }),
+        Command::Demo(args) => runtime(Workers::choose(args.run.threads, ["http://127.0.0.1/"]))?
+            .block_on(async {
+                let demo = crate::demo::Demo::start(&args.defects, args.workers).await?;
+                let plan = demo.plan()?;
+                let options = run_options(&plan, &args.run, &output)?;
+                let result = run_plan(Arc::new(plan), options, &output).await;
+                demo.stop().await;
+                result
+            }),
         Command::VerifyBundle(args) => {
             crate::cli_evidence::verify_bundle(&args, output.format == Format::Json)
         }

@@ -7,6 +7,7 @@
 //! per second on a fixed schedule, at most `-c` in flight). The summary is a few plain lines, or
 //! with `--json` one JSON object ([`HitSummary`]); the exit code is 1 when a `--threshold` fails.
 
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -62,8 +63,8 @@ pub struct HitArgs {
     pub timeout: String,
     /// Worker threads that send the load (default: one per core, or half the cores, at least
     /// one, when the target is on this machine and needs cores too).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[arg(long, value_name = "N")]
+    pub threads: Option<NonZeroUsize>,
     /// Keep the run directory (report, latency.hlog) here instead of a temporary one.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -162,9 +163,6 @@ pub fn hit(args: &HitArgs, progress: bool) -> anyhow::Result<u8> {
             guard_exe: None,
         },
     };
-    if args.threads == Some(0) {
-        anyhow::bail!("--threads must be at least 1");
-    }
     let workers = Workers::choose(args.threads, [args.url.as_str()]);
     let runtime = workers
         .runtime()

@@ -7,6 +7,8 @@
 //! core sent 0.87 of `wrk -t1`, one worker 1.08). So a run whose targets are all on loopback gets
 //! half the cores (at least one), and `--threads` overrides either default.
 
+use std::num::NonZeroUsize;
+
 /// The worker threads for a run whose targets have these base URLs, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Workers {
@@ -18,20 +20,23 @@ pub struct Workers {
 
 impl Workers {
     /// `asked` if given (`--threads`), else the default for `urls` (see the module docs).
-    pub fn choose<'a>(asked: Option<usize>, urls: impl IntoIterator<Item = &'a str>) -> Workers {
+    pub fn choose<'a>(
+        asked: Option<NonZeroUsize>,
+        urls: impl IntoIterator<Item = &'a str>,
+    ) -> Workers {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         Self::choose_for(asked, urls, cores)
     }
 
     fn choose_for<'a>(
-        asked: Option<usize>,
+        asked: Option<NonZeroUsize>,
         urls: impl IntoIterator<Item = &'a str>,
         cores: usize,
     ) -> Workers {
         let mut urls = urls.into_iter().peekable();
         let local_targets = urls.peek().is_some() && urls.all(on_this_machine);
         let threads = match asked {
-            Some(threads) => threads,
+            Some(threads) => threads.get(),
             None if local_targets => (cores / 2).max(1),
             None => cores.max(1),
         };
@@ -85,8 +90,11 @@ mod tests {
         assert_eq!(Workers::choose_for(None, mixed, 8).threads, 8);
         assert!(!Workers::choose_for(None, mixed, 8).local_targets);
         assert_eq!(Workers::choose_for(None, [], 8).threads, 8);
-        assert_eq!(Workers::choose_for(Some(3), local, 8).threads, 3);
-        assert!(!Workers::choose_for(Some(3), local, 8).local_targets);
+        assert_eq!(
+            Workers::choose_for(NonZeroUsize::new(3), local, 8).threads,
+            3
+        );
+        assert!(!Workers::choose_for(NonZeroUsize::new(3), local, 8).local_targets);
     }
 
     #[test]

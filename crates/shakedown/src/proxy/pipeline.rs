@@ -201,6 +201,11 @@ impl Pipeline {
             } else {
                 None
             };
+            // One timer for both: a release time of the toxics, and the end of an idle batch.
+            let wake_at = match (wait_until, batch_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             tokio::select! {
                 biased;
                 changed = self.rx.changed() => {
@@ -223,7 +228,12 @@ impl Pipeline {
                         Err(_) => return FlowEnd::Failed,
                     }
                 }
-                () = sleep_until(wait_until.unwrap_or(now)), if wait_until.is_some() => {}
+                () = sleep_until(wake_at.unwrap_or(now)), if wake_at.is_some() => {
+                    // The flow went idle while batching: let the kernel report the bytes it holds.
+                    if batch_deadline.is_some_and(|d| d <= Instant::now()) {
+                        self.batching.stop(from);
+                    }
+                }
                 filled = fill(back, from, splice_max), if fillable => {
                     ops += 1;
                     match filled {
@@ -239,10 +249,6 @@ impl Pipeline {
                         Ok(_) => self.arrived(buf.split().freeze(), Instant::now()),
                         Err(_) => return FlowEnd::Failed,
                     }
-                }
-                // The flow went idle while batching: let the kernel report the bytes it holds.
-                () = sleep_until(batch_deadline.unwrap_or(now)), if batch_deadline.is_some() => {
-                    self.batching.stop(from);
                 }
             }
             if let Some(relay) = self.relay.as_mut() {

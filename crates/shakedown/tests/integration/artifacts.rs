@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::run::check;
-use crate::run::{assert_schema_valid, finish, report_json, shakedown, write_plan};
+use crate::run::{assert_schema_valid, report_json, run_plan_env, write_plan};
 use crate::support::s3::S3Server;
 use crate::support::stack::{Stack, StackOptions};
 
@@ -78,18 +78,16 @@ fn gate(s3: &S3Server, bucket: &str, store_bucket: &str, defects: &[&str]) -> se
     let dir = tempfile::tempdir().expect("tempdir");
     let plan = write_plan(dir.path(), PLAN);
     let out = dir.path().join("run");
-    let mut command = shakedown();
-    command
-        .args(["run", "--no-progress", "--out"])
-        .arg(&out)
-        .arg(&plan)
-        .env("SHAKEDOWN_API_URL", stack.api())
-        .env("TESTBED_PASSWORD", PASSWORD)
-        .env("S3_ENDPOINT", s3.endpoint())
-        .env("S3_KEY", "testbed")
-        .env("BUCKET", bucket)
-        .env("STORE_BUCKET", store_bucket);
-    let outcome = finish(command, Duration::from_secs(120));
+    let endpoint = s3.endpoint();
+    let env = [
+        ("SHAKEDOWN_API_URL", stack.api()),
+        ("TESTBED_PASSWORD", PASSWORD),
+        ("S3_ENDPOINT", endpoint.as_str()),
+        ("S3_KEY", "testbed"),
+        ("BUCKET", bucket),
+        ("STORE_BUCKET", store_bucket),
+    ];
+    let outcome = run_plan_env(&plan, &out, &[], &env, Duration::from_secs(120));
     let report = report_json(&out);
     assert_schema_valid(&report);
     let l1 = check(&report, "L1");
@@ -172,18 +170,16 @@ fn an_unreachable_store_blocks_its_checks_at_preflight_never_pass() {
     let plan = write_plan(dir.path(), PLAN);
     let out = dir.path().join("run");
     let closed = crate::support::free_port();
-    let mut command = shakedown();
-    command
-        .args(["run", "--no-progress", "--out"])
-        .arg(&out)
-        .arg(&plan)
-        .env("SHAKEDOWN_API_URL", stack.api())
-        .env("TESTBED_PASSWORD", PASSWORD)
-        .env("S3_ENDPOINT", format!("http://127.0.0.1:{closed}"))
-        .env("S3_KEY", "testbed")
-        .env("BUCKET", "gate")
-        .env("STORE_BUCKET", "gate");
-    let outcome = finish(command, Duration::from_secs(120));
+    let endpoint = format!("http://127.0.0.1:{closed}");
+    let env = [
+        ("SHAKEDOWN_API_URL", stack.api()),
+        ("TESTBED_PASSWORD", PASSWORD),
+        ("S3_ENDPOINT", endpoint.as_str()),
+        ("S3_KEY", "testbed"),
+        ("BUCKET", "gate"),
+        ("STORE_BUCKET", "gate"),
+    ];
+    let outcome = run_plan_env(&plan, &out, &[], &env, Duration::from_secs(120));
     let report = report_json(&out);
     assert_eq!(outcome.code, 3, "{}\n{}", outcome.stdout, outcome.stderr);
     for id in ["REP", "BUCKET", "STORE"] {

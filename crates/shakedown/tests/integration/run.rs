@@ -30,6 +30,17 @@ pub fn write_plan(dir: &Path, text: &str) -> PathBuf {
 
 /// `shakedown run PLAN --out OUT --no-progress [extra]`, killed if it outlives `limit`.
 pub fn run_plan(plan: &Path, out: &Path, extra: &[&str], limit: Duration) -> Outcome {
+    run_plan_env(plan, out, extra, &[], limit)
+}
+
+/// [`run_plan`] with these environment variables set.
+pub fn run_plan_env(
+    plan: &Path,
+    out: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> Outcome {
     let mut command = shakedown();
     command
         .arg("run")
@@ -37,7 +48,8 @@ pub fn run_plan(plan: &Path, out: &Path, extra: &[&str], limit: Duration) -> Out
         .arg("--out")
         .arg(out)
         .arg("--no-progress")
-        .args(extra);
+        .args(extra)
+        .envs(env.iter().copied());
     finish(command, limit)
 }
 

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::run::check;
-use crate::run::{assert_schema_valid, finish, report_json, shakedown, write_plan};
+use crate::run::{assert_schema_valid, report_json, run_plan_env, write_plan};
 use crate::support::stack::{Stack, StackOptions};
 
 const PASSWORD: &str = "pw-verify-http";
@@ -50,14 +50,11 @@ fn http_checks_pass_on_what_is_observed_and_fail_naming_the_value() {
     let dir = tempfile::tempdir().expect("tempdir");
     let plan = write_plan(dir.path(), PLAN);
     let out = dir.path().join("run");
-    let mut command = shakedown();
-    command
-        .args(["run", "--no-progress", "--out"])
-        .arg(&out)
-        .arg(&plan)
-        .env("SHAKEDOWN_API_URL", stack.api())
-        .env("TESTBED_PASSWORD", PASSWORD);
-    let outcome = finish(command, Duration::from_secs(60));
+    let env = [
+        ("SHAKEDOWN_API_URL", stack.api()),
+        ("TESTBED_PASSWORD", PASSWORD),
+    ];
+    let outcome = run_plan_env(&plan, &out, &[], &env, Duration::from_secs(60));
     let report = report_json(&out);
     assert_schema_valid(&report);
     assert_eq!(outcome.code, 1, "NO-GO: {}", outcome.stdout);

@@ -34,7 +34,6 @@ use crate::artifacts::ArtifactStore;
 use crate::config::{Settings, redact_url_password};
 use crate::defects::Defect;
 use crate::outage::DbOutage;
-use crate::run::RunStatus;
 use crate::store::Store;
 
 /// The largest request body accepted; larger ones get 413.
@@ -132,13 +131,7 @@ pub async fn run(
         .defects
         .has(Defect::LoseAcked)
         .then(pending::PendingRuns::default);
-    let reported = reported::ReportedRuns::new(if settings.defects.has(Defect::StatusRegresses) {
-        Some(RunStatus::Running)
-    } else if settings.defects.has(Defect::StatusConflicts) {
-        Some(RunStatus::Failed)
-    } else {
-        None
-    });
+    let reported = reported::ReportedRuns::new(&settings.defects);
     let canary =
         canary::Canary::new(&settings.canary, addr).context("building the canary's HTTP client")?;
     let state = Arc::new(ApiContext {

@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
+use crate::defects::{Defect, DefectSet};
 use crate::run::{RunStatus, RunView};
 
 /// What later reads of a run already reported `completed` say instead.
@@ -18,8 +19,15 @@ pub struct ReportedRuns {
 }
 
 impl ReportedRuns {
-    /// Reads that say `later` about a run once it has been reported `completed` (`None`: as is).
-    pub fn new(later: Option<RunStatus>) -> ReportedRuns {
+    /// What reads report with these defects switched on.
+    pub fn new(defects: &DefectSet) -> ReportedRuns {
+        let later = if defects.has(Defect::StatusRegresses) {
+            Some(RunStatus::Running)
+        } else if defects.has(Defect::StatusConflicts) {
+            Some(RunStatus::Failed)
+        } else {
+            None
+        };
         ReportedRuns {
             later,
             completed: Mutex::new(HashSet::new()),

