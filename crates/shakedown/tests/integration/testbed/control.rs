@@ -136,9 +136,16 @@ fn unknown_defect_is_an_error_listing_the_valid_ones() {
     }
 }
 
-/// Start 4 requests that the `slow-under-load` defect holds for up to 1.2 s, signal the API while
-/// they are in flight, and return how many of them got a 200.
-async fn slow_requests_answered_across(signal: &str) -> usize {
+/// What became of 4 concurrent requests when the API got a signal: the statuses of those still
+/// in flight at the signal (answered after it), and how many had been answered before it.
+struct AcrossSignal {
+    in_flight: Vec<Option<StatusCode>>,
+    answered_before: usize,
+}
+
+/// Start 4 requests that the `slow-under-load` defect holds 400 ms per other request in flight,
+/// send the API `signal` 300 ms later, and sort them by whether they finished before it.
+async fn slow_requests_across(signal: &str) -> AcrossSignal {
     let options = StackOptions::new().workers(0).defect("slow-under-load");
     let (mut stack, client) = start(options).await;
     let requests: Vec<_> = (0..4)
@@ -151,23 +158,53 @@ async fn slow_requests_answered_across(signal: &str) -> usize {
                     .bearer_auth(&client.token)
                     .send()
                     .await;
-                reply.map(|r| r.status()).ok()
+                (reply.map(|r| r.status()).ok(), std::time::Instant::now())
             })
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let signalled = std::time::Instant::now();
     stack.command_ok(&format!("kill api {signal}"));
-    let mut answered = 0;
+    let mut across = AcrossSignal {
+        in_flight: Vec::new(),
+        answered_before: 0,
+    };
     for request in requests {
-        if request.await.expect("request task") == Some(StatusCode::OK) {
-            answered += 1;
+        let (status, done) = request.await.expect("request task");
+        if done < signalled {
+            across.answered_before += 1;
+        } else {
+            across.in_flight.push(status);
         }
     }
-    answered
+    across
+}
+
+/// [`slow_requests_across`] until at least one request was in flight at the signal (on a busy
+/// machine the 4 may arrive one after another, none held); at most 5 tries.
+async fn held_requests_across(signal: &str) -> AcrossSignal {
+    for _ in 0..5 {
+        let across = slow_requests_across(signal).await;
+        if !across.in_flight.is_empty() {
+            return across;
+        }
+    }
+    panic!("in 5 tries, no request was in flight when the API got SIG{signal}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_requests() {
-    assert_eq!(slow_requests_answered_across("TERM").await, 4);
-    assert!(slow_requests_answered_across("KILL").await < 4);
+    let term = held_requests_across("TERM").await;
+    assert!(
+        term.in_flight.iter().all(|s| *s == Some(StatusCode::OK)),
+        "SIGTERM drains every request in flight: {:?}",
+        term.in_flight
+    );
+    let kill = held_requests_across("KILL").await;
+    assert!(
+        kill.in_flight.iter().all(|s| *s != Some(StatusCode::OK)),
+        "SIGKILL answers no request in flight: {:?} ({} answered before)",
+        kill.in_flight,
+        kill.answered_before
+    );
 }
