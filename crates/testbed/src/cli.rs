@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{
     ArtifactTarget, CanarySettings, DEFAULT_BUCKET, DEFAULT_CANARY_TIMEOUT_MS, DEFAULT_LEASE_MS,
-    DEFAULT_STEP_MS, Secrets, Settings, redact_url_password,
+    DEFAULT_STEP_MS, RunsApi, Secrets, Settings, redact_url_password,
 };
 use crate::defects::{Defect, DefectSet};
 
@@ -76,6 +76,15 @@ pub struct StoreArgs {
     /// Milliseconds the canary waits for its upstream [default: 5000].
     #[arg(long, value_name = "N", env = "TESTBED_CANARY_TIMEOUT_MS")]
     pub canary_timeout_ms: Option<OptionalMillis>,
+    /// Which reads of runs the API serves: `by-key` (by id and `GET /api/v1/runs?key=K`) or
+    /// `by-id` (by id only; the list by key answers 404). Workers ignore it.
+    #[arg(
+        long,
+        value_name = "MODE",
+        env = "TESTBED_RUNS_API",
+        default_value = "by-key"
+    )]
+    pub runs_api: RunsApi,
 }
 
 impl StoreArgs {
@@ -121,6 +130,7 @@ impl StoreArgs {
             lease: Duration::from_millis(self.lease_ms),
             redis_url,
             canary,
+            runs_api: self.runs_api,
             secrets: Secrets::from_env(),
         })
     }
@@ -212,6 +222,7 @@ pub fn settings_to_args(settings: &Settings) -> Vec<OsString> {
         "--canary-timeout-ms".into(),
         settings.canary.timeout.as_millis().to_string().into(),
     ]);
+    args.extend(["--runs-api".into(), settings.runs_api.as_str().into()]);
     for defect in settings.defects.iter() {
         args.extend(["--defect".into(), defect.name().into()]);
     }
@@ -401,6 +412,28 @@ mod tests {
         let empty = settings(&["--redis-url", "", "--canary-timeout-ms", ""]).unwrap();
         assert_eq!(empty.redis_url, None);
         assert_eq!(empty.canary.timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn runs_api_defaults_to_by_key_and_is_passed_on() {
+        // Only when the environment does not set it (clap reads `TESTBED_RUNS_API`).
+        if std::env::var_os("TESTBED_RUNS_API").is_none() {
+            assert_eq!(settings(&[]).unwrap().runs_api, RunsApi::ByKey);
+        }
+        let by_id = settings(&["--runs-api", "by-id"]).unwrap();
+        assert_eq!(by_id.runs_api, RunsApi::ById);
+        let args: Vec<String> = settings_to_args(&by_id)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            args.windows(2).any(|w| w == ["--runs-api", "by-id"]),
+            "{args:?}"
+        );
+        let message = settings(&["--runs-api", "by-name"])
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("--runs-api"), "{message}");
     }
 
     #[test]

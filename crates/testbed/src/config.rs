@@ -51,6 +51,8 @@ pub struct Settings {
     pub redis_url: Option<String>,
     /// Where the canary endpoint sends its upstream call.
     pub canary: CanarySettings,
+    /// Which reads of runs the API serves (`--runs-api`).
+    pub runs_api: RunsApi,
     /// The secrets.
     pub secrets: Secrets,
 }
@@ -62,6 +64,51 @@ pub struct CanarySettings {
     pub upstream: Option<String>,
     /// The timeout of one upstream call (connect and answer).
     pub timeout: Duration,
+}
+
+/// Which reads of runs the API serves: `--runs-api by-key` (the default: by id and by key) or
+/// `--runs-api by-id` (by id only; `GET /api/v1/runs?key=K` answers 404).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RunsApi {
+    /// `GET /api/v1/runs/{id}` and `GET /api/v1/runs?key=K`.
+    #[default]
+    ByKey,
+    /// `GET /api/v1/runs/{id}` only: the list by key is switched off.
+    ById,
+}
+
+impl RunsApi {
+    /// The command-line name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunsApi::ByKey => "by-key",
+            RunsApi::ById => "by-id",
+        }
+    }
+
+    /// Whether `GET /api/v1/runs?key=K` is served.
+    pub fn lists_by_key(self) -> bool {
+        self == RunsApi::ByKey
+    }
+}
+
+impl std::fmt::Display for RunsApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RunsApi {
+    type Err = String;
+
+    /// `by-key` or `by-id`; an empty value (as a plan's `${VAR:-}` gives) is the default.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "" | "by-key" => Ok(RunsApi::ByKey),
+            "by-id" => Ok(RunsApi::ById),
+            other => Err(format!("expected by-key or by-id, got {other:?}")),
+        }
+    }
 }
 
 impl Settings {
@@ -171,6 +218,18 @@ mod tests {
             redact_url_password("sqlite:///tmp/x.db"),
             "sqlite:///tmp/x.db"
         );
+    }
+
+    #[test]
+    fn runs_api_modes_parse() {
+        assert_eq!("by-id".parse::<RunsApi>(), Ok(RunsApi::ById));
+        assert_eq!("by-key".parse::<RunsApi>(), Ok(RunsApi::ByKey));
+        assert_eq!("".parse::<RunsApi>(), Ok(RunsApi::ByKey));
+        assert!("by-name".parse::<RunsApi>().unwrap_err().contains("by-id"));
+        for mode in [RunsApi::ByKey, RunsApi::ById] {
+            assert_eq!(mode.as_str().parse::<RunsApi>(), Ok(mode));
+        }
+        assert!(!RunsApi::ById.lists_by_key());
     }
 
     #[test]

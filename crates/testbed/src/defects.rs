@@ -35,11 +35,24 @@ pub enum Defect {
     StatusRegresses,
     /// A completed run, once reported `completed`, reads as `failed` afterwards.
     StatusConflicts,
+    /// Every 4th run created by an API process, starting with its 2nd (runs #2, #6, #10, ...),
+    /// is committed but never dispatched: the submission answers 500 without a run id, and the
+    /// run reads as `queued` forever (no worker claims it). A replay with the same
+    /// `Idempotency-Key` returns it (200, `queued`).
+    #[serde(rename = "commit-then-500")]
+    CommitThen500,
+    /// Every 5th new idempotency key seen by an API process, starting with its 3rd (keys #3, #8,
+    /// #13, ...), is answered 201 with the run created just before (its id and key), and no run
+    /// is created; reads by the new key list that run too.
+    SharedId,
+    /// A completed run reads as `running` from 300 ms until 800 ms after its completion
+    /// (`updated_at`), and `completed` before and after, on every read.
+    BriefRegression,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 12] = [
+    pub const ALL: [Defect; 15] = [
         Defect::LoseAcked,
         Defect::DuplicateResults,
         Defect::StuckOnRestart,
@@ -52,6 +65,9 @@ impl Defect {
         Defect::CanaryReusedId,
         Defect::StatusRegresses,
         Defect::StatusConflicts,
+        Defect::CommitThen500,
+        Defect::SharedId,
+        Defect::BriefRegression,
     ];
 
     /// The name used on the command line and in JSON.
@@ -69,6 +85,9 @@ impl Defect {
             Defect::CanaryReusedId => "canary-reused-id",
             Defect::StatusRegresses => "status-regresses",
             Defect::StatusConflicts => "status-conflicts",
+            Defect::CommitThen500 => "commit-then-500",
+            Defect::SharedId => "shared-id",
+            Defect::BriefRegression => "brief-regression",
         }
     }
 
@@ -135,6 +154,8 @@ mod tests {
     fn every_name_round_trips() {
         for defect in Defect::ALL {
             assert_eq!(defect.name().parse::<Defect>(), Ok(defect));
+            let json = serde_json::to_value(defect).unwrap();
+            assert_eq!(json, serde_json::json!(defect.name()));
         }
     }
 

@@ -19,6 +19,7 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::ledger::history::Ledger;
+use crate::ledger::watch::Watcher;
 use crate::load::{LoadEnv, LoadOutcome, RequestBudget, StopReason};
 use crate::plan::model::{LoadTest, Plan};
 use crate::report::bundle::RunDir;
@@ -152,6 +153,8 @@ async fn run_phases(
         run_id: run.report.run.id.clone(),
         run_start,
     };
+    // The ledger reads tracked work in the background from here until settle.
+    let watcher = Watcher::start(ledger.clone(), env.budget.clone(), &bound);
     let mut outcomes: BTreeMap<String, LoadOutcome> = BTreeMap::new();
     for (index, test) in plan.load_tests.iter().enumerate() {
         if let Some(check) = gate(test, &options, &run.report.preflight, &bound) {
@@ -177,6 +180,9 @@ async fn run_phases(
     fault_stage
         .run_tests(&plan, &env, &mut run, &options, &bound)
         .await?;
+    if let Some(watcher) = watcher {
+        run.report.run.watch = Some(watcher.stop().await);
+    }
     ledger.flush().context("cannot write history.jsonl")?;
 
     // Settle, then verify: only for a run that was not interrupted, since a partial settle
@@ -392,6 +398,7 @@ fn initial_report(plan: &Plan) -> Report {
             phase: Phase::Preflight,
             interrupted: false,
             stop_reason: None,
+            watch: None,
         },
         verdict: crate::status::Verdict::Incomplete,
         exit_code: crate::status::Verdict::Incomplete.exit_code(),

@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::ledger::classes::{KeyVerdict, ObjectiveOutcome, StuckSubtype, judge_key};
 use crate::ledger::distribution::WorkHistograms;
 use crate::ledger::record::{
-    JobView, OpFn, OpType, ReadDone, Record, SettleDone, SubmitDone, SubmitInvoke,
+    JobView, OpFn, OpType, ReadDone, Record, ReplayDone, SettleDone, SubmitDone, SubmitInvoke,
 };
 use crate::ledger::spec::LedgerSpec;
 use crate::ledger::summary::{LedgerSummary, ObjectiveSummary};
@@ -44,7 +44,7 @@ use crate::plan::model::{LedgerClass, Plan};
 pub const MAX_EXAMPLES: usize = 32;
 
 /// Every ledger class, in report order.
-pub const ALL_CLASSES: [LedgerClass; 13] = [
+pub const ALL_CLASSES: [LedgerClass; 15] = [
     LedgerClass::Ok,
     LedgerClass::Lost,
     LedgerClass::Duplicates,
@@ -57,6 +57,8 @@ pub const ALL_CLASSES: [LedgerClass; 13] = [
     LedgerClass::StateRegression,
     LedgerClass::ConflictingTerminal,
     LedgerClass::Slow,
+    LedgerClass::Collision,
+    LedgerClass::ReplayCreated,
     LedgerClass::Unknown,
 ];
 
@@ -82,6 +84,9 @@ pub struct Checker {
     tests: BTreeMap<String, TestKeys>,
     settle: Option<SettleDone>,
     keys: usize,
+    /// Job id -> the distinct (test, key, first read index) it was seen under, at most
+    /// [`MAX_SHARERS`]: one pass over the job ids finds collisions.
+    jobs: HashMap<String, Vec<(String, String, u64)>>,
 }
 
 #[derive(Debug, Default)]
@@ -138,6 +143,8 @@ pub(crate) struct ReadError {
 #[derive(Debug, Clone)]
 pub(crate) struct KeyHistory {
     pub key: String,
+    /// The id of the test the key belongs to.
+    pub test_id: String,
     pub site: Option<(String, usize)>,
     /// The position of the key's track rules in the spec, once its site is known.
     pub rules: Option<usize>,
@@ -151,6 +158,40 @@ pub(crate) struct KeyHistory {
     pub final_read: Option<Seen>,
     /// The last read that failed.
     pub last_error: Option<ReadError>,
+    /// Why no read of the key could be made, as its last submit completion said.
+    pub unresolved: Option<String>,
+    /// How the replay of its submit ended, if it was replayed.
+    pub replay: Option<ReplayEnd>,
+    /// The first job a read saw for this key, and a later read that saw another one alone.
+    pub changed_job: Option<(Mark, String, Mark, String)>,
+    /// The first job read for this key whose own key (`key_field`) is another: its id, its key,
+    /// and the read.
+    pub foreign: Option<(String, String, Mark)>,
+    first_job: Option<(Mark, String)>,
+}
+
+/// How a replay ended.
+#[derive(Debug, Clone)]
+pub(crate) struct ReplayEnd {
+    pub kind: OpType,
+    pub mark: Mark,
+    pub status: Option<u16>,
+    pub created: bool,
+    pub error: Option<String>,
+}
+
+/// Keys seen sharing one job: (test, key, the first read of it under that key). Bounded.
+const MAX_SHARERS: usize = 8;
+
+/// What the checker learned of the keys that shared a job with a key.
+#[derive(Debug, Clone)]
+pub(crate) struct Collision {
+    /// The shared job's id.
+    pub job: String,
+    /// Every other key (test, key, read index) seen with it.
+    pub others: Vec<(String, String, u64)>,
+    /// The read that saw it under this key.
+    pub mine: u64,
 }
 
 fn rank(kind: OpType) -> u8 {
@@ -203,6 +244,7 @@ impl Checker {
                     .submit
                     .as_ref()
                     .is_none_or(|s| rank(kind) > rank(s.kind));
+                entry.unresolved = done.unresolved;
                 if stronger {
                     entry.submit = Some(SubmitEnd {
                         kind,
@@ -212,8 +254,20 @@ impl Checker {
                     });
                 }
             }
-            (OpFn::Read | OpFn::FinalRead, OpType::Invoke) => {}
+            (OpFn::Read | OpFn::FinalRead | OpFn::Replay, OpType::Invoke) => {}
             (OpFn::Read | OpFn::FinalRead, kind) => self.observe_read(record, kind),
+            (OpFn::Replay, kind) => {
+                let done: ReplayDone = record.decode();
+                if let Some(entry) = existing(&mut self.tests, record) {
+                    entry.replay = Some(ReplayEnd {
+                        kind,
+                        mark: Mark::of(record),
+                        status: done.status,
+                        created: done.created,
+                        error: done.error,
+                    });
+                }
+            }
         }
     }
 
@@ -239,6 +293,34 @@ impl Checker {
                 .trace
                 .observe(rules, Mark::of(record), done.jobs, &done.items);
         }
+        let mark = Mark::of(record);
+        for job in &done.items {
+            let Some(id) = &job.id else { continue };
+            if let Some(own) = job.key.as_ref().filter(|k| **k != record.key) {
+                entry
+                    .foreign
+                    .get_or_insert_with(|| (id.clone(), own.clone(), mark));
+            }
+            let sharers = self.jobs.entry(id.clone()).or_default();
+            let known = sharers
+                .iter()
+                .any(|(t, k, _)| *t == record.test && *k == record.key);
+            if !known && sharers.len() < MAX_SHARERS {
+                sharers.push((record.test.clone(), record.key.clone(), mark.index));
+            }
+        }
+        if let [job] = done.items.as_slice()
+            && done.jobs == 1
+            && let Some(id) = &job.id
+        {
+            match &entry.first_job {
+                None => entry.first_job = Some((mark, id.clone())),
+                Some((first, seen)) if seen != id && entry.changed_job.is_none() => {
+                    entry.changed_job = Some((*first, seen.clone(), mark, id.clone()));
+                }
+                Some(_) => {}
+            }
+        }
         let seen = Seen {
             mark: Mark::of(record),
             status: done.status,
@@ -263,6 +345,7 @@ impl Checker {
                 self.keys += 1;
                 test.keys.push(KeyHistory {
                     key: record.key.clone(),
+                    test_id: record.test.clone(),
                     site: None,
                     rules: None,
                     trace: KeyTrace::default(),
@@ -271,6 +354,11 @@ impl Checker {
                     last_seen: None,
                     final_read: None,
                     last_error: None,
+                    unresolved: None,
+                    replay: None,
+                    changed_job: None,
+                    foreign: None,
+                    first_job: None,
                 });
                 test.slots.insert(record.key.clone(), test.keys.len() - 1);
                 test.keys.len() - 1
@@ -287,17 +375,45 @@ impl Checker {
     /// Classify every key seen so far.
     pub fn finish(&self) -> BTreeMap<String, LedgerSummary> {
         let settled = self.settled();
+        let collisions = self.collisions();
         self.tests
             .iter()
             .map(|(test, keys)| {
                 let mut tally = Tally::new(keys.keys.len() as u64, settled);
                 for key in &keys.keys {
                     let rules = key.rules.and_then(|at| self.spec.tracks.get(at));
-                    tally.add(judge_key(key, rules, settled, self.spec.settle.interval_ms));
+                    let collision = collisions.get(&(test.as_str(), key.key.as_str()));
+                    let interval = self.spec.settle.interval_ms;
+                    tally.add(judge_key(key, rules, settled, interval, collision));
                 }
                 (test.clone(), tally.summary())
             })
             .collect()
+    }
+
+    /// Every key that shares a job with another key, by (test, key): one pass over the job ids.
+    fn collisions(&self) -> HashMap<(&str, &str), Collision> {
+        let mut found: HashMap<(&str, &str), Collision> = HashMap::new();
+        for (job, sharers) in &self.jobs {
+            if sharers.len() < 2 {
+                continue;
+            }
+            for (test, key, mine) in sharers {
+                let others = sharers
+                    .iter()
+                    .filter(|(t, k, _)| !(t == test && k == key))
+                    .cloned()
+                    .collect();
+                found
+                    .entry((test.as_str(), key.as_str()))
+                    .or_insert_with(|| Collision {
+                        job: job.clone(),
+                        others,
+                        mine: *mine,
+                    });
+            }
+        }
+        found
     }
 }
 
@@ -333,7 +449,13 @@ impl Tally {
 
     fn add(&mut self, verdict: KeyVerdict) {
         let summary = &mut self.summary;
+        let mut counted: Vec<LedgerClass> = Vec::new();
         for (class, example) in verdict.classes {
+            // A key counts once per class, however many reasons it has for it.
+            if counted.contains(&class) {
+                continue;
+            }
+            counted.push(class);
             *summary.counts.entry(class).or_insert(0) += 1;
             if class != LedgerClass::Ok {
                 let examples = summary.examples.entry(class).or_default();
@@ -392,5 +514,7 @@ pub fn class_name(class: LedgerClass) -> &'static str {
         LedgerClass::StateRegression => "state_regression",
         LedgerClass::ConflictingTerminal => "conflicting_terminal",
         LedgerClass::Slow => "slow",
+        LedgerClass::Collision => "collision",
+        LedgerClass::ReplayCreated => "replay_created",
     }
 }

@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use crate::ledger::checker::{KeyHistory, Seen};
+use crate::ledger::checker::{Collision, KeyHistory, Seen};
 use crate::ledger::record::OpType;
 use crate::ledger::spec::{Assessment, TrackRules};
 use crate::ledger::summary::LedgerExample;
@@ -89,6 +89,7 @@ pub(crate) fn judge_key(
     rules: Option<&TrackRules>,
     settled: bool,
     interval_ms: u64,
+    collision: Option<&Collision>,
 ) -> KeyVerdict {
     let mut verdict = KeyVerdict::default();
     let submit = why::submit(key);
@@ -113,11 +114,27 @@ pub(crate) fn judge_key(
         return verdict;
     };
     anomalies(&mut verdict, key, submit_witness);
+    collisions(&mut verdict, key, submit_witness, collision);
+    let replay = key.replay.as_ref();
     let Some(last) = &key.final_read else {
+        let unresolved = match (&key.unresolved, replay) {
+            (Some(no_read), Some(r)) => format!(
+                "no read could find its job ({no_read}), and the replay at {} (op {}) resolved \
+                 nothing: {}",
+                why::at(r.mark.time_ns),
+                r.mark.index,
+                r.error.as_deref().unwrap_or("no answer")
+            ),
+            (Some(no_read), None) => format!(
+                "no read could find its job ({no_read}), and nothing else resolved it: give \
+                 the track a read by `{{{{ key }}}}`, or resolve = \"replay\""
+            ),
+            (None, _) => why::no_final_read(key),
+        };
         verdict.push(
             key,
             LedgerClass::Unknown,
-            format!("{submit}; {}", why::no_final_read(key)),
+            format!("{submit}; {unresolved}"),
             [
                 submit_witness,
                 key.last_seen.as_ref().map(|s| s.mark.index),
@@ -160,6 +177,40 @@ pub(crate) fn judge_key(
             format!("{submit}; {final_text}"),
             all,
         ),
+        OpType::Info | OpType::Invoke if let Some(r) = replay.filter(|r| r.kind == OpType::Ok) => {
+            let status = r.status.map_or("no status".to_string(), |s| s.to_string());
+            let replayed = format!(
+                "its replay at {} answered {status} (op {})",
+                why::at(r.mark.time_ns),
+                r.mark.index
+            );
+            let mut all = all;
+            all.push(r.mark.index);
+            let all = sorted(all);
+            if !found {
+                verdict.push(
+                    key,
+                    LedgerClass::Lost,
+                    format!("{submit}; {replayed}, yet {final_text}"),
+                    all,
+                );
+                return verdict;
+            }
+            let (class, how) = if r.created {
+                (LedgerClass::ReplayCreated, "the replay created it")
+            } else {
+                (LedgerClass::Recovered, "the replay found it")
+            };
+            let then = outcome_class(rules.assess(last.jobs, &last.items));
+            let text = format!("{submit}; {replayed}: {how}; {final_text}");
+            verdict.push(
+                key,
+                class,
+                format!("{text}; then judged {}", why::class_word(then)),
+                all.clone(),
+            );
+            acked(&mut verdict, key, rules, last, text, all, interval_ms);
+        }
         OpType::Info | OpType::Invoke if found => {
             let then = outcome_class(rules.assess(last.jobs, &last.items));
             let text = format!("{submit}; {final_text}");
@@ -236,6 +287,74 @@ fn outcome_class(assessment: Assessment) -> LedgerClass {
         Assessment::NonTerminal => LedgerClass::Stuck,
         Assessment::Succeeded => LedgerClass::Ok,
         Assessment::Failed => LedgerClass::Failed,
+    }
+}
+
+/// `collision`: the key's job was read under another key too, or says it belongs to another
+/// key; and a second `duplicates` kind: two reads of the key saw two different single jobs.
+fn collisions(
+    verdict: &mut KeyVerdict,
+    key: &KeyHistory,
+    submit: Option<u64>,
+    collision: Option<&Collision>,
+) {
+    let submit_text = why::submit(key);
+    if let Some(c) = collision {
+        let others: Vec<String> = c
+            .others
+            .iter()
+            .map(|(test, other, op)| {
+                if test == &key.test_id {
+                    format!("key {other} (op {op})")
+                } else {
+                    format!("key {other} of {test} (op {op})")
+                }
+            })
+            .collect();
+        let mut witnesses = vec![c.mine];
+        witnesses.extend(c.others.iter().map(|(_, _, op)| *op));
+        witnesses.extend(submit);
+        verdict.push(
+            key,
+            LedgerClass::Collision,
+            format!(
+                "{submit_text}; job {} was read for this key (op {}) and also under {}",
+                c.job,
+                c.mine,
+                others.join(", ")
+            ),
+            witnesses,
+        );
+    } else if let Some((job, own, mark)) = &key.foreign {
+        verdict.push(
+            key,
+            LedgerClass::Collision,
+            format!(
+                "{submit_text}; job {job}, read for this key at {} (op {}), says its key is {own}",
+                why::at(mark.time_ns),
+                mark.index
+            ),
+            [submit, Some(mark.index)].into_iter().flatten().collect(),
+        );
+    }
+    if let Some((first, was, then, now)) = &key.changed_job {
+        verdict.push(
+            key,
+            LedgerClass::Duplicates,
+            format!(
+                "{submit_text}; two reads saw two different jobs for the key: {was} at {} (op {}), \
+                 then {now} at {} (op {})",
+                why::at(first.time_ns),
+                first.index,
+                why::at(then.time_ns),
+                then.index
+            ),
+            [submit, Some(first.index), Some(then.index)]
+                .into_iter()
+                .flatten()
+                .collect(),
+        );
+        verdict.duplicate_job = true;
     }
 }
 

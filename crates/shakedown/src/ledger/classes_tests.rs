@@ -36,6 +36,7 @@ fn job(id: &str, state: &str, attempts: u64, updated: &str) -> JobView {
         results: Some(u64::from(state == "completed")),
         attempts: Some(attempts),
         updated: Some(updated.into()),
+        key: None,
     }
 }
 

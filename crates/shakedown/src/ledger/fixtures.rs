@@ -12,7 +12,7 @@ use crate::ledger::record::{JobView, OpFn, OpType, Record};
 
 use crate::plan::model::{
     Environment, Expect, HttpStep, Limits, Method, Plan, Scenario, Secrets, Settle, StatusSet,
-    Step, StepKind, Track, TrackOracle, TrackRead,
+    Step, StepKind, Track, TrackOracle, TrackRead, Watch,
 };
 use crate::template::Template;
 
@@ -26,6 +26,7 @@ pub fn settle_config(timeout_ms: u64, interval_ms: u64) -> Settle {
     Settle {
         timeout: Duration::from_millis(timeout_ms),
         interval: Duration::from_millis(interval_ms),
+        watch: Watch::every(Duration::from_millis(interval_ms)),
     }
 }
 
@@ -72,6 +73,8 @@ pub fn plan(settle: Settle) -> Plan {
         terminal: vec!["completed".to_string(), "failed".to_string()],
         success: vec!["completed".to_string()],
         oracle: TrackOracle::default(),
+        key_field: None,
+        resolve: Default::default(),
     };
     let scenario = Scenario {
         name: SCENARIO.to_string(),

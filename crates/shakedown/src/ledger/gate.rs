@@ -1,11 +1,11 @@
 //! Which ledger classes fail a check.
 //!
 //! In a run, a test's thresholds gate its ledger: `lost == 0`, `stuck == 0` and so on, as the
-//! plan says (a test that names no class is judged on its undecided keys only). Three classes
+//! plan says (a test that names no class is judged on its undecided keys only). Four classes
 //! fail a check **by default**, even when no threshold names them, because no system can mean
 //! them and older plans do not know their names: `state_regression` (terminal is not final),
-//! `conflicting_terminal` (one unit of work ended two ways) and `slow` (the plan's own track
-//! `objective` was missed). A threshold that names one of them (`slow <= 3`) replaces its
+//! `conflicting_terminal` (one unit of work ended two ways), `slow` (the plan's own track
+//! `objective` was missed) and `collision` (one job under two keys). A threshold that names one of them (`slow <= 3`) replaces its
 //! default. An objective the reads could not verify (undetermined keys) makes the check
 //! INCONCLUSIVE by default, never PASS.
 //!
@@ -22,7 +22,7 @@ use crate::report::model::CheckReport;
 use crate::status::Status;
 
 /// The classes that mean work went wrong: what `shakedown check` exits 1 on.
-pub const VIOLATIONS: [LedgerClass; 7] = [
+pub const VIOLATIONS: [LedgerClass; 8] = [
     LedgerClass::Lost,
     LedgerClass::Duplicates,
     LedgerClass::Stuck,
@@ -30,13 +30,15 @@ pub const VIOLATIONS: [LedgerClass; 7] = [
     LedgerClass::StateRegression,
     LedgerClass::ConflictingTerminal,
     LedgerClass::Slow,
+    LedgerClass::Collision,
 ];
 
 /// The classes that fail a check in a run unless a threshold names them.
-pub const FAIL_BY_DEFAULT: [LedgerClass; 3] = [
+pub const FAIL_BY_DEFAULT: [LedgerClass; 4] = [
     LedgerClass::StateRegression,
     LedgerClass::ConflictingTerminal,
     LedgerClass::Slow,
+    LedgerClass::Collision,
 ];
 
 /// What an offline check of a history found.
@@ -133,6 +135,9 @@ fn meaning(class: LedgerClass) -> &'static str {
         LedgerClass::StateRegression => "a job seen terminal was seen non-terminal again",
         LedgerClass::ConflictingTerminal => "a unit of work ended in two different ways",
         LedgerClass::Slow => "jobs became terminal later than the track's objective",
+        LedgerClass::Collision => {
+            "keys and jobs are not one-to-one: one job was read under two keys"
+        }
         _ => "see the examples",
     }
 }

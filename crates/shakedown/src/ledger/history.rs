@@ -21,9 +21,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::ledger::checker::Checker;
+use crate::ledger::observe::{jobs_in, track_at};
 use crate::ledger::record::{
-    HeaderField, OpFn, OpType, ReadDone, ReadInvoke, ReadSpec, Record, SettleDone, SettleInvoke,
-    SubmitDone, SubmitInvoke, read_history,
+    HeaderField, OpFn, OpType, ReadDone, ReadInvoke, ReadSpec, Record, ReplayDone, SettleDone,
+    SettleInvoke, SubmitDone, SubmitInvoke, read_history,
 };
 use crate::ledger::spec::{LEDGER_SPEC, LedgerSpec};
 use crate::ledger::summary::LedgerSummary;
@@ -85,6 +86,39 @@ pub enum SubmitOutcome {
     },
 }
 
+/// The submit of an indeterminate key, kept so that settle can send it again with the same key
+/// (`track.resolve = "replay"`), and learn from the answer how to read the job.
+#[derive(Clone)]
+pub struct ReplayRequest {
+    /// The submit as it was sent: method, URL, headers (the key's header included), timeouts.
+    pub request: ReadRequest,
+    /// Its body, as it was sent.
+    pub body: Option<Vec<u8>>,
+    /// Statuses with which the replay says it created the job.
+    pub created: Vec<u16>,
+    /// How the key's read request is made from the replay's answer.
+    pub then: Arc<dyn ReadAfterReplay>,
+}
+
+impl std::fmt::Debug for ReplayRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplayRequest")
+            .field("method", &self.request.method)
+            .field("created", &self.created)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Renders a key's read request from the JSON answer of its replay (the step's captures taken
+/// from it), as the load generator would have after a successful submit.
+pub trait ReadAfterReplay: Send + Sync {
+    /// The read request, or why it cannot be made (a capture missing from the answer).
+    fn read_after(&self, answer: &serde_json::Value) -> Result<ReadRequest, String>;
+}
+
+/// How a key can be read: the rendered read request, or why there is none.
+pub type KeyRead = Result<ReadRequest, String>;
+
 /// One key registered for settle: how to read it, and whether a poll found it settled.
 #[derive(Debug)]
 pub(crate) struct TrackedKey {
@@ -96,8 +130,11 @@ pub(crate) struct TrackedKey {
     pub scenario: String,
     /// The track step's index.
     pub step: usize,
-    /// The rendered read request (never written unredacted).
-    pub read: ReadRequest,
+    /// The rendered read request (never written unredacted), or why none could be rendered.
+    pub read: KeyRead,
+    /// The submit to send again at settle, for an indeterminate submit of a track that
+    /// resolves by replay.
+    pub replay: Option<ReplayRequest>,
     /// Set once a poll saw every job of the key terminal, or no job.
     pub settled: AtomicBool,
 }
@@ -228,11 +265,18 @@ impl Ledger {
         op
     }
 
-    /// Record how it ended, and register the key for settle with its rendered read request.
+    /// Record how it ended, and register the key for settle with its rendered read request (or
+    /// why none could be rendered) and, for an indeterminate submit, the request to replay.
     ///
     /// An `op` that is not a pending submit (unknown, or already completed) is ignored with a
     /// warning: every invoke gets exactly one completion.
-    pub fn submit_complete(&self, op: OpId, outcome: SubmitOutcome, read: ReadRequest) {
+    pub fn submit_complete(
+        &self,
+        op: OpId,
+        outcome: SubmitOutcome,
+        read: KeyRead,
+        replay: Option<ReplayRequest>,
+    ) {
         let Some(pending) = self.lock().pending.remove(&op) else {
             tracing::warn!(
                 op,
@@ -245,22 +289,12 @@ impl Ledger {
             SubmitOutcome::Fail { status, error } => (OpType::Fail, status, Some(error)),
             SubmitOutcome::Info { status, error } => (OpType::Info, status, Some(error)),
         };
-        let spec = ReadSpec {
-            method: read.method.as_str().to_string(),
-            url: read.url.clone(),
-            headers: read
-                .headers
-                .iter()
-                .map(|(name, value)| HeaderField {
-                    name: name.clone(),
-                    value: self.redactor.header_value(name, value),
-                })
-                .collect(),
-        };
+        let replay = replay.filter(|_| kind == OpType::Info);
         let value = to_value(&SubmitDone {
             status,
             error,
-            read: Some(spec),
+            read: read.as_ref().ok().map(|r| self.read_spec(r)),
+            unresolved: read.as_ref().err().cloned(),
         });
         let record = self.redacted(Draft {
             process: &pending.process,
@@ -276,6 +310,7 @@ impl Ledger {
             scenario: pending.scenario,
             step: pending.step,
             read,
+            replay,
             settled: AtomicBool::new(false),
         });
         let mut inner = self.lock();
@@ -289,6 +324,82 @@ impl Ledger {
                 inner.keys.push(tracked);
                 inner.key_slots.insert(slot, at);
             }
+        }
+    }
+
+    /// A read request as the history shows it: credentials redacted.
+    fn read_spec(&self, read: &ReadRequest) -> ReadSpec {
+        ReadSpec {
+            method: read.method.as_str().to_string(),
+            url: read.url.clone(),
+            headers: read
+                .headers
+                .iter()
+                .map(|(name, value)| HeaderField {
+                    name: name.clone(),
+                    value: self.redactor.header_value(name, value),
+                })
+                .collect(),
+        }
+    }
+
+    /// Record the invoke of a replay of `key`'s submit.
+    pub(crate) fn replay_invoke(&self, key: &TrackedKey, replay: &ReplayRequest) -> OpId {
+        let value = to_value(&ReadInvoke {
+            method: replay.request.method.as_str().to_string(),
+            url: replay.request.url.clone(),
+        });
+        self.record(Draft {
+            process: SETTLE_PROCESS,
+            kind: OpType::Invoke,
+            f: OpFn::Replay,
+            test: &key.test,
+            key: &key.key,
+            value,
+        })
+    }
+
+    /// Record how a replay of `key` ended, and, when it gave a read request, read the key by it
+    /// from now on.
+    pub(crate) fn replay_complete(
+        &self,
+        key: &TrackedKey,
+        status: Option<u16>,
+        created: bool,
+        read: KeyRead,
+    ) {
+        let kind = if read.is_ok() {
+            OpType::Ok
+        } else {
+            OpType::Info
+        };
+        let value = to_value(&ReplayDone {
+            status,
+            created,
+            error: read.as_ref().err().cloned(),
+            read: read.as_ref().ok().map(|r| self.read_spec(r)),
+        });
+        self.record(Draft {
+            process: SETTLE_PROCESS,
+            kind,
+            f: OpFn::Replay,
+            test: &key.test,
+            key: &key.key,
+            value,
+        });
+        let Ok(read) = read else { return };
+        let mut inner = self.lock();
+        let slot = (key.test.clone(), key.key.clone());
+        if let Some(&at) = inner.key_slots.get(&slot) {
+            inner.keys[at] = Arc::new(TrackedKey {
+                test: key.test.clone(),
+                key: key.key.clone(),
+                scenario: key.scenario.clone(),
+                step: key.step,
+                read: Ok(read),
+                replay: None,
+                settled: AtomicBool::new(false),
+            });
         }
     }
 
@@ -358,11 +469,75 @@ impl Ledger {
         self.lock().keys.clone()
     }
 
+    /// Record a read of `key` that a step of the scenario made (the same request as the key's
+    /// read), judged as settle would judge it: a 404 or 410 is no job, another non-2xx or a body
+    /// that is not JSON is a failed read.
+    #[allow(clippy::too_many_arguments)]
+    pub fn scenario_read(
+        &self,
+        site: TrackSite<'_>,
+        process: &str,
+        key: &str,
+        method: Method,
+        url: &str,
+        status: Option<u16>,
+        body: &[u8],
+    ) {
+        let Some(track) = track_at(&self.plan, site.scenario, site.step) else {
+            return;
+        };
+        let invoke = to_value(&ReadInvoke {
+            method: method.as_str().to_string(),
+            url: url.to_string(),
+        });
+        let seen = match status {
+            Some(404 | 410) => Ok(ReadDone {
+                status,
+                ..ReadDone::default()
+            }),
+            Some(200..=299) => match serde_json::from_slice::<serde_json::Value>(body) {
+                Ok(json) => {
+                    let (jobs, items) = jobs_in(track, &json);
+                    Ok(ReadDone {
+                        status,
+                        jobs,
+                        items,
+                        error: None,
+                    })
+                }
+                Err(e) => Err(format!("response is not JSON: {e}")),
+            },
+            Some(s) => Err(format!("HTTP {s}")),
+            None => Err("no response".to_string()),
+        };
+        let (kind, done) = match seen {
+            Ok(done) => (OpType::Ok, done),
+            Err(error) => (
+                OpType::Info,
+                ReadDone {
+                    status,
+                    error: Some(error),
+                    ..ReadDone::default()
+                },
+            ),
+        };
+        for (kind, value) in [(OpType::Invoke, invoke), (kind, to_value(&done))] {
+            self.record(Draft {
+                process,
+                kind,
+                f: OpFn::Read,
+                test: site.test,
+                key,
+                value,
+            });
+        }
+    }
+
     /// Record the invoke of a read of `key`.
-    pub(crate) fn read_invoke(&self, key: &TrackedKey, f: OpFn) -> OpId {
+    pub(crate) fn read_invoke(&self, key: &TrackedKey, read: &ReadRequest, f: OpFn) -> OpId {
         let value = to_value(&ReadInvoke {
-            method: key.read.method.as_str().to_string(),
-            url: key.read.url.clone(),
+            method: read.method.as_str().to_string(),
+            url: read.url.clone(),
         });
         self.record(Draft {
             process: SETTLE_PROCESS,

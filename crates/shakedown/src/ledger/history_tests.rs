@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::ledger::checker::classify;
 use crate::ledger::fixtures;
-use crate::ledger::history::{Ledger, ReadRequest, SubmitOutcome, TrackSite};
+use crate::ledger::history::{KeyRead, Ledger, ReadRequest, SubmitOutcome, TrackSite};
 use crate::ledger::record::{OpFn, OpType, Record, SubmitDone, read_history};
 use crate::plan::model::{LedgerClass, Method, SecretValue, Secrets};
 use crate::report::redact::{REDACTED, Redactor};
@@ -21,14 +21,14 @@ fn site() -> TrackSite<'static> {
     }
 }
 
-fn read(url: &str, headers: Vec<(String, String)>) -> ReadRequest {
-    ReadRequest {
+fn read(url: &str, headers: Vec<(String, String)>) -> KeyRead {
+    Ok(ReadRequest {
         method: Method::Get,
         url: url.to_string(),
         headers,
         timeout: Duration::from_secs(1),
         connect_timeout: Duration::from_secs(1),
-    }
+    })
 }
 
 fn ledger(dir: &tempfile::TempDir, redactor: Redactor) -> Arc<Ledger> {
@@ -93,6 +93,7 @@ fn credentials_and_secrets_never_reach_the_history() {
                 ("X-Note".into(), format!("id {SECRET}")),
             ],
         ),
+        None,
     );
     ledger.flush().unwrap();
     let text = std::fs::read_to_string(ledger.path()).unwrap();
@@ -143,7 +144,12 @@ fn the_saved_history_round_trips_and_classifies_like_memory() {
             Method::Post,
             "http://127.0.0.1:9/runs",
         );
-        ledger.submit_complete(op, outcome, read("http://127.0.0.1:9/runs", Vec::new()));
+        ledger.submit_complete(
+            op,
+            outcome,
+            read("http://127.0.0.1:9/runs", Vec::new()),
+            None,
+        );
     }
     // Invoked but never completed: the run stopped mid-request.
     ledger.submit_invoke(
@@ -189,16 +195,19 @@ fn a_completion_without_a_pending_submit_is_ignored() {
         op,
         SubmitOutcome::Ok { status: 201 },
         read("http://127.0.0.1:9/x", Vec::new()),
+        None,
     );
     ledger.submit_complete(
         op,
         SubmitOutcome::Ok { status: 201 },
         read("http://127.0.0.1:9/x", Vec::new()),
+        None,
     );
     ledger.submit_complete(
         999,
         SubmitOutcome::Ok { status: 201 },
         read("http://127.0.0.1:9/x", Vec::new()),
+        None,
     );
     let records = ledger.records();
     assert_eq!(records.len(), 2);
@@ -234,6 +243,7 @@ fn a_failed_write_is_reported_by_every_later_flush() {
             op,
             SubmitOutcome::Ok { status: 201 },
             read("http://127.0.0.1:9/x", Vec::new()),
+            None,
         );
     }
     let first = ledger.flush().unwrap_err();

@@ -26,7 +26,7 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
-use crate::ledger::record::{OpFn, OpType, ReadDone, Record, SubmitDone};
+use crate::ledger::record::{OpFn, OpType, ReadDone, Record, ReplayDone, SubmitDone};
 
 /// Writes Jepsen operations as a JSON array, one element per line.
 pub struct JepsenWriter<W: Write> {
@@ -143,6 +143,14 @@ impl<W: Write> JepsenWriter<W> {
                 }
             }
             OpFn::Settle => ("settle", record.value.clone(), None, None),
+            OpFn::Replay => {
+                let done: ReplayDone = record.decode();
+                let v = match record.kind {
+                    OpType::Invoke => Value::Null,
+                    _ => json!(done.status),
+                };
+                ("replay", json!([record.key, v]), done.error, None)
+            }
         };
         let mut op = json!({
             "index": record.index,

@@ -13,7 +13,8 @@
 //! - [`offline`]: checking a saved run directory again (`shakedown check`), and [`gate`]: which
 //!   classes fail a check;
 //! - [`jepsen`]: the history in Jepsen's JSON shape, for an independent checker;
-//! - [`streams`]: the SSE stream log and the stream checker.
+//! - [`streams`]: the SSE stream log and the stream checker;
+//! - [`watch`]: reads of tracked keys during the run, before settle, within a read budget.
 
 pub mod checker;
 pub mod classes;
@@ -30,13 +31,17 @@ pub mod stream_record;
 pub mod streams;
 pub mod summary;
 mod trace;
+pub mod watch;
+mod watch_schedule;
 mod why;
 
 #[cfg(test)]
 mod fixtures;
 
 pub use checker::classify;
-pub use history::{Ledger, OpId, ReadRequest, SubmitOutcome, TrackSite};
+pub use history::{
+    KeyRead, Ledger, OpId, ReadAfterReplay, ReadRequest, ReplayRequest, SubmitOutcome, TrackSite,
+};
 pub use record::{Record, read_history};
 pub use settle::{SettleOutcome, settle};
 
@@ -47,4 +52,8 @@ mod classes_tests;
 #[cfg(test)]
 mod history_tests;
 #[cfg(test)]
+mod resolve_tests;
+#[cfg(test)]
 mod settle_tests;
+#[cfg(test)]
+mod watch_tests;

@@ -49,6 +49,11 @@ pub fn jobs_in(track: &Track, body: &Value) -> (u64, Vec<JobView>) {
                 .as_ref()
                 .and_then(|path| path.query(job).first())
                 .and_then(scalar_text),
+            key: track
+                .key_field
+                .as_ref()
+                .and_then(|path| path.query(job).first())
+                .and_then(scalar_text),
         })
         .collect();
     (found.len() as u64, items)

@@ -64,6 +64,9 @@ pub enum OpFn {
     FinalRead,
     /// The settle phase itself: its invoke opens it, its completion says whether it settled.
     Settle,
+    /// At settle, the submit of an indeterminate key sent again with the same key
+    /// (`track.resolve = "replay"`), to learn which job it made.
+    Replay,
 }
 
 impl Record {
@@ -104,6 +107,28 @@ pub struct SubmitDone {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// How the key will be read during settle (redacted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read: Option<ReadSpec>,
+    /// Why no read of the key could be made (its read needs a capture the step did not
+    /// make): then no read can prove the key's job absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unresolved: Option<String>,
+}
+
+/// The value of a replay's completion: `ok` when it answered with a job the key can be read by,
+/// `info` when it resolved nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReplayDone {
+    /// The HTTP status, if a response arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Whether the status says that the replay created the job (`track.replay_created`).
+    pub created: bool,
+    /// Why the replay resolved nothing (redacted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The read the key is read by from now on (redacted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read: Option<ReadSpec>,
 }
@@ -179,6 +204,9 @@ pub struct JobView {
     /// Its progress marker (e.g. `updated_at`), when the track has an `updated` path.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated: Option<String>,
+    /// The client key the service stored with it, when the track has a `key_field` path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// The value of the settle operation's invoke.

@@ -25,7 +25,8 @@ use crate::report::redact::Redactor;
 /// The server's behaviour per key, chosen by what follows the `:` in the key's name:
 /// `done-after-N` is `running` until its N-th read, then `completed`; `never` stays `running`;
 /// `absent` has no job; `gone-404` answers 404; `broken` answers 500; `cancel-at-N` stays
-/// `running` and cancels the test's token on its N-th read.
+/// `running` and cancels the test's token on its N-th read; `blip-at-N` is `completed` except at
+/// its N-th read, which says `running`.
 #[derive(Default)]
 struct Server {
     reads: Mutex<HashMap<String, u64>>,
@@ -72,8 +73,12 @@ async fn runs(
         }
         return job("running").into_response();
     }
+    if let Some(at) = after("blip-at-") {
+        return job(if n == at { "running" } else { "completed" }).into_response();
+    }
     match behaviour {
         "never" => job("running").into_response(),
+        "replay-found" | "replay-created" => job("completed").into_response(),
         "absent" => Json(serde_json::json!({"runs": []})).into_response(),
         "gone-404" => StatusCode::NOT_FOUND.into_response(),
         _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
@@ -85,6 +90,7 @@ async fn serve(server: Arc<Server>) -> String {
     let addr = listener.local_addr().unwrap();
     let app = axum::Router::new()
         .route("/runs", get(runs))
+        .route("/submit", axum::routing::post(submit))
         .with_state(server);
     tokio::spawn(async move {
         let _ = axum::serve(
@@ -96,14 +102,47 @@ async fn serve(server: Arc<Server>) -> String {
     format!("http://{addr}")
 }
 
-/// A ledger whose keys were submitted with the given outcomes, read from `base`.
+/// `POST /submit` (a replay): the key's job, 200 for keys that say `replay-found` and 201 for
+/// `replay-created`, 503 for the others.
+async fn submit(headers: axum::http::HeaderMap) -> Response {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let status = match key.split_once(':').map(|(_, b)| b) {
+        Some("replay-found") => StatusCode::OK,
+        Some("replay-created") => StatusCode::CREATED,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (
+        status,
+        Json(serde_json::json!({"id": format!("run-{key}")})),
+    )
+        .into_response()
+}
+
+/// A ledger whose keys were submitted with the given outcomes, read from `base`. Settle does
+/// not confirm terminal states here (these tests count polls); see the confirmation's own test.
 fn ledger(
     dir: &tempfile::TempDir,
     base: &str,
     timeout_ms: u64,
     keys: &[(&str, SubmitOutcome)],
 ) -> Arc<Ledger> {
-    let plan = Arc::new(fixtures::plan(fixtures::settle_config(timeout_ms, 10)));
+    ledger_confirming(dir, base, timeout_ms, Duration::ZERO, keys)
+}
+
+fn ledger_confirming(
+    dir: &tempfile::TempDir,
+    base: &str,
+    timeout_ms: u64,
+    confirm: Duration,
+    keys: &[(&str, SubmitOutcome)],
+) -> Arc<Ledger> {
+    let mut config = fixtures::settle_config(timeout_ms, 10);
+    config.watch.confirm = confirm;
+    let plan = Arc::new(fixtures::plan(config));
     let ledger =
         Ledger::create(&dir.path().join("history.jsonl"), plan, Redactor::default()).unwrap();
     let site = TrackSite {
@@ -126,7 +165,7 @@ fn ledger(
             timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(2),
         };
-        ledger.submit_complete(op, outcome.clone(), read);
+        ledger.submit_complete(op, outcome.clone(), Ok(read), None);
     }
     ledger
 }
@@ -317,4 +356,121 @@ async fn settle_with_nothing_tracked_is_settled_at_once() {
     assert_eq!(outcome.reads, 0);
     assert!(ledger.summaries().is_empty());
     assert_paired(&ledger.records());
+}
+
+#[tokio::test]
+async fn settle_confirms_a_terminal_state_and_so_sees_a_brief_regression() {
+    let server = Arc::new(Server::default());
+    let base = serve(server.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Without confirmation, the first poll settles the key and the blip is never read.
+    let ledger = ledger(&dir, &base, 30_000, &[("a:blip-at-3", ok())]);
+    assert!(
+        bounded_settle(&ledger, &CancellationToken::new())
+            .await
+            .settled
+    );
+    assert_eq!(
+        ledger.summaries()["L1"].count(LedgerClass::StateRegression),
+        0
+    );
+    // With it, polls go on until the key has stayed terminal for 50ms: the blip is seen.
+    let dir = tempfile::tempdir().unwrap();
+    let confirm = Duration::from_millis(50);
+    let ledger = ledger_confirming(&dir, &base, 30_000, confirm, &[("b:blip-at-3", ok())]);
+    assert!(
+        bounded_settle(&ledger, &CancellationToken::new())
+            .await
+            .settled
+    );
+    let s = &ledger.summaries()["L1"];
+    assert_eq!(s.count(LedgerClass::StateRegression), 1, "{s:?}");
+    assert_eq!(s.count(LedgerClass::Ok), 1);
+    assert!(server.reads.lock().unwrap()["b:blip-at-3"] >= 4);
+}
+
+/// Reads a replayed key at `/runs?key=<id from the answer>`.
+struct ByAnswer(String);
+
+impl crate::ledger::history::ReadAfterReplay for ByAnswer {
+    fn read_after(&self, answer: &serde_json::Value) -> crate::ledger::history::KeyRead {
+        let id = answer["id"]
+            .as_str()
+            .ok_or("the replay's answer has no id")?;
+        let key = id.trim_start_matches("run-");
+        Ok(ReadRequest {
+            method: Method::Get,
+            url: format!("{}/runs?key={key}", self.0),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(2),
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_unreadable_indeterminate_key_is_replayed_with_its_key_and_then_read() {
+    let server = Arc::new(Server::default());
+    let base = serve(server.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let plan = Arc::new(fixtures::plan(fixtures::settle_config(2_000, 10)));
+    let ledger =
+        Ledger::create(&dir.path().join("history.jsonl"), plan, Redactor::default()).unwrap();
+    let site = TrackSite {
+        test: "L1",
+        scenario: fixtures::SCENARIO,
+        step: fixtures::STEP,
+    };
+    for key in ["f:replay-found", "c:replay-created", "u:replay-refused"] {
+        let op = ledger.submit_invoke(
+            site,
+            "L1/vu-0",
+            key,
+            Method::Post,
+            &format!("{base}/submit"),
+        );
+        let replay = crate::ledger::history::ReplayRequest {
+            request: ReadRequest {
+                method: Method::Post,
+                url: format!("{base}/submit"),
+                headers: vec![("idempotency-key".into(), key.into())],
+                timeout: Duration::from_secs(5),
+                connect_timeout: Duration::from_secs(2),
+            },
+            body: Some(b"{}".to_vec()),
+            created: vec![201],
+            then: Arc::new(ByAnswer(base.clone())),
+        };
+        let outcome = SubmitOutcome::Info {
+            status: Some(500),
+            error: "status 500".into(),
+        };
+        let no_read = Err("`job_id` was not captured because step `create` failed".to_string());
+        ledger.submit_complete(op, outcome, no_read, Some(replay));
+    }
+    assert!(
+        bounded_settle(&ledger, &CancellationToken::new())
+            .await
+            .settled
+    );
+    let records = ledger.records();
+    assert_paired(&records);
+    let replays = records.iter().filter(|r| r.f == OpFn::Replay).count();
+    assert_eq!(replays, 6, "one replay (invoke and completion) per key");
+    let s = &ledger.summaries()["L1"];
+    use LedgerClass::*;
+    assert_eq!(
+        nonzero(s),
+        vec![(Ok, 2), (Unknown, 1), (Recovered, 1), (ReplayCreated, 1)]
+    );
+    assert_eq!(s.examples[&Recovered][0].key, "f:replay-found");
+    assert_eq!(s.examples[&ReplayCreated][0].key, "c:replay-created");
+    let unknown = &s.examples[&Unknown][0];
+    assert!(
+        unknown.key == "u:replay-refused" && unknown.why.contains("answered 503"),
+        "{unknown:?}"
+    );
+    // The replay went with the key, and the read by the id it answered with.
+    let reads = server.reads.lock().unwrap().clone();
+    assert!(reads.contains_key("f:replay-found") && !reads.contains_key("u:replay-refused"));
 }

@@ -40,8 +40,8 @@ pub struct LedgerSummary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub objective: Option<ObjectiveSummary>,
     /// Milliseconds from a key's submit to the first read that saw it terminal (an upper bound:
-    /// reads are made during settle), over acknowledged and recovered keys that reached a
-    /// terminal state.
+    /// reads are made every interval, during the run and during settle), over acknowledged and
+    /// recovered keys that reached a terminal state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_to_terminal_ms: Option<Distribution>,
     /// Attempts per job at its final read, when the track has an `attempts` path.
@@ -142,7 +142,7 @@ impl LedgerSummary {
         }
         if let Some(d) = &self.time_to_terminal_ms {
             lines.push(format!(
-                "time to terminal (an upper bound: keys are read during settle): {}",
+                "time to terminal (an upper bound: keys are read every interval): {}",
                 d.describe("ms")
             ));
         }

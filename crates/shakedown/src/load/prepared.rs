@@ -17,7 +17,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 
 use super::scope::{JsonTemplate, Shared};
 use crate::plan::model::{
-    Body, Capture, HeaderTemplate, HttpStep, LoadTest, Method, Plan, PollUntil, StatusSet,
+    Body, Capture, HeaderTemplate, HttpStep, LoadTest, Method, Plan, PollUntil, Resolve, StatusSet,
     StepKind, Target,
 };
 use crate::template::Template;
@@ -111,6 +111,8 @@ pub struct TrackSpec {
     pub read_path: Template,
     /// The read's own headers.
     pub read_headers: Vec<HeaderTemplate>,
+    /// With `resolve = "replay"`: the statuses with which a replay says it created the job.
+    pub replay_created: Option<Vec<u16>>,
 }
 
 /// An HTTP step ready to send.
@@ -448,6 +450,10 @@ fn try_prepare_http(
                 .ok_or_else(|| format!("unknown track read target `{}`", t.read.target))?,
             read_path: t.read.path.clone(),
             read_headers: t.read.headers.clone(),
+            replay_created: match &t.resolve {
+                Resolve::Read => None,
+                Resolve::Replay { created } => Some(created.clone()),
+            },
         }),
     };
     let is_idempotency = |name: &HeaderName| name.as_str().eq_ignore_ascii_case("idempotency-key");

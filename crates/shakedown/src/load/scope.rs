@@ -42,6 +42,9 @@ pub struct VuScope {
     /// `__nonce`: a counter that advances at every read, so two `uuid()` calls in different
     /// renders of one step (the track key and the body) never collide.
     pub nonce: Arc<AtomicU64>,
+    /// Captures of the current iteration that a step was to make and did not: name -> why
+    /// (e.g. "step `create` answered 500"), so that a template that needs one says why.
+    pub missed: BTreeMap<String, String>,
 }
 
 impl VuScope {
@@ -53,6 +56,7 @@ impl VuScope {
             iteration: 0,
             captures: Arc::default(),
             nonce: Arc::default(),
+            missed: BTreeMap::new(),
         }
     }
 
@@ -62,6 +66,38 @@ impl VuScope {
         if !self.captures.is_empty() {
             Arc::make_mut(&mut self.captures).clear();
         }
+        self.missed.clear();
+    }
+
+    /// Note that step `step` did not make the capture `name`, and why.
+    pub fn miss(&mut self, name: &str, why: String) {
+        if !self.captures.contains_key(name) {
+            self.missed.insert(name.to_string(), why);
+        }
+    }
+
+    /// Why `template` cannot be rendered here: every variable it reads that this scope does not
+    /// define, each with the reason it is missing when a step was to capture it. None when every
+    /// variable is defined (the render failed for another reason).
+    pub fn unresolved(&self, template: &Template, key: bool) -> Option<String> {
+        let mut missing = Vec::new();
+        for variable in template.variables() {
+            let head = variable.split('.').next().unwrap_or_default();
+            let defined = FIXED_KEYS.contains(&head)
+                || (head == "key" && key)
+                || self.captures.contains_key(head);
+            if defined {
+                continue;
+            }
+            let why = match self.missed.get(head) {
+                Some(why) => format!("`{head}` was not captured because {why}"),
+                None => format!("`{head}` is not defined in this iteration"),
+            };
+            if !missing.contains(&why) {
+                missing.push(why);
+            }
+        }
+        (!missing.is_empty()).then(|| missing.join("; "))
     }
 
     /// Store a capture for the rest of the iteration.

@@ -16,6 +16,7 @@ use super::prepared::{
 };
 use super::vu::{StepEnd, VirtualUser};
 use super::{redirect, track};
+use crate::ledger::history::SubmitOutcome;
 use crate::metrics::aggregator::{Event, Failure, RequestSample, TimedSample};
 use crate::plan::model::StatusSet;
 use crate::template::Template;
@@ -83,9 +84,19 @@ impl VirtualUser {
                 Err(message) => return self.unsent(step, method, message).await,
             }
         };
+        // The submit as sent, kept for a replay at settle when its outcome is indeterminate.
+        let sent_copy = spec
+            .track
+            .as_ref()
+            .filter(|t| t.replay_created.is_some())
+            .and(request.as_ref())
+            .and_then(reqwest::Request::try_clone);
         let poll_deadline = spec.poll.as_ref().map(|p| Instant::now() + p.timeout);
         let mut op = None;
         let mut last: Option<Exchange> = None;
+        let mut last_failure: Option<String> = None;
+        // The URL of the attempt in flight, when a tracked key's read may be this request.
+        let mut seen_url: Option<String> = None;
         let ended = loop {
             if let Err(reason) = rt.budget.take() {
                 rt.stop.stop(reason);
@@ -124,6 +135,7 @@ impl VirtualUser {
                         attempt.url().as_str(),
                     ));
                 }
+                seen_url = (!self.tracked.is_empty()).then(|| attempt.url().to_string());
                 let (intended, wait) = self.timing(Instant::now());
                 let mut stop = self.take_stop_wait();
                 let ex = tokio::select! {
@@ -148,6 +160,9 @@ impl VirtualUser {
                         r.url().as_str(),
                     ));
                 }
+                if !self.tracked.is_empty() {
+                    seen_url = request.as_ref().map(|r| r.url().to_string());
+                }
                 let (intended, wait) = self.timing(Instant::now());
                 let mut stop = self.take_stop_wait();
                 let ex = tokio::select! {
@@ -161,6 +176,21 @@ impl VirtualUser {
                 self.return_stop_wait(stop);
                 (ex, intended, wait)
             };
+            if let Some(url) = seen_url.take() {
+                let body = if ex.error.is_none() {
+                    &self.body[..]
+                } else {
+                    &[]
+                };
+                rt.track.scenario_read(
+                    &self.tracked,
+                    &self.process,
+                    spec.plan_method,
+                    &url,
+                    ex.status,
+                    body,
+                );
+            }
             let judgement = self.judge(spec, &ex, ctx.as_ref());
             let timed_out = poll_deadline.is_some_and(|d| Instant::now() >= d);
             let failure = match &judgement {
@@ -176,6 +206,7 @@ impl VirtualUser {
                 }),
                 Judgement::Pending(_) => None,
             };
+            last_failure.clone_from(&failure);
             self.emit(Event::Timed(TimedSample {
                 sample: RequestSample {
                     step: step.slot,
@@ -212,11 +243,47 @@ impl VirtualUser {
             Attempts::Failed => StepEnd::Failed,
             Attempts::Stopped => StepEnd::Stopped,
         };
+        if !matches!(end, StepEnd::Passed) {
+            let name = rt.prepared.step_names.get(step.slot as usize);
+            let name = name.map_or("?", String::as_str);
+            let why = missed_because(name, last_failure.as_deref(), last.as_ref(), end);
+            for capture in &spec.captures {
+                self.scope.miss(&capture.name, why.clone());
+            }
+        }
         if let (Some(op), Some(t)) = (op, &spec.track) {
             // Rendered now, so that the read can use this step's captures.
-            let ctx = self.scope.context(step.id, key.as_deref());
-            let (read, error) = track::read_request(&rt.prepared, t, &ctx);
-            rt.track.complete(op, track::outcome(last.as_ref()), read);
+            let key = key.as_deref().unwrap_or_default();
+            let at = track::KeyContext {
+                scope: &self.scope,
+                step_id: step.id,
+                key,
+            };
+            let read = track::read_request(&rt.prepared.targets[t.read_target], t, &at);
+            let outcome = track::outcome(last.as_ref());
+            let replay = match (&outcome, &sent_copy) {
+                (SubmitOutcome::Info { .. }, Some(sent)) => track::replay_request(
+                    &rt.prepared.targets[spec.target],
+                    t,
+                    sent,
+                    spec.plan_method,
+                    &spec.captures,
+                    &at,
+                ),
+                _ => None,
+            };
+            let error = read.as_ref().err().cloned();
+            if let Ok(r) = &read {
+                self.tracked.push(track::TrackedRead {
+                    key: key.to_string(),
+                    scenario: scenario.to_string(),
+                    step: step.index,
+                    method: r.method,
+                    // As the request's URL will print, so that the same request matches.
+                    url: reqwest::Url::parse(&r.url).map_or_else(|_| r.url.clone(), String::from),
+                });
+            }
+            rt.track.complete(op, outcome, read, replay);
             if let (Some(message), StepEnd::Passed) = (error, end) {
                 end = self.unsent(step, method, message).await;
             }
@@ -416,6 +483,28 @@ pub(super) fn build_request(
     }
     *request.body_mut() = Some(bytes.into());
     Ok(request)
+}
+
+/// Why the captures of step `name` were not made, from how the step ended.
+fn missed_because(
+    name: &str,
+    failure: Option<&str>,
+    last: Option<&Exchange>,
+    end: StepEnd,
+) -> String {
+    match (failure, last, end) {
+        (_, _, StepEnd::Stopped) => format!("step `{name}` was stopped before it completed"),
+        (Some(failure), _, _) => format!("step `{name}` failed: {failure}"),
+        (None, Some(Exchange { error: Some(e), .. }), _) => format!("step `{name}` failed: {e}"),
+        (
+            None,
+            Some(Exchange {
+                status: Some(s), ..
+            }),
+            _,
+        ) => format!("step `{name}` answered {s}"),
+        _ => format!("step `{name}` failed"),
+    }
 }
 
 /// The exchange of a request that could not be sent at all.

@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 
 use crate::plan::model::{
     Body, Capture, Environment, Executor, Expect, HeaderTemplate, HttpStep, Limits, LoadTest,
-    Method, MixEntry, Plan, Scenario, Secrets, Settle, StatusSet, Step, StepKind, Target,
+    Method, MixEntry, Plan, Scenario, Secrets, Settle, StatusSet, Step, StepKind, Target, Watch,
 };
 use crate::template::Template;
 
@@ -242,6 +242,7 @@ pub fn plan(targets: Vec<Target>, scenarios: Vec<(&str, Vec<Step>)>, tests: Vec<
         settle: Settle {
             timeout: Duration::from_secs(5),
             interval: Duration::from_millis(50),
+            watch: Watch::every(Duration::from_millis(50)),
         },
         secrets: Secrets::default(),
         vars: BTreeMap::new(),

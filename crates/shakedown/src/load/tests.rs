@@ -372,6 +372,8 @@ async fn a_tracked_step_sends_its_key_and_records_the_submit() {
         terminal: vec!["completed".into()],
         success: vec!["completed".into()],
         oracle: Default::default(),
+        key_field: None,
+        resolve: Default::default(),
     });
     let plan = plan(
         vec![target("api", &url)],
@@ -409,14 +411,15 @@ async fn a_tracked_step_sends_its_key_and_records_the_submit() {
             .any(|r| r.process == "L2/vu-3" && r.test == "L2")
     );
     for key in env.ledger.tracked_keys() {
+        let read = key.read.as_ref().expect("every key has a read");
         assert!(
-            key.read.url.starts_with(&format!("{url}/runs/r-")),
+            read.url.starts_with(&format!("{url}/runs/r-")),
             "{}",
-            key.read.url
+            read.url
         );
-        assert!(key.read.url.ends_with(&format!("?key={}", key.key)));
-        assert_eq!(key.read.headers, [("X-Trace".to_string(), key.key.clone())]);
-        assert_eq!(key.read.timeout, Duration::from_secs(10));
+        assert!(read.url.ends_with(&format!("?key={}", key.key)));
+        assert_eq!(read.headers, [("X-Trace".to_string(), key.key.clone())]);
+        assert_eq!(read.timeout, Duration::from_secs(10));
     }
 }
 

@@ -10,9 +10,13 @@ use std::sync::Arc;
 use minijinja::Value;
 
 use super::http::{Exchange, ExchangeError};
-use super::prepared::{PreparedTest, TrackSpec, join};
-use crate::ledger::history::{Ledger, OpId, ReadRequest, SubmitOutcome, TrackSite};
-use crate::plan::model::Method;
+use super::prepared::{HeaderValueSpec, TargetSpec, TrackSpec, join};
+use super::scope::VuScope;
+use crate::ledger::history::{
+    KeyRead, Ledger, OpId, ReadAfterReplay, ReadRequest, ReplayRequest, SubmitOutcome, TrackSite,
+};
+use crate::plan::model::{Capture, Method};
+use crate::template::Template;
 
 /// Where a tracked request is recorded.
 #[derive(Debug, Clone)]
@@ -42,9 +46,56 @@ impl TrackSink {
         self.ledger.submit_invoke(site, process, key, method, url)
     }
 
-    /// Record how the submit ended, with the read request settle will poll.
-    pub fn complete(&self, op: OpId, outcome: SubmitOutcome, read: ReadRequest) {
-        self.ledger.submit_complete(op, outcome, read);
+    /// Record how the submit ended, with the read request settle will poll (or why there is
+    /// none) and the request to replay.
+    pub fn complete(
+        &self,
+        op: OpId,
+        outcome: SubmitOutcome,
+        read: KeyRead,
+        replay: Option<ReplayRequest>,
+    ) {
+        self.ledger.submit_complete(op, outcome, read, replay);
+    }
+}
+
+/// A tracked key's read request, as a later step of the same iteration may send it.
+#[derive(Debug, Clone)]
+pub struct TrackedRead {
+    /// The client key.
+    pub key: String,
+    /// The scenario of the track step.
+    pub scenario: String,
+    /// The track step's index.
+    pub step: usize,
+    /// The read's method.
+    pub method: Method,
+    /// The read's absolute URL.
+    pub url: String,
+}
+
+impl TrackSink {
+    /// A step sent `method url` and got `status` with `body`: if that is a tracked key's read,
+    /// the answer is recorded as a read of the key, so the ledger sees what the scenario saw.
+    pub fn scenario_read(
+        &self,
+        tracked: &[TrackedRead],
+        process: &str,
+        method: Method,
+        url: &str,
+        status: Option<u16>,
+        body: &[u8],
+    ) {
+        let Some(read) = tracked.iter().find(|r| r.method == method && r.url == url) else {
+            return;
+        };
+        let site = TrackSite {
+            test: &self.test,
+            scenario: &read.scenario,
+            step: read.step,
+        };
+        self.ledger
+            .scenario_read(site, process, &read.key, method, url, status, body);
     }
 }
 
@@ -82,48 +133,133 @@ pub fn outcome(last: Option<&Exchange>) -> SubmitOutcome {
     }
 }
 
-/// Render the track's read request with the step's context (captures included). If a template
-/// cannot be rendered, the read keeps the template's source in its place, so settle's reads
-/// fail visibly and the key ends `unknown` rather than silently untracked; the error is returned
-/// alongside for the step's failure count.
-pub fn read_request(
-    prepared: &PreparedTest,
-    track: &TrackSpec,
-    ctx: &Value,
-) -> (ReadRequest, Option<String>) {
-    let target = &prepared.targets[track.read_target];
-    let mut error = None;
-    let mut render = |what: &str, t: &crate::template::Template| match t.render(ctx) {
-        Ok(s) => s,
-        Err(e) => {
-            error.get_or_insert_with(|| format!("track read {what}: {e}"));
-            t.source().to_string()
-        }
+/// Render the track's read request with the step's context (its captures included). A read
+/// whose template needs a variable this iteration does not have (a capture the step did not
+/// make because it failed) is never sent: the error says which name is missing and why, and the
+/// key is recorded with no read, so no read can prove its job absent.
+pub fn read_request(target: &TargetSpec, track: &TrackSpec, at: &KeyContext<'_>) -> KeyRead {
+    let KeyContext {
+        scope,
+        step_id,
+        key,
+    } = *at;
+    let ctx = scope.context(step_id, Some(key));
+    let render = |what: &str, t: &Template| {
+        t.render(&ctx).map_err(|e| {
+            let why = scope.unresolved(t, true).unwrap_or_else(|| e.to_string());
+            format!("the track read's {what} cannot be rendered: {why}")
+        })
     };
-    let url = join(&target.base_url, &render("path", &track.read_path));
+    let url = join(&target.base_url, &render("path", &track.read_path)?);
     let mut headers: Vec<(String, String)> = Vec::new();
     for h in &target.headers {
         let value = match &h.value {
-            super::prepared::HeaderValueSpec::Literal(v) => {
-                String::from_utf8_lossy(v.as_bytes()).into_owned()
-            }
-            super::prepared::HeaderValueSpec::Template(t) => render("header", t),
+            HeaderValueSpec::Literal(v) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            HeaderValueSpec::Template(t) => render("header", t)?,
         };
         headers.push((h.name.as_str().to_string(), value));
     }
     for h in &track.read_headers {
-        let value = render("header", &h.value);
+        let value = render("header", &h.value)?;
         headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&h.name));
         headers.push((h.name.clone(), value));
     }
-    let read = ReadRequest {
+    Ok(ReadRequest {
         method: track.read_method,
         url,
         headers,
         timeout: target.request_timeout,
         connect_timeout: target.connect_timeout,
-    };
-    (read, error)
+    })
+}
+
+/// Where a tracked key's templates are rendered: the VU's scope, the step and the key.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyContext<'a> {
+    /// The VU's scope (captures of this iteration, and why some are missing).
+    pub scope: &'a VuScope,
+    /// The step's `__step` id.
+    pub step_id: u64,
+    /// The rendered key.
+    pub key: &'a str,
+}
+
+/// The submit as it was sent, for a replay at settle (`resolve = "replay"`).
+pub fn replay_request(
+    target: &TargetSpec,
+    track: &TrackSpec,
+    sent: &reqwest::Request,
+    plan_method: Method,
+    captures: &[Capture],
+    at: &KeyContext<'_>,
+) -> Option<ReplayRequest> {
+    let KeyContext {
+        scope,
+        step_id,
+        key,
+    } = *at;
+    let created = track.replay_created.clone()?;
+    let headers = sent
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    Some(ReplayRequest {
+        request: ReadRequest {
+            method: plan_method,
+            url: sent.url().to_string(),
+            headers,
+            timeout: target.request_timeout,
+            connect_timeout: target.connect_timeout,
+        },
+        body: sent.body().and_then(|b| b.as_bytes()).map(<[u8]>::to_vec),
+        created,
+        then: Arc::new(ReplayReader {
+            target: target.clone(),
+            track: track.clone(),
+            captures: captures.to_vec(),
+            scope: scope.clone(),
+            step_id,
+            key: key.to_string(),
+        }),
+    })
+}
+
+/// Renders a key's read from its replay's answer: the step's captures are taken from the
+/// answer, then the read is rendered as after a successful submit.
+struct ReplayReader {
+    target: TargetSpec,
+    track: TrackSpec,
+    captures: Vec<Capture>,
+    scope: VuScope,
+    step_id: u64,
+    key: String,
+}
+
+impl ReadAfterReplay for ReplayReader {
+    fn read_after(&self, answer: &serde_json::Value) -> KeyRead {
+        let mut scope = self.scope.clone();
+        for capture in &self.captures {
+            match capture.path.query(answer).first() {
+                Some(v) => scope.capture(&capture.name, Value::from_serialize(v)),
+                None => scope.miss(
+                    &capture.name,
+                    format!("the replay's answer has no match for {}", capture.source),
+                ),
+            }
+        }
+        let at = KeyContext {
+            scope: &scope,
+            step_id: self.step_id,
+            key: &self.key,
+        };
+        read_request(&self.target, &self.track, &at)
+    }
 }
 
 #[cfg(test)]

@@ -82,6 +82,9 @@ pub struct VirtualUser {
     pub(super) process: String,
     /// Open model: the scheduled start of the iteration, used (once) by its first request.
     pub(super) intended: Option<Instant>,
+    /// The read requests of the keys tracked so far in this iteration: a later step that sends
+    /// the same request reads the same job, and its answer feeds the ledger.
+    pub(super) tracked: Vec<super::track::TrackedRead>,
     /// Events waiting to be sent as one batch (see [`VirtualUser::emit`]).
     pending: Vec<Event>,
     /// When the first of them was batched.
@@ -105,6 +108,7 @@ impl VirtualUser {
             rng: ChaCha8Rng::seed_from_u64(seed),
             body: Vec::new(),
             process: format!("{}/vu-{vu}", rt.prepared.id),
+            tracked: Vec::new(),
             rt,
             scenario,
             tx,
@@ -133,6 +137,7 @@ impl VirtualUser {
     /// Run iteration `iteration` (0-based, per VU) of the VU's scenario.
     pub async fn iterate(&mut self, iteration: u64) -> Flow {
         self.scope.begin(iteration);
+        self.tracked.clear();
         let rt = self.rt.clone();
         let Some(scenario) = rt.prepared.scenarios.get(self.scenario) else {
             return Flow::Stop;

@@ -17,7 +17,7 @@ use super::diagnostics::Diagnostic;
 use super::duration::{DURATION_HINT, parse_duration};
 use super::interpolate::{InterpolationError, Text, interpolate, is_var_name};
 use super::locate::{DisplayPath, Locator, Seg};
-use super::model::{Environment, Limits, Plan, SecretValue, Secrets, Settle};
+use super::model::{Environment, Limits, Plan, SecretValue, Secrets};
 use super::raw::{RawPlanFile, RawPlanSection, Str};
 use crate::report::redact::Redactor;
 
@@ -402,24 +402,6 @@ limits = { duration = \"10m\", requests = 100000 }";
             duration: duration?,
             requests: requests?,
             rate: rate?,
-        })
-    }
-
-    fn settle(&mut self, raw: &RawPlanFile) -> Option<Settle> {
-        let settle = raw.settle.as_ref().map(|s| s.get_ref());
-        let timeout = self.duration(
-            settle.and_then(|s| s.timeout.as_ref()),
-            "30s",
-            "settle.timeout",
-        );
-        let interval = self.duration(
-            settle.and_then(|s| s.interval.as_ref()),
-            "250ms",
-            "settle.interval",
-        );
-        Some(Settle {
-            timeout: timeout?,
-            interval: interval?,
         })
     }
 

@@ -6,7 +6,7 @@ use toml::Spanned;
 use super::compile::Compiler;
 use super::compile_step::StepPlace;
 use super::diagnostics::Diagnostic;
-use super::model::{Track, TrackRead};
+use super::model::{Resolve, StatusSet, Track, TrackRead};
 use super::raw::{RawTrack, Str};
 use super::request_line::Form;
 use super::scope::Scope;
@@ -112,6 +112,13 @@ impl Compiler<'_> {
             }
         }
         let oracle = self.track_oracle(place, raw, terminal.as_deref().unwrap_or_default());
+        let key_field = match &raw.key_field {
+            Some(p) => self
+                .jsonpath(p, &place.of("track.key_field"))
+                .map(|(_, p)| Some(p)),
+            None => Some(None),
+        };
+        let resolve = self.resolve(place, raw);
         let read = read?;
         Some(Track {
             key: key?,
@@ -127,7 +134,39 @@ impl Compiler<'_> {
             terminal: terminal?,
             success: success?,
             oracle: oracle?,
+            key_field: key_field?,
+            resolve: resolve?,
         })
+    }
+
+    /// `resolve` and `replay_created`.
+    fn resolve(&mut self, place: &StepPlace<'_>, raw: &RawTrack) -> Option<Resolve> {
+        let created = match &raw.replay_created {
+            Some(status) => {
+                match self.status_set(Some(status), &place.of("track.replay_created"))? {
+                    StatusSet::Codes(codes) => codes.into_iter().collect(),
+                    StatusSet::Success => Vec::new(),
+                }
+            }
+            None => vec![201],
+        };
+        let Some(text) = &raw.resolve else {
+            return Some(Resolve::Read);
+        };
+        let what = place.of("track.resolve");
+        let text = self.text(text, &what)?;
+        match text.value.as_str() {
+            "read" => Some(Resolve::Read),
+            "replay" => Some(Resolve::Replay { created }),
+            other => {
+                self.push(
+                    Diagnostic::new(Some(text.span.clone()), format!("unknown {what} `{other}`"))
+                        .label("not a way to resolve")
+                        .hint("resolve = \"read\" (the track's read alone) or \"replay\" (send the submit again with the same key at settle)"),
+                );
+                None
+            }
+        }
     }
 
     fn state_list(

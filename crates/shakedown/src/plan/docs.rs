@@ -64,7 +64,9 @@ track keys are [minijinja](https://docs.rs/minijinja) templates, checked when th
 A template may read:
 
 - `vu` (the virtual user, from 1), `iteration` (from 0, per user), `uuid()` (a version-4 UUID \
-  derived from the plan's seed, so runs repeat);
+  derived from the plan's seed and the run's own id: it never repeats within a run, and it \
+  differs from run to run, so two runs against one service never share a key; the run id is in \
+  the report, so a run's keys can be derived again from the seed and that id);
 - `vars.NAME` (from `[vars]`) and `secrets.NAME` (from `[secrets]`);
 - in a step: the captures of the *earlier* steps of its scenario, by name;
 - in a step with `track`: `key`, the rendered track key; the track's `read` request and \
@@ -74,6 +76,52 @@ Target headers, probes and samplers read only the first two groups. Reading anyt
 an error that names the variable, the field and what is defined there. A secret is read from \
 its environment variable only if some template references it, and then it must be set and \
 non-empty; its value is never written to any output.";
+
+const TRACKING: &str = "## Tracking work: reads, indeterminate submits, and what proves absence
+
+A step with `track` registers the unit of work its request creates under a client key, sent as \
+`Idempotency-Key`. The track's `read` is how the ledger finds the work again. Two shapes of \
+service are common:
+
+```toml
+# A list by client key: the read can find the job even when the submit's answer was lost.
+track = { key = \"{{ uuid() }}\", read = \"GET api:/runs?key={{ key }}\", items = \"$.runs[*]\", \
+          state = \"$.status\", terminal = [\"done\", \"failed\"], success = [\"done\"] }
+
+# A get by id only: the read needs the id the submit answered with; the job is the whole body.
+track = { key = \"{{ uuid() }}\", read = \"GET api:/jobs/{{ job_id }}\", items = \"$\", \
+          state = \"$.status\", terminal = [\"done\", \"failed\"], success = [\"done\"], \
+          key_field = \"$.key\", resolve = \"replay\" }
+```
+
+A read answering 404 or 410 says the key has no job; any other non-2xx, a body that is not \
+JSON, a timeout or a reset is a failed read, which never decides anything by itself.
+
+A submit answered with a 5xx, a timeout or a reset is **indeterminate**: the work may or may not \
+exist. It is resolved only by an observation that could have found the job: a read whose \
+request could be rendered (a read by `{{ key }}`, or a read by an id the submit did return), or \
+with `resolve = \"replay\"` a replay: at settle, the same request is sent again with the same \
+`Idempotency-Key`, as a real client recovers, and the job it answers with is read. A job found \
+is `recovered` and then judged like acknowledged work (a recovered job that never finishes is \
+`stuck`); no job found by such a read is `not_applied`. A replay answered with one of \
+`replay_created` (default 201) created the job itself, because the first attempt had left \
+nothing: that key is `replay_created`, and its job is judged too. **A replay can create work**: \
+use it only against a service whose submits are idempotent by key. A key that nothing could \
+resolve (its read needed a capture the submit never returned, and no replay answered) is \
+`unknown`, which makes the check INCONCLUSIVE, never PASS. A `sql` check with `ledger` judges \
+every key the gate sent against the table as well, acknowledged or not.
+
+No request is ever sent with a template it could not render: a read that needs a capture the \
+step did not make is not sent, and the step and the key say which name is missing and why \
+(e.g. `job_id` was not captured because step `create` failed: status 500).
+
+Keys and jobs must map one to one: a job id read under two keys, or a job whose own key \
+(`key_field`) is not the key it was read for, is a `collision`; two reads that see two \
+different jobs for one key are `duplicates`. Both fail a check by default.
+
+The ledger reads tracked keys during the run too (`[settle.watch]`), within a budget, so that \
+the time to terminal is measured, a brief return from a terminal state is seen, and a backlog's \
+drain can be timed; settle then polls what is left and makes the final reads.";
 
 const REQUESTS: &str = "## Request lines
 
@@ -167,6 +215,7 @@ pub fn reference() -> String {
     }
     let _ = writeln!(out, "{STRINGS}\n");
     let _ = writeln!(out, "{TEMPLATES}\n");
+    let _ = writeln!(out, "{TRACKING}\n");
     let _ = writeln!(out, "{REQUESTS}{}.\n", method_names());
     let _ = writeln!(
         out,

@@ -13,6 +13,9 @@ mod compile_open;
 #[cfg(test)]
 mod compile_open_tests;
 mod compile_proxy;
+mod compile_settle;
+#[cfg(test)]
+mod compile_settle_tests;
 mod compile_step;
 mod compile_stream;
 mod compile_target;

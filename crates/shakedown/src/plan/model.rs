@@ -91,6 +91,37 @@ pub struct Settle {
     pub timeout: Duration,
     /// Pause between polling rounds.
     pub interval: Duration,
+    /// How the ledger reads tracked work during the run, before settle.
+    pub watch: Watch,
+}
+
+/// The ledger's reads of tracked work during the run (`[settle.watch]`): they make time to
+/// terminal a measured figure and let a brief state regression be seen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Watch {
+    /// Whether the ledger reads tracked keys during the run at all.
+    pub enabled: bool,
+    /// Pause between two reads of one key.
+    pub interval: Duration,
+    /// How long a key seen terminal is read again, to catch a brief regression.
+    pub confirm: Duration,
+    /// Reads may be at most this share of the requests the load has sent so far.
+    pub share: f64,
+    /// At most this many reads per second.
+    pub max_rate: f64,
+}
+
+impl Watch {
+    /// The defaults, reading every `interval` (the settle interval unless the plan says).
+    pub fn every(interval: Duration) -> Watch {
+        Watch {
+            enabled: true,
+            interval,
+            confirm: Duration::from_secs(1),
+            share: 0.5,
+            max_rate: 200.0,
+        }
+    }
 }
 
 /// Secret values by name. `Debug` prints names only.
@@ -380,6 +411,24 @@ pub struct Track {
     pub success: Vec<String>,
     /// What else a read tells about a job's progress, and the objective it is held to.
     pub oracle: TrackOracle,
+    /// JSONPath, relative to one job, of the client key the service stored with it.
+    pub key_field: Option<JsonPath>,
+    /// How an indeterminate submit is resolved.
+    pub resolve: Resolve,
+}
+
+/// How an indeterminate submit of a track step is resolved after the load (DESIGN section 7).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Resolve {
+    /// By the track's read alone.
+    #[default]
+    Read,
+    /// By sending the submit again with the same key at settle, then reading the job it
+    /// answers with.
+    Replay {
+        /// Statuses with which the replay says it created the job.
+        created: Vec<u16>,
+    },
 }
 
 /// The optional parts of a track spec that refine the ledger's classes: the time objective
@@ -590,6 +639,12 @@ pub enum LedgerClass {
     ConflictingTerminal,
     /// Terminal, but later than the track's `objective` after the submit.
     Slow,
+    /// One job seen under two or more keys, or a job whose own key (`track.key_field`) is not
+    /// the key it was read for: the mapping from keys to jobs is not one-to-one.
+    Collision,
+    /// Indeterminate submit whose replay (`track.resolve = "replay"`) created the job: the first
+    /// attempt had left nothing. Then checked like an acknowledged one.
+    ReplayCreated,
 }
 
 /// Comparison operators.

@@ -29,7 +29,8 @@ raw_table! {
         /// What the plan is called, where it runs, and its hard bounds.
         plan: Option<Spanned<RawPlanSection>> = "table", Required, nested(Table, &RawPlanSection::SCHEMA);
         /// How the settle phase waits for tracked work to finish.
-        settle: Option<Spanned<RawSettle>> = "table", DefaultsTo("{}"), nested(Table, &RawSettle::SCHEMA);
+        // Not spanned: toml cannot span a table that only `[settle.watch]` creates.
+        settle: Option<RawSettle> = "table", DefaultsTo("{}"), nested(Table, &RawSettle::SCHEMA);
         /// Free values that templates read as `{{ vars.NAME }}`. Strings in them are
         /// interpolated (`${VAR}`), not templated.
         vars: Option<BTreeMap<String, Spanned<toml::Value>>> = "table of any values", DefaultsTo("{}");
@@ -106,6 +107,34 @@ raw_table! {
         timeout: Option<Str> = "duration", DefaultsTo("\"30s\"");
         /// Pause between polling rounds.
         interval: Option<Str> = "duration", DefaultsTo("\"250ms\"");
+        /// Reads of tracked work during the run, before settle: `[settle.watch]` or
+        /// `watch = { interval = "100ms", share = 0.25 }`.
+        watch: Option<Spanned<RawWatch>> = "table", DefaultsTo("{}"), nested(Table, &RawWatch::SCHEMA);
+    }
+}
+
+raw_table! {
+    /// While the load and fault tests run, the ledger reads every tracked unit of work in the
+    /// background, so that its time to terminal is measured (not bounded by when settle began)
+    /// and a brief regression (`completed`, then `running`, then `completed` again) is seen.
+    /// Each key has at most one read in flight, at most 16 are in flight overall; these reads
+    /// count against `limits.requests` like every other request, and stop when it is spent.
+    /// What the watch did is in `report.json` under `run.watch`.
+    pub struct RawWatch as "[settle.watch]" {
+        /// Read tracked work during the run. `false` leaves every read to settle.
+        enabled: Option<Spanned<bool>> = "boolean", DefaultsTo("true");
+        /// Pause between two reads of a key not yet seen terminal.
+        interval: Option<Str> = "duration", DefaultsTo("settle.interval");
+        /// Once a read saw every job of a key terminal, the key is read every `interval` for
+        /// this much longer, to catch a brief regression; then it is left to settle. `"0s"`
+        /// means no confirmation reads.
+        confirm: Option<Str> = "duration", DefaultsTo("\"1s\"");
+        /// Background reads may be at most this share of the requests the load has sent so
+        /// far (plus 16, so that the first keys are read). When they reach it, due reads are
+        /// skipped until the load has sent more.
+        share: Option<Spanned<f64>> = "number > 0", DefaultsTo("0.5");
+        /// At most this many background reads per second (with a burst of at most 16).
+        max_rate: Option<Spanned<f64>> = "number > 0", DefaultsTo("200");
     }
 }
 
@@ -241,12 +270,16 @@ raw_table! {
         /// `Idempotency-Key` header unless the step sets that header, and the step's templates
         /// can read it as `{{ key }}`.
         key: Option<Str> = "template", Required;
-        /// `METHOD target:/path` that lists every job for the key, e.g.
-        /// `"GET api:/api/v1/runs?key={{ key }}"`. It may read the step's own captures.
+        /// `METHOD target:/path` that reads the work back: every job for the key, e.g.
+        /// `"GET api:/api/v1/runs?key={{ key }}"`, or the one job by the id the submit answered
+        /// with, e.g. `"GET api:/jobs/{{ job_id }}"` (it may read the step's own captures; a read
+        /// that needs a capture the submit did not return is never sent, and cannot prove the
+        /// job absent). A 404 or 410 answer means no job.
         read: Option<Str> = "request line", Required;
         /// Headers of the read request (templates).
         headers: Option<OrderedMap<Str>> = "table of templates", DefaultsTo("{}");
-        /// JSONPath selecting the list of jobs in the read's response, e.g. `"$.runs[*]"`.
+        /// JSONPath selecting the jobs in the read's response, e.g. `"$.runs[*]"`, or `"$"`
+        /// when the read answers with the one job itself.
         items: Option<Str> = "JSONPath", Required;
         /// JSONPath, relative to one job, of its state, e.g. `"$.status"`.
         state: Option<Str> = "JSONPath", Required;
@@ -272,6 +305,19 @@ raw_table! {
         started: Option<Vec<Str>> = "list of strings", DefaultsTo("[]");
         /// A stuck job with more attempts than this is in a retry loop (needs `attempts`).
         max_attempts: Option<Spanned<i64>> = "integer > 0", Optional;
+        /// JSONPath, relative to one job, of the client key the service stored with it, e.g.
+        /// `"$.key"`: a job read back for one key whose own key is another is a `collision`.
+        key_field: Option<Str> = "JSONPath", Optional;
+        /// How an indeterminate submit (a 5xx, a timeout, a reset) is resolved after the load:
+        /// `"read"` by the track's read alone (it can resolve it only when it does not need a
+        /// capture the submit did not return), or `"replay"`: at settle, the same request is
+        /// sent again with the same `Idempotency-Key`, as a real client would recover, and the
+        /// job it answers with is read. A replay can create the job if the first attempt left
+        /// nothing; that case is its own class, `replay_created`.
+        resolve: Option<Str> = "\"read\" or \"replay\"", DefaultsTo("\"read\"");
+        /// The statuses with which a replay says that it created the job (rather than
+        /// returning the one the first attempt made).
+        replay_created: Option<Spanned<StatusForm>> = "status or list of statuses", DefaultsTo("[201]");
     }
 }
 
@@ -373,6 +419,7 @@ pub const ALL_TABLES: &[&super::schema::TableSchema] = &[
     &RawPlanSection::SCHEMA,
     &RawLimits::SCHEMA,
     &RawSettle::SCHEMA,
+    &RawWatch::SCHEMA,
     &RawEvidence::SCHEMA,
     &RawSecret::SCHEMA,
     &RawTarget::SCHEMA,

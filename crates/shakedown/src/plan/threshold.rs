@@ -30,7 +30,7 @@ pub struct ThresholdError {
     pub range: Range<usize>,
 }
 
-const LEDGER_CLASSES: [(&str, LedgerClass); 13] = [
+const LEDGER_CLASSES: [(&str, LedgerClass); 15] = [
     ("ok", LedgerClass::Ok),
     ("lost", LedgerClass::Lost),
     ("duplicates", LedgerClass::Duplicates),
@@ -43,6 +43,8 @@ const LEDGER_CLASSES: [(&str, LedgerClass); 13] = [
     ("resurrected", LedgerClass::Resurrected),
     ("state_regression", LedgerClass::StateRegression),
     ("conflicting_terminal", LedgerClass::ConflictingTerminal),
+    ("collision", LedgerClass::Collision),
+    ("replay_created", LedgerClass::ReplayCreated),
     ("slow", LedgerClass::Slow),
 ];
 

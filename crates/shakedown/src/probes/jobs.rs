@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::ledger::observe::track_at;
-use crate::ledger::record::{JobView, OpFn, OpType, ReadDone, Record, SubmitInvoke};
+use crate::ledger::record::{JobView, OpFn, OpType, ReadDone, Record, SubmitDone, SubmitInvoke};
 use crate::plan::model::Plan;
 
 /// One tracked key and the jobs its final read found.
@@ -17,6 +17,9 @@ pub struct TrackedJob {
     pub key: String,
     /// How its strongest submit ended (`ok` acknowledged, `info` indeterminate, `fail`).
     pub submit: OpType,
+    /// The HTTP status that submit answered, if a response arrived (an `info` without one
+    /// never got an answer; an `invoke` never completed).
+    pub status: Option<u16>,
     /// The jobs its last successful final read saw (None: no such read).
     pub jobs: Option<Vec<JobView>>,
     /// The track's terminal states and success states.
@@ -70,6 +73,7 @@ pub fn tracked_jobs(records: &[Record], plan: &Plan) -> Vec<TrackedJob> {
                     test: record.test.clone(),
                     key: record.key.clone(),
                     submit: OpType::Invoke,
+                    status: None,
                     jobs: None,
                     terminal: track.terminal.clone(),
                     success: track.success.clone(),
@@ -80,6 +84,7 @@ pub fn tracked_jobs(records: &[Record], plan: &Plan) -> Vec<TrackedJob> {
                     && rank(kind) > rank(out[at].submit)
                 {
                     out[at].submit = kind;
+                    out[at].status = record.decode::<SubmitDone>().status;
                 }
             }
             (OpFn::FinalRead, OpType::Ok) => {
@@ -97,4 +102,75 @@ pub fn tracked_jobs(records: &[Record], plan: &Plan) -> Vec<TrackedJob> {
 /// Whether `job` is in one of `terminal` states (for callers without the track).
 pub fn is_terminal_state(terminal: &[String], job: &JobView) -> bool {
     job.state.as_ref().is_some_and(|s| terminal.contains(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::ledger::record::{OpFn, OpType, Record};
+
+    const PLAN: &str = r#"
+[plan]
+name = "jobs"
+seed = 1
+limits = { duration = "1m", requests = 10 }
+
+[targets.api]
+url = "http://127.0.0.1:1"
+
+[scenarios.submit]
+steps = [
+  { name = "create", request = "POST api:/runs", track = { key = "{{ uuid() }}", read = "GET api:/runs?key={{ key }}", items = "$.runs[*]", state = "$.status", terminal = ["completed"], success = ["completed"] } },
+]
+
+[[load]]
+id = "L1"
+scenario = "submit"
+executor = { rounds = { concurrency = 1, rounds = 1 } }
+"#;
+
+    fn record(index: u64, kind: OpType, key: &str, value: serde_json::Value) -> Record {
+        Record {
+            index,
+            time_ns: index,
+            process: "L1/vu-0".into(),
+            kind,
+            f: OpFn::Submit,
+            test: "L1".into(),
+            key: key.into(),
+            value,
+        }
+    }
+
+    #[test]
+    fn every_submitted_key_is_tracked_with_its_outcome_and_status() {
+        let plan = crate::plan::compile_str(PLAN, Path::new("jobs.toml"), &|_| None)
+            .unwrap_or_else(|e| panic!("the plan compiles: {e}"));
+        let invoke = serde_json::json!({ "scenario": "submit", "step": 0 });
+        let records = [
+            record(0, OpType::Invoke, "a", invoke.clone()),
+            record(1, OpType::Invoke, "b", invoke.clone()),
+            record(2, OpType::Invoke, "c", invoke.clone()),
+            record(3, OpType::Invoke, "d", invoke),
+            record(4, OpType::Ok, "a", serde_json::json!({ "status": 201 })),
+            record(5, OpType::Info, "b", serde_json::json!({ "status": 500 })),
+            record(6, OpType::Fail, "c", serde_json::json!({ "status": 422 })),
+        ];
+        let jobs = tracked_jobs(&records, &plan);
+        let seen: Vec<(&str, OpType, Option<u16>)> = jobs
+            .iter()
+            .map(|j| (j.key.as_str(), j.submit, j.status))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("a", OpType::Ok, Some(201)),
+                ("b", OpType::Info, Some(500)),
+                ("c", OpType::Fail, Some(422)),
+                ("d", OpType::Invoke, None),
+            ]
+        );
+    }
 }

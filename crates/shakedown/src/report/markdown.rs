@@ -72,6 +72,9 @@ fn header(out: &mut String, report: &Report) {
             phase_name(run.phase)
         );
     }
+    if let Some(watch) = &run.watch {
+        let _ = writeln!(out, "{}\n", text(&watch.describe()));
+    }
     out.push_str("## Reasons\n\n");
     for reason in &report.reasons {
         let _ = writeln!(out, "- {}", text(reason));
@@ -482,6 +485,30 @@ mod tests {
         let md = MarkdownExporter.render(&r);
         assert!(md.contains("_Written after the load phase"), "{md}");
         assert!(md.starts_with("# ⚠️ INCOMPLETE: testbed-demo"));
+    }
+
+    #[test]
+    fn what_the_ledger_watch_did_is_said_under_the_title() {
+        let mut r = sample_report();
+        assert!(!MarkdownExporter.render(&r).contains("during the run"));
+        r.run.watch = Some(crate::ledger::watch::WatchSummary {
+            keys: 40,
+            terminal_keys: 38,
+            reads: 120,
+            failed_reads: 3,
+            skipped_for_share: 7,
+            rate_waits: 0,
+            stopped: Some(crate::ledger::watch::WatchStop::RequestLimit),
+        });
+        let md = MarkdownExporter.render(&r);
+        assert!(
+            md.contains(
+                "The ledger read tracked work during the run: 120 reads of 40 keys, 38 seen \
+                 terminal; 3 failed; 7 due reads skipped (settle.watch.share of the requests \
+                 sent was reached); stopped early: limits.requests was spent.\n"
+            ),
+            "{md}"
+        );
     }
 
     #[test]

@@ -84,6 +84,10 @@ pub struct RunInfo {
     pub interrupted: bool,
     /// What stopped the run early, in plain words, when `interrupted`.
     pub stop_reason: Option<String>,
+    /// What the ledger's reads during the run did (`[settle.watch]`), once they stopped; absent
+    /// when the watch is off or nothing is tracked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<crate::ledger::watch::WatchSummary>,
 }
 
 /// Preflight result for one target.

@@ -384,7 +384,7 @@ thresholds = [{thresholds}]
 
 /// Assert that `shakedown check` on `run` prints each check's ledger exactly as in its
 /// report.json, and return the offline output.
-fn assert_same_as_live(run: &Path) -> Value {
+pub(crate) fn assert_same_as_live(run: &Path) -> Value {
     let report = report_json(run);
     assert_schema_valid(&report);
     let (code, offline, stderr) = check_json(run);

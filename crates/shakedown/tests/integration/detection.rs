@@ -136,6 +136,33 @@ const CASES: &[Case] = &[
         verdict: "NO-GO",
         reason: "conflicting_terminal ==",
     },
+    Case {
+        defect: "commit-then-500",
+        breaks: "a submit answered 500 left no work behind, or its work is done",
+        only: "L1",
+        check: "L1",
+        status: "FAIL",
+        verdict: "NO-GO",
+        reason: "stuck == 0",
+    },
+    Case {
+        defect: "shared-id",
+        breaks: "each key gets a job of its own",
+        only: "L1",
+        check: "L1",
+        status: "FAIL",
+        verdict: "NO-GO",
+        reason: "collision ==",
+    },
+    Case {
+        defect: "brief-regression",
+        breaks: "a finished job stays finished, even for half a second",
+        only: "L1",
+        check: "L1",
+        status: "FAIL",
+        verdict: "NO-GO",
+        reason: "state_regression ==",
+    },
 ];
 
 fn demo(out: &Path, defect: Option<&str>, only: Option<&str>) -> serde_json::Value {

@@ -12,6 +12,7 @@ mod hit;
 mod hostile;
 mod interrupt;
 mod ledger_restart;
+mod ledger_truth;
 mod plan_errors;
 mod probes;
 mod proxy;

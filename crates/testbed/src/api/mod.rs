@@ -9,6 +9,7 @@ mod error;
 mod event_watch;
 mod events;
 mod health;
+mod ledger;
 pub mod llm_upstream;
 mod load;
 mod ops;
@@ -66,8 +67,11 @@ pub struct ApiContext {
     pub shutdown: CancellationToken,
     /// The canary's client and upstream.
     pub canary: canary::Canary,
-    /// What reads report about completed runs (`status-regresses`, `status-conflicts`).
+    /// What reads report about completed runs (`status-regresses`, `status-conflicts`,
+    /// `brief-regression`).
     pub reported: reported::ReportedRuns,
+    /// Per-process submission counts and aliases (only with `commit-then-500` or `shared-id`).
+    pub ledger: Option<ledger::SubmitLedger>,
 }
 
 /// The state shared by all handlers.
@@ -132,6 +136,7 @@ pub async fn run(
         .has(Defect::LoseAcked)
         .then(pending::PendingRuns::default);
     let reported = reported::ReportedRuns::new(&settings.defects);
+    let ledger = ledger::SubmitLedger::new(&settings.defects);
     let canary =
         canary::Canary::new(&settings.canary, addr).context("building the canary's HTTP client")?;
     let state = Arc::new(ApiContext {
@@ -147,6 +152,7 @@ pub async fn run(
         watches: event_watch::EventWatches::default(),
         shutdown: shutdown.clone(),
         reported,
+        ledger,
     });
     crate::jsonl::write_line(&serde_json::json!({
         "api": format!("http://{addr}"),

@@ -1,4 +1,6 @@
-//! Runs: idempotent submission keyed by `Idempotency-Key`, and reads by id and by key.
+//! Runs: idempotent submission keyed by `Idempotency-Key`, and reads by id and by key (the
+//! list by key is switched off with `--runs-api by-id`). The submission defects live in
+//! [`super::ledger`], the defects of reads in [`super::reported`].
 
 use axum::Json;
 use axum::body::Bytes;
@@ -8,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
 use super::auth::Authenticated;
-use super::{ApiError, AppState, body};
+use super::{ApiContext, ApiError, AppState, body};
 use crate::clock::now_ms_i64;
 use crate::run::{RunKind, RunRecord, RunStatus, RunView};
 
@@ -91,9 +93,9 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let (stored, created) = match &state.pending {
-        Some(pending) => pending.submit(&state.store, run).await?,
-        None => state.store.insert_run(&run).await?,
+    let (stored, created) = match &state.ledger {
+        Some(ledger) => ledger.submit(&state, run).await?,
+        None => insert(&state, run).await?,
     };
     let status = if created {
         StatusCode::CREATED
@@ -101,6 +103,18 @@ pub async fn create(
         StatusCode::OK
     };
     Ok((status, Json(stored.view(state.bucket()))))
+}
+
+/// Insert `run` unless its key is known, into the `lose-acked` buffer or the database. Returns the
+/// run for the key and whether this call created it.
+pub(super) async fn insert(
+    state: &ApiContext,
+    run: RunRecord,
+) -> Result<(RunRecord, bool), ApiError> {
+    Ok(match &state.pending {
+        Some(pending) => pending.submit(&state.store, run).await?,
+        None => state.store.insert_run(&run).await?,
+    })
 }
 
 /// `GET /api/v1/runs/{id}`.
@@ -111,11 +125,11 @@ pub async fn get_one(
 ) -> Result<Json<RunView>, ApiError> {
     if let Some(pending) = &state.pending {
         if let Some(run) = pending.get(&id).await {
-            return Ok(Json(state.reported.report(run.view(state.bucket()))));
+            return Ok(Json(state.reported.report(&run, state.bucket())));
         }
     }
     match state.store.get_run(&id).await? {
-        Some(run) => Ok(Json(state.reported.report(run.view(state.bucket())))),
+        Some(run) => Ok(Json(state.reported.report(&run, state.bucket()))),
         None => Err(ApiError::not_found(format!("run {id} not found"))),
     }
 }
@@ -126,12 +140,20 @@ pub struct ListQuery {
     key: Option<String>,
 }
 
-/// `GET /api/v1/runs?key=K`: every run with that key.
+/// The detail of the 404 that `GET /api/v1/runs?key=K` answers with `--runs-api by-id`.
+pub const LIST_BY_KEY_OFF: &str =
+    "listing runs by key is switched off on this API (--runs-api by-id); read runs by id";
+
+/// `GET /api/v1/runs?key=K`: every run with that key (with `shared-id`, also the run the key is
+/// an alias of). With `--runs-api by-id`: 404.
 pub async fn list(
     State(state): State<AppState>,
     _auth: Authenticated,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    if !state.settings.runs_api.lists_by_key() {
+        return Err(ApiError::not_found(LIST_BY_KEY_OFF));
+    }
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let key = query
         .key
@@ -144,9 +166,18 @@ pub async fn list(
             }
         }
     }
+    if let Some(id) = state.ledger.as_ref().and_then(|l| l.alias(&key)) {
+        if runs.iter().all(|r| r.id != id) {
+            if let Some(run) = state.store.get_run(&id).await? {
+                runs.push(run);
+            } else if let Some(pending) = &state.pending {
+                runs.extend(pending.get(&id).await);
+            }
+        }
+    }
     let views: Vec<RunView> = runs
         .iter()
-        .map(|r| state.reported.report(r.view(state.bucket())))
+        .map(|r| state.reported.report(r, state.bucket()))
         .collect();
     Ok(Json(serde_json::json!({ "runs": views })))
 }

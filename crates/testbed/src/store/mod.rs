@@ -6,7 +6,7 @@
 
 mod events;
 mod runs;
-pub use runs::QueueCounts;
+pub use runs::{QueueCounts, UNDISPATCHED};
 mod schema;
 mod workers;
 

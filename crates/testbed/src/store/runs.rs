@@ -1,4 +1,7 @@
 //! Runs: idempotent creation, reads, leased claims, heartbeats and completion.
+//!
+//! Besides the four public statuses, the `status` column may hold [`UNDISPATCHED`] (the
+//! `commit-then-500` defect): such a run reads as `queued` everywhere but is never claimed.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -10,6 +13,10 @@ use crate::run::{RunKind, RunRecord, RunStatus};
 const RUN_COLUMNS: &str = "id, idem_key, kind, params, status, attempts, completed_by, \
      created_at, updated_at, \
      (SELECT COUNT(*) FROM run_results r WHERE r.run_id = runs.id) AS result_count";
+
+/// The stored status of a run that was committed but never dispatched (`commit-then-500`): it
+/// reads as [`RunStatus::Queued`], counts as queued, and the claim query skips it.
+pub const UNDISPATCHED: &str = "undispatched";
 
 /// Counts of unfinished runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,9 +38,13 @@ fn decode_run(row: &AnyRow) -> Result<RunRecord, StoreError> {
             .parse::<RunKind>()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         params: serde_json::from_str(&params).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        status: status
-            .parse::<RunStatus>()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        status: if status == UNDISPATCHED {
+            RunStatus::Queued
+        } else {
+            status
+                .parse::<RunStatus>()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?
+        },
         attempts: row.try_get("attempts")?,
         completed_by: row.try_get("completed_by")?,
         result_count: row.try_get("result_count")?,
@@ -46,16 +57,35 @@ impl Store {
     /// Insert `run` unless a run with its key exists. Returns the stored run for the key and
     /// whether this call created it. There is never a second run for one key.
     pub async fn insert_run(&self, run: &RunRecord) -> Result<(RunRecord, bool), StoreError> {
+        self.insert_with_status(run, RunStatus::Queued.as_str())
+            .await
+    }
+
+    /// Like [`Store::insert_run`], but a created run is stored [`UNDISPATCHED`]: it reads as
+    /// queued and no worker ever claims it (the `commit-then-500` defect).
+    pub async fn insert_undispatched_run(
+        &self,
+        run: &RunRecord,
+    ) -> Result<(RunRecord, bool), StoreError> {
+        self.insert_with_status(run, UNDISPATCHED).await
+    }
+
+    async fn insert_with_status(
+        &self,
+        run: &RunRecord,
+        status: &str,
+    ) -> Result<(RunRecord, bool), StoreError> {
         self.guard()?;
         let inserted = sqlx::query(
             "INSERT INTO runs (id, idem_key, kind, params, status, attempts, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 'queued', 0, $5, $5)
+             VALUES ($1, $2, $3, $4, $5, 0, $6, $6)
              ON CONFLICT (idem_key) DO NOTHING",
         )
         .bind(&run.id)
         .bind(&run.key)
         .bind(run.kind.as_str())
         .bind(run.params.to_string())
+        .bind(status)
         .bind(run.created_at)
         .execute(&self.pool)
         .await?
@@ -222,12 +252,12 @@ impl Store {
         Ok(())
     }
 
-    /// How many runs are queued and running.
+    /// How many runs are queued (undispatched ones included) and running.
     pub async fn queue_counts(&self) -> Result<QueueCounts, StoreError> {
         self.guard()?;
         let rows = sqlx::query(
             "SELECT status, COUNT(*) AS n FROM runs
-             WHERE status IN ('queued', 'running') GROUP BY status",
+             WHERE status IN ('queued', 'undispatched', 'running') GROUP BY status",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -236,10 +266,73 @@ impl Store {
             let status: String = row.try_get("status")?;
             let n: i64 = row.try_get("n")?;
             match status.as_str() {
-                "queued" => counts.queued = n,
-                _ => counts.running = n,
+                "running" => counts.running = n,
+                _ => counts.queued += n,
             }
         }
         Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outage::DbOutage;
+
+    fn run(id: &str, key: &str, created_at: i64) -> RunRecord {
+        RunRecord {
+            id: id.into(),
+            key: key.into(),
+            kind: RunKind::Export,
+            params: serde_json::json!({}),
+            status: RunStatus::Queued,
+            attempts: 0,
+            completed_by: None,
+            result_count: 0,
+            created_at,
+            updated_at: created_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_undispatched_run_reads_as_queued_but_is_never_claimed() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = crate::config::Settings::default_database_url(dir.path());
+        let store = Store::open(&url, DbOutage::new(dir.path())).await.unwrap();
+        let (stuck, created) = store
+            .insert_undispatched_run(&run("stuck", "k-stuck", 1))
+            .await
+            .unwrap();
+        assert!(created);
+        assert_eq!(stuck.status, RunStatus::Queued);
+        let (again, created) = store.insert_run(&run("other", "k-stuck", 2)).await.unwrap();
+        assert_eq!((again.id.as_str(), created), ("stuck", false));
+        let by_id = store.get_run("stuck").await.unwrap().unwrap();
+        assert_eq!(by_id.status, RunStatus::Queued);
+        let by_key = store.runs_by_key("k-stuck").await.unwrap();
+        assert_eq!(by_key[0].status, RunStatus::Queued);
+        assert_eq!(
+            store.queue_counts().await.unwrap(),
+            QueueCounts {
+                queued: 1,
+                running: 0
+            }
+        );
+        assert_eq!(store.claim_run("w", i64::MAX, true).await.unwrap(), None);
+        // The clean twin: a run inserted normally (and later) is claimed.
+        store.insert_run(&run("fine", "k-fine", 3)).await.unwrap();
+        assert_eq!(
+            store.queue_counts().await.unwrap(),
+            QueueCounts {
+                queued: 2,
+                running: 0
+            }
+        );
+        let claimed = store.claim_run("w", i64::MAX, true).await.unwrap().unwrap();
+        assert_eq!(claimed.id, "fine");
+        assert_eq!(store.claim_run("w", i64::MAX, true).await.unwrap(), None);
+        let stuck = store.get_run("stuck").await.unwrap().unwrap();
+        assert_eq!((stuck.status, stuck.attempts), (RunStatus::Queued, 0));
+        store.close().await;
     }
 }

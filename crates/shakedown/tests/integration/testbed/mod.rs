@@ -9,6 +9,7 @@ mod canary;
 mod control;
 mod core;
 mod defects;
+mod ledger_defects;
 mod parts;
 mod redis_boot;
 mod streams;
