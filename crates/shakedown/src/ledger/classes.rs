@@ -65,6 +65,9 @@ pub struct KeyVerdict {
     pub objective: Option<ObjectiveOutcome>,
     /// Submit to the first read that saw it terminal (acknowledged or recovered keys).
     pub time_to_terminal: Option<Duration>,
+    /// How precisely that time is known: from the last read that saw the key not yet terminal
+    /// (or its submit, when no read came before) to the first read that saw it terminal.
+    pub terminal_within: Option<Duration>,
     /// The attempt count of each of its jobs at the final read.
     pub attempts: Vec<u64>,
 }
@@ -395,6 +398,14 @@ fn objective(verdict: &mut KeyVerdict, key: &KeyHistory, rules: &TrackRules, int
     };
     let upper = terminal.time_ns.saturating_sub(start.time_ns);
     verdict.time_to_terminal = Some(Duration::from_nanos(upper));
+    let last_before = key
+        .trace
+        .before_terminal
+        .filter(|m| m.time_ns > start.time_ns)
+        .map_or(start.time_ns, |m| m.time_ns);
+    verdict.terminal_within = Some(Duration::from_nanos(
+        terminal.time_ns.saturating_sub(last_before),
+    ));
     let Some(objective_ms) = rules.objective_ms else {
         return;
     };

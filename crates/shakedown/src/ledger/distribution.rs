@@ -16,6 +16,7 @@ const HIGHEST_ATTEMPTS: u64 = 1_000_000;
 #[derive(Debug, Clone)]
 pub struct WorkHistograms {
     time_to_terminal: LatencyHistogram,
+    terminal_within: LatencyHistogram,
     attempts: Histogram<u64>,
 }
 
@@ -30,6 +31,7 @@ impl WorkHistograms {
     pub fn new() -> WorkHistograms {
         WorkHistograms {
             time_to_terminal: LatencyHistogram::new(),
+            terminal_within: LatencyHistogram::new(),
             // Constant bounds that hdrhistogram accepts (low >= 1, high >= 2 * low, sigfig <= 5).
             attempts: Histogram::new_with_bounds(1, HIGHEST_ATTEMPTS, 3)
                 .expect("constant histogram bounds are valid"),
@@ -41,6 +43,12 @@ impl WorkHistograms {
         self.time_to_terminal.record(time);
     }
 
+    /// Record how precisely one key's time to terminal is known (the gap between the read
+    /// before and the first read that saw it terminal).
+    pub fn record_terminal_within(&mut self, gap: Duration) {
+        self.terminal_within.record(gap);
+    }
+
     /// Record one job's attempt count.
     pub fn record_attempts(&mut self, attempts: u64) {
         self.attempts
@@ -50,6 +58,7 @@ impl WorkHistograms {
     /// Add every value of `other`.
     pub fn merge(&mut self, other: &WorkHistograms) {
         self.time_to_terminal.merge(&other.time_to_terminal);
+        self.terminal_within.merge(&other.terminal_within);
         if self.attempts.add(&other.attempts).is_err() {
             for v in other.attempts.iter_recorded() {
                 self.attempts
@@ -60,14 +69,13 @@ impl WorkHistograms {
 
     /// Percentiles of time to terminal in milliseconds, None if nothing was recorded.
     pub fn time_to_terminal_ms(&self) -> Option<Distribution> {
-        let h = &self.time_to_terminal;
-        Some(Distribution {
-            count: h.count(),
-            p50: h.percentile_ms(50.0)?,
-            p95: h.percentile_ms(95.0)?,
-            p99: h.percentile_ms(99.0)?,
-            max: h.max_ms()?,
-        })
+        in_ms(&self.time_to_terminal)
+    }
+
+    /// Percentiles of the precision of time to terminal in milliseconds, None if nothing was
+    /// recorded.
+    pub fn terminal_within_ms(&self) -> Option<Distribution> {
+        in_ms(&self.terminal_within)
     }
 
     /// Percentiles of attempts per job, None if nothing was recorded.
@@ -85,6 +93,17 @@ impl WorkHistograms {
             max: h.max() as f64,
         })
     }
+}
+
+/// The percentiles of a latency histogram in milliseconds, None if it is empty.
+fn in_ms(h: &LatencyHistogram) -> Option<Distribution> {
+    Some(Distribution {
+        count: h.count(),
+        p50: h.percentile_ms(50.0)?,
+        p95: h.percentile_ms(95.0)?,
+        p99: h.percentile_ms(99.0)?,
+        max: h.max_ms()?,
+    })
 }
 
 #[cfg(test)]

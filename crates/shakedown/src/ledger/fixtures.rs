@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 use serde_json_path::JsonPath;
 
+use crate::ledger::history::ReadRequest;
 use crate::ledger::record::{JobView, OpFn, OpType, Record};
 
 use crate::plan::model::{
@@ -274,5 +275,16 @@ impl History {
             "",
             json!({"settled": settled}),
         );
+    }
+}
+
+/// A request to `url` with `method` and `headers`, as the ledger reads (or replays) a key.
+pub fn request(method: Method, url: String, headers: Vec<(String, String)>) -> ReadRequest {
+    ReadRequest {
+        method,
+        url,
+        headers,
+        timeout: Duration::from_secs(5),
+        connect_timeout: Duration::from_secs(2),
     }
 }

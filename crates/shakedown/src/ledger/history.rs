@@ -119,6 +119,19 @@ pub trait ReadAfterReplay: Send + Sync {
 /// How a key can be read: the rendered read request, or why there is none.
 pub type KeyRead = Result<ReadRequest, String>;
 
+/// A request a step of the scenario made that is a tracked key's read, and its answer.
+#[derive(Debug, Clone, Copy)]
+pub struct ScenarioRead<'a> {
+    /// Its method.
+    pub method: Method,
+    /// Its URL.
+    pub url: &'a str,
+    /// The answer's status, if an answer came.
+    pub status: Option<u16>,
+    /// The answer's body (empty when none).
+    pub body: &'a [u8],
+}
+
 /// One key registered for settle: how to read it, and whether a poll found it settled.
 #[derive(Debug)]
 pub(crate) struct TrackedKey {
@@ -472,17 +485,19 @@ impl Ledger {
     /// Record a read of `key` that a step of the scenario made (the same request as the key's
     /// read), judged as settle would judge it: a 404 or 410 is no job, another non-2xx or a body
     /// that is not JSON is a failed read.
-    #[allow(clippy::too_many_arguments)]
     pub fn scenario_read(
         &self,
         site: TrackSite<'_>,
         process: &str,
         key: &str,
-        method: Method,
-        url: &str,
-        status: Option<u16>,
-        body: &[u8],
+        read: &ScenarioRead<'_>,
     ) {
+        let ScenarioRead {
+            method,
+            url,
+            status,
+            body,
+        } = *read;
         let Some(track) = track_at(&self.plan, site.scenario, site.step) else {
             return;
         };
@@ -534,13 +549,19 @@ impl Ledger {
     }
 
     /// Record the invoke of a read of `key`.
-    pub(crate) fn read_invoke(&self, key: &TrackedKey, read: &ReadRequest, f: OpFn) -> OpId {
+    pub(crate) fn read_invoke(
+        &self,
+        key: &TrackedKey,
+        read: &ReadRequest,
+        f: OpFn,
+        process: &str,
+    ) -> OpId {
         let value = to_value(&ReadInvoke {
             method: read.method.as_str().to_string(),
             url: read.url.clone(),
         });
         self.record(Draft {
-            process: SETTLE_PROCESS,
+            process,
             kind: OpType::Invoke,
             f,
             test: &key.test,
@@ -556,13 +577,14 @@ impl Ledger {
         key: &TrackedKey,
         f: OpFn,
         seen: &Result<ReadDone, ReadDone>,
+        process: &str,
     ) {
         let (kind, done) = match seen {
             Ok(done) => (OpType::Ok, done),
             Err(done) => (OpType::Info, done),
         };
         self.record(Draft {
-            process: SETTLE_PROCESS,
+            process,
             kind,
             f,
             test: &key.test,

@@ -224,3 +224,33 @@ fn two_reads_that_see_two_different_jobs_for_one_key_are_duplicates() {
     let text = why(&s, LedgerClass::Duplicates);
     assert!(text.contains("r-1") && text.contains("r-2"), "{text}");
 }
+
+#[test]
+fn one_key_sent_by_two_tests_is_not_a_collision() {
+    let mut h = History::default();
+    h.submit(0, "k-1", Some(OpType::Ok), Some(201), None);
+    let invoke = json!({"method": "POST", "url": "u", "scenario": fixtures::SCENARIO,
+                        "step": fixtures::STEP});
+    h.push(1, OpType::Invoke, OpFn::Submit, "L2", "k-1", invoke);
+    h.push(
+        2,
+        OpType::Ok,
+        OpFn::Submit,
+        "L2",
+        "k-1",
+        json!({"status": 200}),
+    );
+    h.read(4, OpFn::FinalRead, "k-1", &[("r-1", "completed", 1)]);
+    h.push(5, OpType::Invoke, OpFn::FinalRead, "L2", "k-1", json!({}));
+    h.push(
+        5,
+        OpType::Ok,
+        OpFn::FinalRead,
+        "L2",
+        "k-1",
+        json!({"status": 200, "jobs": 1, "items": [{"id": "r-1", "state": "completed"}]}),
+    );
+    h.settle(6, true);
+    let s = judge(&h);
+    assert_eq!(s.count(LedgerClass::Collision), 0);
+}

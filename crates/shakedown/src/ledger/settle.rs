@@ -24,7 +24,7 @@ use futures::StreamExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::ledger::history::{Ledger, ReadRequest, ReplayRequest, TrackedKey};
+use crate::ledger::history::{Ledger, ReadRequest, ReplayRequest, SETTLE_PROCESS, TrackedKey};
 use crate::ledger::observe::{is_settled, jobs_in, track_at};
 use crate::ledger::record::{OpFn, ReadDone, SettleDone, SettleInvoke};
 
@@ -94,8 +94,16 @@ pub async fn settle(ledger: &Ledger, cancel: &CancellationToken) -> SettleOutcom
             .for_each_concurrent(READ_CONCURRENCY, |key| {
                 let (polls, reads, terminal_since) = (&polls, &reads, &terminal_since);
                 async move {
-                    let seen =
-                        read_key(ledger, polls, &key, OpFn::Read, Some(deadline), cancel).await;
+                    let seen = read_key(
+                        ledger,
+                        polls,
+                        &key,
+                        OpFn::Read,
+                        Some(deadline),
+                        cancel,
+                        SETTLE_PROCESS,
+                    )
+                    .await;
                     reads.fetch_add(1, Ordering::Relaxed);
                     let Ok(done) = seen else { return };
                     let terminal = track_at(ledger.plan(), &key.scenario, key.step)
@@ -139,7 +147,16 @@ pub async fn settle(ledger: &Ledger, cancel: &CancellationToken) -> SettleOutcom
             .for_each_concurrent(READ_CONCURRENCY, |key| {
                 let (fresh, reads) = (&fresh, &reads);
                 async move {
-                    let _ = read_key(ledger, fresh, &key, OpFn::FinalRead, None, cancel).await;
+                    let _ = read_key(
+                        ledger,
+                        fresh,
+                        &key,
+                        OpFn::FinalRead,
+                        None,
+                        cancel,
+                        SETTLE_PROCESS,
+                    )
+                    .await;
                     reads.fetch_add(1, Ordering::Relaxed);
                 }
             })
@@ -278,11 +295,12 @@ pub(crate) async fn read_key(
     f: OpFn,
     deadline: Option<Instant>,
     cancel: &CancellationToken,
+    process: &str,
 ) -> Result<ReadDone, ReadDone> {
     let Ok(read) = &key.read else {
         return Err(failure(None, "the key has no read"));
     };
-    ledger.read_invoke(key, read, f);
+    ledger.read_invoke(key, read, f, process);
     let expired = async {
         match deadline {
             Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -294,7 +312,7 @@ pub(crate) async fn read_key(
         _ = cancel.cancelled() => Err(failure(None, "cancelled before the read completed")),
         _ = expired => Err(failure(None, "the settle deadline passed before the read completed")),
     };
-    ledger.read_complete(key, f, &seen);
+    ledger.read_complete(key, f, &seen, process);
     seen
 }
 

@@ -14,7 +14,7 @@ use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
 use crate::ledger::fixtures;
-use crate::ledger::history::{Ledger, ReadRequest, SubmitOutcome, TrackSite};
+use crate::ledger::history::{Ledger, SubmitOutcome, TrackSite};
 use crate::ledger::history_tests::assert_paired;
 use crate::ledger::record::{OpFn, SettleDone};
 use crate::ledger::settle::settle;
@@ -142,14 +142,8 @@ fn ledger_confirming(
 ) -> Arc<Ledger> {
     let mut config = fixtures::settle_config(timeout_ms, 10);
     config.watch.confirm = confirm;
-    let plan = Arc::new(fixtures::plan(config));
-    let ledger =
-        Ledger::create(&dir.path().join("history.jsonl"), plan, Redactor::default()).unwrap();
-    let site = TrackSite {
-        test: "L1",
-        scenario: fixtures::SCENARIO,
-        step: fixtures::STEP,
-    };
+    let ledger = empty_ledger(dir, config);
+    let site = site();
     for (key, outcome) in keys {
         let op = ledger.submit_invoke(
             site,
@@ -158,16 +152,25 @@ fn ledger_confirming(
             Method::Post,
             &format!("{base}/submit"),
         );
-        let read = ReadRequest {
-            method: Method::Get,
-            url: format!("{base}/runs?key={key}"),
-            headers: Vec::new(),
-            timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(2),
-        };
+        let read = fixtures::request(Method::Get, format!("{base}/runs?key={key}"), Vec::new());
         ledger.submit_complete(op, outcome.clone(), Ok(read), None);
     }
     ledger
+}
+
+/// A ledger of the fixture plan with `settle`, and nothing submitted yet.
+fn empty_ledger(dir: &tempfile::TempDir, settle: crate::plan::model::Settle) -> Arc<Ledger> {
+    let plan = Arc::new(fixtures::plan(settle));
+    Ledger::create(&dir.path().join("history.jsonl"), plan, Redactor::default()).unwrap()
+}
+
+/// The fixture's track step, in test L1.
+fn site() -> TrackSite<'static> {
+    TrackSite {
+        test: "L1",
+        scenario: fixtures::SCENARIO,
+        step: fixtures::STEP,
+    }
 }
 
 fn ok() -> SubmitOutcome {
@@ -398,13 +401,11 @@ impl crate::ledger::history::ReadAfterReplay for ByAnswer {
             .as_str()
             .ok_or("the replay's answer has no id")?;
         let key = id.trim_start_matches("run-");
-        Ok(ReadRequest {
-            method: Method::Get,
-            url: format!("{}/runs?key={key}", self.0),
-            headers: Vec::new(),
-            timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(2),
-        })
+        Ok(fixtures::request(
+            Method::Get,
+            format!("{}/runs?key={key}", self.0),
+            Vec::new(),
+        ))
     }
 }
 
@@ -413,14 +414,8 @@ async fn an_unreadable_indeterminate_key_is_replayed_with_its_key_and_then_read(
     let server = Arc::new(Server::default());
     let base = serve(server.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let plan = Arc::new(fixtures::plan(fixtures::settle_config(2_000, 10)));
-    let ledger =
-        Ledger::create(&dir.path().join("history.jsonl"), plan, Redactor::default()).unwrap();
-    let site = TrackSite {
-        test: "L1",
-        scenario: fixtures::SCENARIO,
-        step: fixtures::STEP,
-    };
+    let ledger = empty_ledger(&dir, fixtures::settle_config(2_000, 10));
+    let site = site();
     for key in ["f:replay-found", "c:replay-created", "u:replay-refused"] {
         let op = ledger.submit_invoke(
             site,
@@ -430,13 +425,11 @@ async fn an_unreadable_indeterminate_key_is_replayed_with_its_key_and_then_read(
             &format!("{base}/submit"),
         );
         let replay = crate::ledger::history::ReplayRequest {
-            request: ReadRequest {
-                method: Method::Post,
-                url: format!("{base}/submit"),
-                headers: vec![("idempotency-key".into(), key.into())],
-                timeout: Duration::from_secs(5),
-                connect_timeout: Duration::from_secs(2),
-            },
+            request: fixtures::request(
+                Method::Post,
+                format!("{base}/submit"),
+                vec![("idempotency-key".into(), key.into())],
+            ),
             body: Some(b"{}".to_vec()),
             created: vec![201],
             then: Arc::new(ByAnswer(base.clone())),

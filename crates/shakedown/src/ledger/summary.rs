@@ -39,11 +39,15 @@ pub struct LedgerSummary {
     /// How the keys fared against their track's time objective, when a track has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub objective: Option<ObjectiveSummary>,
-    /// Milliseconds from a key's submit to the first read that saw it terminal (an upper bound:
-    /// reads are made every interval, during the run and during settle), over acknowledged and
-    /// recovered keys that reached a terminal state.
+    /// Milliseconds from a key's submit to the first read that saw it terminal, over
+    /// acknowledged and recovered keys that reached a terminal state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_to_terminal_ms: Option<Distribution>,
+    /// How precisely each of those times is known, in milliseconds: from the last read that
+    /// saw the key not yet terminal (or its submit, when no read came before) to the first read
+    /// that saw it terminal. Small when the ledger read the key during the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal_within_ms: Option<Distribution>,
     /// Attempts per job at its final read, when the track has an `attempts` path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts: Option<Distribution>,
@@ -141,8 +145,20 @@ impl LedgerSummary {
             ));
         }
         if let Some(d) = &self.time_to_terminal_ms {
+            let within = self
+                .terminal_within_ms
+                .as_ref()
+                .map(|w| {
+                    format!(
+                        "; each known to within p50 {}ms, max {}ms (the gap between the last \
+                         read that saw it unfinished and the first that saw it terminal)",
+                        round(w.p50),
+                        round(w.max)
+                    )
+                })
+                .unwrap_or_default();
             lines.push(format!(
-                "time to terminal (an upper bound: keys are read every interval): {}",
+                "time to terminal (submit to the first read that saw it terminal): {}{within}",
                 d.describe("ms")
             ));
         }
@@ -151,6 +167,10 @@ impl LedgerSummary {
         }
         lines
     }
+}
+
+fn round(ms: f64) -> f64 {
+    (ms * 10.0).round() / 10.0
 }
 
 impl Distribution {

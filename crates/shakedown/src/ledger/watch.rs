@@ -4,11 +4,12 @@
 //!
 //! The engine [`Watcher::start`]s it before the load tests and [`Watcher::stop`]s it before
 //! settle. It records nothing itself: each read goes through [`settle::read_key`], which records
-//! its invoke and completion in the history like a settle poll (process `settle`, `f` = `read`),
+//! its invoke and completion in the history like a settle poll (process `watch`, `f` = `read`),
 //! and the checker folds it into the key's trace. Which key is read when is the
 //! [`Schedule`]'s; how many reads may start, the [`Allowance`]'s; every read also takes one
 //! request of the run's budget (`limits.requests`), and a spent budget or a passed deadline
-//! stops the watch for the rest of the run. At most [`READ_CONCURRENCY`] reads are in flight.
+//! stops the watch for the rest of the run. At most [`WATCH_CONCURRENCY`] reads are in flight, one
+//! while reads are slow: the watch observes the service, and must not become a second load on it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,10 +23,19 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::ledger::history::{Ledger, TrackedKey};
 use crate::ledger::observe::{is_settled, track_at};
 use crate::ledger::record::OpFn;
-use crate::ledger::settle::{self, Clients, READ_CONCURRENCY};
+use crate::ledger::settle::{self, Clients};
 use crate::ledger::watch_schedule::{Allowance, Refusal, Schedule, Seen};
 use crate::load::{RequestBudget, StopReason};
 use crate::plan::model::{Plan, StepKind};
+
+/// Reads in flight at once during the run. Few, and one only while reads take longer than the
+/// read interval: against a service whose latency grows with the requests in flight, the watch's
+/// own reads must not slow the load it observes; a read that takes long simply makes the next
+/// ones later (the precision of those keys' time to terminal then says so).
+pub const WATCH_CONCURRENCY: usize = 4;
+
+/// The `process` of the watch's reads in the history.
+pub const WATCH_PROCESS: &str = "watch";
 
 /// Shortest pause between two looks at the ledger's registry for new keys.
 const MIN_SYNC: Duration = Duration::from_millis(10);
@@ -39,7 +49,12 @@ pub struct WatchSummary {
     pub terminal_keys: u64,
     /// Reads made, each recorded in the history.
     pub reads: u64,
-    /// Of them, reads that failed (no answer, an error status, a bad body, cancelled at stop).
+    /// Requests the load itself had sent when the watch stopped (the reads' share is taken of
+    /// these).
+    #[serde(default)]
+    pub load_requests: u64,
+    /// Of them, reads that failed (no answer, an error status, a bad body, abandoned when the
+    /// run was cancelled).
     pub failed_reads: u64,
     /// Due reads skipped because the reads had reached `settle.watch.share` of the requests
     /// the load had sent.
@@ -66,8 +81,9 @@ impl WatchSummary {
     /// 40 keys, 38 seen terminal; 3 failed."
     pub fn describe(&self) -> String {
         let mut text = format!(
-            "The ledger read tracked work during the run: {} reads of {} keys, {} seen terminal",
-            self.reads, self.keys, self.terminal_keys
+            "The ledger read tracked work during the run: {} reads of {} keys (the load sent {} \
+             requests), {} seen terminal",
+            self.reads, self.keys, self.load_requests, self.terminal_keys
         );
         if self.failed_reads > 0 {
             text.push_str(&format!("; {} failed", self.failed_reads));
@@ -121,8 +137,8 @@ impl Watcher {
         }
         let cancel = parent.child_token();
         let task = {
-            let cancel = cancel.clone();
-            tokio::spawn(async move { watch(&ledger, &budget, &cancel).await })
+            let (cancel, abort) = (cancel.clone(), parent.clone());
+            tokio::spawn(async move { watch(&ledger, &budget, &cancel, &abort).await })
         };
         Some(Watcher {
             _guard: cancel.clone().drop_guard(),
@@ -131,8 +147,8 @@ impl Watcher {
         })
     }
 
-    /// Stop reading (reads in flight are abandoned and recorded as such) and say what the watch
-    /// did.
+    /// Stop reading (reads in flight end first, within their target's request timeout, unless
+    /// the run itself is cancelled) and say what the watch did.
     pub async fn stop(self) -> WatchSummary {
         self.cancel.cancel();
         match self.task.await {
@@ -172,7 +188,16 @@ async fn read_one(
     cancel: &CancellationToken,
 ) -> Finished {
     let started = Instant::now();
-    let seen = match settle::read_key(ledger, clients, &key, OpFn::Read, None, cancel).await {
+    let read = settle::read_key(
+        ledger,
+        clients,
+        &key,
+        OpFn::Read,
+        None,
+        cancel,
+        WATCH_PROCESS,
+    );
+    let seen = match read.await {
         Ok(done) => {
             let terminal = done.jobs > 0
                 && track_at(ledger.plan(), &key.scenario, key.step)
@@ -193,12 +218,14 @@ async fn read_one(
     }
 }
 
-/// Watch until `cancel`, or until a bound of the run stops it (then return once the reads in
-/// flight have ended). Every read is recorded in the history by `read_key`.
+/// Watch until `cancel`, or until a bound of the run stops it, then return once the reads in
+/// flight have ended (`abort`, the run's own cancellation, abandons them). Every read is
+/// recorded in the history by `read_key`.
 pub(crate) async fn watch(
     ledger: &Ledger,
     budget: &RequestBudget,
     cancel: &CancellationToken,
+    abort: &CancellationToken,
 ) -> WatchSummary {
     let config = ledger.plan().settle.watch;
     let clients = Clients::default();
@@ -211,6 +238,9 @@ pub(crate) async fn watch(
     let mut next_sync = Instant::now();
     let mut rate_wake: Option<Instant> = None;
 
+    // Reads in flight allowed now: one while the service answers reads slower than the read
+    // interval (it is struggling, and every read in flight may slow it further), else a few.
+    let mut concurrency = WATCH_CONCURRENCY;
     while !cancel.is_cancelled() && summary.stopped.is_none() {
         let now = Instant::now();
         if now >= next_sync {
@@ -220,7 +250,7 @@ pub(crate) async fn watch(
         if rate_wake.is_some_and(|at| at <= now) {
             rate_wake = None;
         }
-        while rate_wake.is_none() && in_flight.len() < READ_CONCURRENCY {
+        while rate_wake.is_none() && in_flight.len() < concurrency {
             let Some(slot) = schedule.take_due(now) else {
                 break;
             };
@@ -252,13 +282,13 @@ pub(crate) async fn watch(
             summary.reads += 1;
             let generation = schedule.generation(slot);
             let key = keys[slot].clone();
-            in_flight.push(read_one(ledger, &clients, key, slot, generation, cancel));
+            in_flight.push(read_one(ledger, &clients, key, slot, generation, abort));
         }
         if summary.stopped.is_some() {
             break;
         }
         // A due read that waits for a free slot or the rate cap must not wake the loop.
-        let due = (rate_wake.is_none() && in_flight.len() < READ_CONCURRENCY)
+        let due = (rate_wake.is_none() && in_flight.len() < concurrency)
             .then(|| schedule.next_due())
             .flatten();
         let wake = [due, rate_wake, Some(next_sync)]
@@ -269,16 +299,23 @@ pub(crate) async fn watch(
         tokio::select! {
             _ = cancel.cancelled() => break,
             Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                concurrency = if done.started.elapsed() > config.interval {
+                    1
+                } else {
+                    WATCH_CONCURRENCY
+                };
                 finish(&mut schedule, &mut summary, done);
             }
             _ = tokio::time::sleep_until(wake) => {}
         }
     }
-    // Reads in flight end promptly once cancelled, and are recorded as abandoned.
+    // Reads in flight end by themselves (bounded by the request timeout), or at once when the
+    // run is cancelled, recorded as abandoned.
     while let Some(done) = in_flight.next().await {
         finish(&mut schedule, &mut summary, done);
     }
     summary.keys = keys.iter().filter(|k| k.read.is_ok()).count() as u64;
+    summary.load_requests = budget.used().saturating_sub(allowance.granted());
     summary.terminal_keys = schedule.seen_terminal() as u64;
     tracing::info!(
         keys = summary.keys,

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::ledger::fixtures;
-use crate::ledger::history::{Ledger, ReadRequest, SubmitOutcome, TrackSite};
+use crate::ledger::history::{Ledger, SubmitOutcome, TrackSite};
 use crate::ledger::history_tests::assert_paired;
 use crate::ledger::record::{OpFn, OpType, ReadDone, Record};
 use crate::ledger::settle::settle;
@@ -93,13 +93,7 @@ fn ledger(dir: &tempfile::TempDir, plan: Plan, base: &str, keys: &[&str]) -> Arc
     };
     for key in keys {
         let op = ledger.submit_invoke(site, "L1/vu-0", key, Method::Post, &format!("{base}/runs"));
-        let read = ReadRequest {
-            method: Method::Get,
-            url: format!("{base}/runs?key={key}"),
-            headers: Vec::new(),
-            timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(2),
-        };
+        let read = fixtures::request(Method::Get, format!("{base}/runs?key={key}"), Vec::new());
         ledger.submit_complete(op, SubmitOutcome::Ok { status: 201 }, Ok(read), None);
     }
     ledger
@@ -252,7 +246,12 @@ async fn the_watch_stops_when_the_run_budget_is_spent() {
     let budget = budget(105, 100);
     let summary = tokio::time::timeout(
         Duration::from_secs(60),
-        watch(&ledger, &budget, &CancellationToken::new()),
+        watch(
+            &ledger,
+            &budget,
+            &CancellationToken::new(),
+            &CancellationToken::new(),
+        ),
     )
     .await
     .expect("a spent budget ends the watch");

@@ -228,11 +228,17 @@ pub struct PreparedTest {
 impl PreparedTest {
     /// Prepare `test` of `plan`.
     pub fn new(plan: &Plan, test: &LoadTest, run_id: &str) -> PreparedTest {
+        // Load tests, then fault tests: each test has its own index, so that the seeded ids
+        // (`uuid()`, and so the tracked keys) of two tests never coincide.
         let test_index = plan
             .load_tests
             .iter()
             .position(|t| t.id == test.id)
-            .unwrap_or(plan.load_tests.len());
+            .or_else(|| {
+                let at = plan.faults.tests.iter().position(|t| t.id == test.id)?;
+                Some(plan.load_tests.len() + at)
+            })
+            .unwrap_or(plan.load_tests.len() + plan.faults.tests.len());
         let targets: Vec<TargetSpec> = plan.targets.values().map(target_spec).collect();
         let target_index = |name: &str| plan.targets.keys().position(|k| k == name);
         let mut step_names: Vec<String> = Vec::new();

@@ -16,7 +16,7 @@ use super::prepared::{
 };
 use super::vu::{StepEnd, VirtualUser};
 use super::{redirect, track};
-use crate::ledger::history::SubmitOutcome;
+use crate::ledger::history::{ScenarioRead, SubmitOutcome};
 use crate::metrics::aggregator::{Event, Failure, RequestSample, TimedSample};
 use crate::plan::model::StatusSet;
 use crate::template::Template;
@@ -182,14 +182,13 @@ impl VirtualUser {
                 } else {
                     &[]
                 };
-                rt.track.scenario_read(
-                    &self.tracked,
-                    &self.process,
-                    spec.plan_method,
-                    &url,
-                    ex.status,
+                let seen = ScenarioRead {
+                    method: spec.plan_method,
+                    url: &url,
+                    status: ex.status,
                     body,
-                );
+                };
+                rt.track.scenario_read(&self.tracked, &self.process, &seen);
             }
             let judgement = self.judge(spec, &ex, ctx.as_ref());
             let timed_out = poll_deadline.is_some_and(|d| Instant::now() >= d);

@@ -13,7 +13,8 @@ use super::http::{Exchange, ExchangeError};
 use super::prepared::{HeaderValueSpec, TargetSpec, TrackSpec, join};
 use super::scope::VuScope;
 use crate::ledger::history::{
-    KeyRead, Ledger, OpId, ReadAfterReplay, ReadRequest, ReplayRequest, SubmitOutcome, TrackSite,
+    KeyRead, Ledger, OpId, ReadAfterReplay, ReadRequest, ReplayRequest, ScenarioRead,
+    SubmitOutcome, TrackSite,
 };
 use crate::plan::model::{Capture, Method};
 use crate::template::Template;
@@ -77,16 +78,11 @@ pub struct TrackedRead {
 impl TrackSink {
     /// A step sent `method url` and got `status` with `body`: if that is a tracked key's read,
     /// the answer is recorded as a read of the key, so the ledger sees what the scenario saw.
-    pub fn scenario_read(
-        &self,
-        tracked: &[TrackedRead],
-        process: &str,
-        method: Method,
-        url: &str,
-        status: Option<u16>,
-        body: &[u8],
-    ) {
-        let Some(read) = tracked.iter().find(|r| r.method == method && r.url == url) else {
+    pub fn scenario_read(&self, tracked: &[TrackedRead], process: &str, seen: &ScenarioRead<'_>) {
+        let Some(read) = tracked
+            .iter()
+            .find(|r| r.method == seen.method && r.url == seen.url)
+        else {
             return;
         };
         let site = TrackSite {
@@ -94,8 +90,7 @@ impl TrackSink {
             scenario: &read.scenario,
             step: read.step,
         };
-        self.ledger
-            .scenario_read(site, process, &read.key, method, url, status, body);
+        self.ledger.scenario_read(site, process, &read.key, seen);
     }
 }
 

@@ -242,9 +242,14 @@ impl<'a> Compiler<'a> {
 
     /// Parse a duration that is present; zero is rejected.
     pub fn required_duration(&mut self, value: &Str, what: &str) -> Option<Duration> {
+        self.parsed_duration(value, what, false)
+    }
+
+    /// Parse a duration that is present, zero allowed when `zero_ok`.
+    pub fn parsed_duration(&mut self, value: &Str, what: &str, zero_ok: bool) -> Option<Duration> {
         let text = self.text(value, what)?;
         match parse_duration(&text.value) {
-            Ok(d) if d.is_zero() => {
+            Ok(d) if d.is_zero() && !zero_ok => {
                 self.push(
                     Diagnostic::new(Some(text.span), format!("{what} cannot be zero"))
                         .label("zero")

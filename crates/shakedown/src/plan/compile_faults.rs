@@ -636,6 +636,28 @@ expect = ["count(failures) == 0", "recovery < 30s", "availability >= 0.5"]
     }
 
     #[test]
+    fn every_fault_test_has_its_own_step_ids_so_its_keys_are_its_own() {
+        let one = r#"
+[[faults]]
+id = "ID"
+load = { scenario = "s", executor = { rounds = { concurrency = 1, rounds = 1 } } }
+timeline = [{ at = "1s", restart = "worker" }]
+"#;
+        let plan = compile(&format!(
+            "{}{}",
+            one.replace("ID", "C1"),
+            one.replace("ID", "C2")
+        ))
+        .expect("compiles");
+        let prepared = |at: usize| {
+            crate::load::prepared::PreparedTest::new(&plan, &plan.faults.tests[at].load, "run")
+        };
+        let (c1, c2) = (prepared(0), prepared(1));
+        assert_ne!(c1.index, c2.index);
+        assert_ne!(c1.scenarios[0].steps[0].id, c2.scenarios[0].steps[0].id);
+    }
+
+    #[test]
     fn faults_against_undeclared_or_uncontrolled_targets_are_plan_errors() {
         let err = compile(
             r#"

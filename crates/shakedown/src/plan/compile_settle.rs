@@ -7,9 +7,8 @@ use toml::Spanned;
 
 use super::compile::Compiler;
 use super::diagnostics::Diagnostic;
-use super::duration::{DURATION_HINT, parse_duration};
 use super::model::{Settle, Watch};
-use super::raw::{RawPlanFile, RawWatch, Str};
+use super::raw::{RawPlanFile, RawWatch};
 
 impl Compiler<'_> {
     /// The settle configuration, with its defaults; None when a value does not compile (the
@@ -46,7 +45,7 @@ impl Compiler<'_> {
             None => settle_interval,
         };
         let confirm = match &raw.confirm {
-            Some(value) => self.duration_or_zero(value, "settle.watch.confirm"),
+            Some(value) => self.parsed_duration(value, "settle.watch.confirm", true),
             None => Some(defaults.confirm),
         };
         let share = self.positive_number(
@@ -70,22 +69,6 @@ impl Compiler<'_> {
             share: share?,
             max_rate: max_rate?,
         })
-    }
-
-    /// A duration that may be zero.
-    fn duration_or_zero(&mut self, value: &Str, what: &str) -> Option<Duration> {
-        let text = self.text(value, what)?;
-        match parse_duration(&text.value) {
-            Ok(d) => Some(d),
-            Err(message) => {
-                self.push(
-                    Diagnostic::new(Some(text.span), format!("{message} (in {what})"))
-                        .label("not a duration")
-                        .hint(DURATION_HINT),
-                );
-                None
-            }
-        }
     }
 
     /// A finite number above zero, or `default` when it is left out.

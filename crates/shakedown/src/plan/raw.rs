@@ -117,8 +117,9 @@ raw_table! {
     /// While the load and fault tests run, the ledger reads every tracked unit of work in the
     /// background, so that its time to terminal is measured (not bounded by when settle began)
     /// and a brief regression (`completed`, then `running`, then `completed` again) is seen.
-    /// Each key has at most one read in flight, at most 16 are in flight overall; these reads
-    /// count against `limits.requests` like every other request, and stop when it is spent.
+    /// Each key has at most one read in flight, and at most 4 are in flight overall (the reads
+    /// observe the service and must not load it); these reads count against `limits.requests`
+    /// like every other request, and stop when it is spent.
     /// What the watch did is in `report.json` under `run.watch`.
     pub struct RawWatch as "[settle.watch]" {
         /// Read tracked work during the run. `false` leaves every read to settle.
@@ -126,8 +127,9 @@ raw_table! {
         /// Pause between two reads of a key not yet seen terminal.
         interval: Option<Str> = "duration", DefaultsTo("settle.interval");
         /// Once a read saw every job of a key terminal, the key is read every `interval` for
-        /// this much longer, to catch a brief regression; then it is left to settle. `"0s"`
-        /// means no confirmation reads.
+        /// this much longer, to catch a brief regression; then it is left to settle. Settle
+        /// also polls a key until it has stayed terminal this long (at its deadline, a key
+        /// terminal at its last poll counts as settled). `"0s"` means no confirmation reads.
         confirm: Option<Str> = "duration", DefaultsTo("\"1s\"");
         /// Background reads may be at most this share of the requests the load has sent so
         /// far (plus 16, so that the first keys are read). When they reach it, due reads are

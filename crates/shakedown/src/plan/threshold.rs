@@ -14,7 +14,7 @@ METRIC is p(N) (0 < N <= 100), avg, min, max or med (latency; UNIT ms, s or m, d
 rate(failures|errors|dropped), count(requests|failures|errors|iterations|dropped), \
 max|min|avg|last(GAUGE) of a sampled gauge, or a ledger class (ok, lost, duplicates, stuck, \
 unknown, failed, recovered, not_applied, rejected, resurrected, state_regression, \
-conflicting_terminal, slow); OP is <, <=, >, >=, == or !=. \
+conflicting_terminal, slow, collision, replay_created); OP is <, <=, >, >=, == or !=. \
 Instead of a step, the braces can name a window of the test: {window=10s..20s} or {window=30s..} \
 (offsets from the test's start), and in fault tests {window=during_fault} or \
 {window=after_recovery}. Examples: `p(95) < 500ms`, `p(99){step=create} < 2s`, \

@@ -495,6 +495,7 @@ mod tests {
             keys: 40,
             terminal_keys: 38,
             reads: 120,
+            load_requests: 300,
             failed_reads: 3,
             skipped_for_share: 7,
             rate_waits: 0,
@@ -503,8 +504,8 @@ mod tests {
         let md = MarkdownExporter.render(&r);
         assert!(
             md.contains(
-                "The ledger read tracked work during the run: 120 reads of 40 keys, 38 seen \
-                 terminal; 3 failed; 7 due reads skipped (settle.watch.share of the requests \
+                "The ledger read tracked work during the run: 120 reads of 40 keys (the load \
+                 sent 300 requests), 38 seen terminal; 3 failed; 7 due reads skipped (settle.watch.share of the requests \
                  sent was reached); stopped early: limits.requests was spent.\n"
             ),
             "{md}"

@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::run::{Outcome, assert_schema_valid, finish, report_json, shakedown, write_plan};
 use crate::support::stack::{Stack, StackOptions};
 
-const PASSWORD: &str = "pw-check-test";
+pub(crate) const PASSWORD: &str = "pw-check-test";
 
 /// The checked-in, hand-written run directory.
 fn known() -> PathBuf {
@@ -407,7 +407,7 @@ pub(crate) fn assert_same_as_live(run: &Path) -> Value {
 }
 
 /// `shakedown run` of `plan` against `stack`, into `dir/run`.
-fn run_against(stack: &Stack, dir: &Path, plan: &str) -> (Outcome, PathBuf) {
+pub(crate) fn run_against(stack: &Stack, dir: &Path, plan: &str) -> (Outcome, PathBuf) {
     let path = write_plan(dir, plan);
     let run = dir.join("run");
     let mut command = shakedown();

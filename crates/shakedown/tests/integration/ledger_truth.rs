@@ -3,16 +3,11 @@
 //! its terminal state for half a second. Each gate must not say GO, and must say why, live and
 //! in `shakedown check` alike; the clean twin of each stays GO.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
 use serde_json::Value;
 
-use crate::check::assert_same_as_live;
-use crate::run::{Outcome, finish, report_json, shakedown, write_plan};
+use crate::check::{PASSWORD, assert_same_as_live, run_against};
+use crate::run::report_json;
 use crate::support::stack::{Stack, StackOptions};
-
-const PASSWORD: &str = "pw-ledger-truth";
 
 /// A plan against the runs API readable only by id: the read needs the id the submit answered
 /// with. `track_extra` is added to the track table.
@@ -59,22 +54,6 @@ fn stack(defects: &[&str], runs_api: &str) -> Stack {
             .env("TESTBED_RUNS_API", runs_api)
             .env("TESTBED_PASSWORD", PASSWORD),
     )
-}
-
-/// `shakedown run` of `plan` against `stack`, into `dir/run`.
-fn run_against(stack: &Stack, dir: &Path, plan: &str) -> (Outcome, PathBuf) {
-    let path = write_plan(dir, plan);
-    let run = dir.join("run");
-    let mut command = shakedown();
-    command
-        .arg("run")
-        .arg(&path)
-        .arg("--out")
-        .arg(&run)
-        .arg("--no-progress")
-        .env("SHAKEDOWN_API_URL", stack.api())
-        .env("TESTBED_PASSWORD", PASSWORD);
-    (finish(command, Duration::from_secs(180)), run)
 }
 
 fn l1(report: &Value) -> &Value {
