@@ -71,7 +71,7 @@ fn the_demo_plan_compiles() {
     assert_eq!(plan.name, "testbed-demo");
     assert_eq!(plan.environment, Environment::Local);
     assert_eq!(plan.seed, 42);
-    assert_eq!(plan.limits.duration, Duration::from_secs(300));
+    assert_eq!(plan.limits.duration, Duration::from_secs(480));
     assert_eq!(plan.limits.requests, 50_000);
     let with_rate = text.replace("requests = 50000 }", "requests = 50000, rate = 1000 }");
     let rated = compile_with(&with_rate, &demo_env()).unwrap_or_else(|e| panic!("{e}"));
