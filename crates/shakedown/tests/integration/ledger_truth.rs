@@ -9,40 +9,17 @@ use crate::check::{PASSWORD, assert_same_as_live, run_against};
 use crate::run::report_json;
 use crate::support::stack::{Stack, StackOptions};
 
-/// A plan against the runs API readable only by id: the read needs the id the submit answered
-/// with. `track_extra` is added to the track table.
-fn by_id_plan(track_extra: &str, runs: u32) -> String {
-    format!(
-        r#"
-[plan]
-name = "ledger-truth"
-seed = 5
-limits = {{ duration = "2m", requests = 3000 }}
-
-[settle]
-timeout = "4s"
-interval = "200ms"
-
-[secrets]
-password = {{ env = "TESTBED_PASSWORD" }}
-
-[targets.api]
-url = "${{SHAKEDOWN_API_URL}}"
-health = "GET /health"
-
-[scenarios.submit]
-steps = [
-  {{ name = "login", request = "POST api:/api/v1/auth/login", json = {{ username = "t", password = "{{{{ secrets.password }}}}" }}, capture = {{ token = "$.access_token" }} }},
-  {{ name = "create", request = "POST api:/api/v1/runs", headers = {{ Authorization = "Bearer {{{{ token }}}}" }}, json = {{ kind = "simulate", params = {{ steps = 2 }} }}, capture = {{ job_id = "$.id" }}, expect = {{ status = [200, 201] }}, track = {{ key = "{{{{ uuid() }}}}", read = "GET api:/api/v1/runs/{{{{ job_id }}}}", headers = {{ Authorization = "Bearer {{{{ token }}}}" }}, items = "$", state = "$.status", terminal = ["completed", "failed"], success = ["completed"]{track_extra} }} }},
-]
-
-[[load]]
-id = "L1"
-scenario = "submit"
-executor = {{ rounds = {{ concurrency = {runs}, rounds = 1 }} }}
-thresholds = ["lost == 0", "stuck == 0", "duplicates == 0"]
-"#
-    )
+/// `examples/by-id.toml`: a plan against the runs API readable only by id, whose read needs the
+/// id the submit answered with. With `replay` false its track resolves by its read alone.
+fn by_id_plan(replay: bool) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/by-id.toml");
+    let text = std::fs::read_to_string(path).expect("examples/by-id.toml");
+    assert!(text.contains(", resolve = \"replay\""));
+    if replay {
+        text
+    } else {
+        text.replace(", resolve = \"replay\"", "")
+    }
 }
 
 fn stack(defects: &[&str], runs_api: &str) -> Stack {
@@ -71,11 +48,7 @@ fn examples<'a>(ledger: &'a Value, class: &str) -> Vec<&'a str> {
 fn the_clean_by_id_service_is_go() {
     let stack = stack(&[], "by-id");
     let dir = tempfile::tempdir().unwrap();
-    let (out, run) = run_against(
-        &stack,
-        dir.path(),
-        &by_id_plan(", key_field = \"$.key\"", 8),
-    );
+    let (out, run) = run_against(&stack, dir.path(), &by_id_plan(true));
     assert_eq!(out.code, 0, "GO:\n{}\n{}", out.stdout, out.stderr);
     let report = report_json(&run);
     let ledger = &l1(&report)["ledger"];
@@ -88,7 +61,7 @@ fn a_submit_that_commits_then_answers_500_is_never_called_not_applied_by_a_read_
  {
     let stack = stack(&["commit-then-500"], "by-id");
     let dir = tempfile::tempdir().unwrap();
-    let (out, run) = run_against(&stack, dir.path(), &by_id_plan("", 8));
+    let (out, run) = run_against(&stack, dir.path(), &by_id_plan(false));
     assert_eq!(
         out.code, 3,
         "INCOMPLETE, not GO:\n{}\n{}",
@@ -122,7 +95,7 @@ fn a_submit_that_commits_then_answers_500_is_never_called_not_applied_by_a_read_
 fn a_replay_with_the_same_key_recovers_the_committed_run_and_finds_it_stuck() {
     let stack = stack(&["commit-then-500"], "by-id");
     let dir = tempfile::tempdir().unwrap();
-    let (out, run) = run_against(&stack, dir.path(), &by_id_plan(", resolve = \"replay\"", 8));
+    let (out, run) = run_against(&stack, dir.path(), &by_id_plan(true));
     assert_eq!(out.code, 1, "NO-GO:\n{}\n{}", out.stdout, out.stderr);
     let report = report_json(&run);
     let check = l1(&report);
@@ -149,11 +122,7 @@ fn a_replay_with_the_same_key_recovers_the_committed_run_and_finds_it_stuck() {
 fn one_run_handed_to_two_keys_is_a_collision() {
     let stack = stack(&["shared-id"], "by-id");
     let dir = tempfile::tempdir().unwrap();
-    let (out, run) = run_against(
-        &stack,
-        dir.path(),
-        &by_id_plan(", key_field = \"$.key\"", 8),
-    );
+    let (out, run) = run_against(&stack, dir.path(), &by_id_plan(true));
     assert_eq!(out.code, 1, "NO-GO:\n{}\n{}", out.stdout, out.stderr);
     let report = report_json(&run);
     let check = l1(&report);
@@ -174,7 +143,7 @@ fn one_run_handed_to_two_keys_is_a_collision() {
 fn a_brief_return_from_completed_is_seen_by_the_reads_during_the_run() {
     let stack = stack(&["brief-regression"], "by-key");
     let dir = tempfile::tempdir().unwrap();
-    let plan = by_id_plan("", 8)
+    let plan = by_id_plan(false)
         .replace(
             "GET api:/api/v1/runs/{{ job_id }}",
             "GET api:/api/v1/runs?key={{ key }}",
