@@ -132,18 +132,8 @@ fn decide(
             format!("could not be measured: {}", unmeasured.join(", ")),
         );
     }
-    if let Some(ledger) = ledger {
-        let unknown = ledger.count(LedgerClass::Unknown);
-        if unknown > 0 {
-            return (
-                Status::Inconclusive,
-                format!(
-                    "{unknown} of {} tracked keys could not be decided (no successful final \
-                     read, or settle did not complete)",
-                    ledger.tracked
-                ),
-            );
-        }
+    if let Some(why) = ledger.and_then(LedgerSummary::undecided) {
+        return (Status::Inconclusive, why);
     }
     if outcome.summary.requests == 0 {
         return (

@@ -5,7 +5,6 @@
 
 use crate::ledger::summary::LedgerSummary;
 use crate::metrics::thresholds::evaluate_with;
-use crate::plan::model::LedgerClass;
 use crate::plan::model_faults::{FaultMetric, FaultTest};
 use crate::report::fault::FaultSection;
 use crate::report::model::{CheckReport, ThresholdResult};
@@ -125,15 +124,8 @@ fn decide(
             None,
         );
     }
-    if let Some(unknown) = ledger
-        .map(|l| l.count(LedgerClass::Unknown))
-        .filter(|n| *n > 0)
-    {
-        return (
-            Status::Inconclusive,
-            format!("{unknown} tracked keys could not be decided"),
-            None,
-        );
+    if let Some(why) = ledger.and_then(LedgerSummary::undecided) {
+        return (Status::Inconclusive, why, None);
     }
     let recovery = outcome
         .section

@@ -110,6 +110,25 @@ impl LedgerSummary {
         self.counts.get(&class).copied().unwrap_or(0)
     }
 
+    /// Why the check cannot decide, when some keys are `unknown`: how many, and the first one's
+    /// reason. None when every key was decided.
+    pub fn undecided(&self) -> Option<String> {
+        let unknown = self.count(LedgerClass::Unknown);
+        if unknown == 0 {
+            return None;
+        }
+        let example = self
+            .examples
+            .get(&LedgerClass::Unknown)
+            .and_then(|e| e.first())
+            .map(|e| format!("; e.g. key {}: {}", e.key, e.why))
+            .unwrap_or_default();
+        Some(format!(
+            "{unknown} of {} tracked keys could not be decided{example}",
+            self.tracked
+        ))
+    }
+
     /// The count of one class as a threshold measures it: `slow` cannot be measured while
     /// some keys' time against the objective is undetermined (nothing passes unobserved).
     pub fn measure(&self, class: LedgerClass) -> Option<u64> {
