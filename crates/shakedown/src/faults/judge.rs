@@ -63,12 +63,27 @@ pub fn judge(
     check.thresholds = thresholds;
     check.ledger = ledger.cloned();
     check.metrics = outcome.load.as_ref().map(|l| l.summary.clone());
-    check.fault = Some(outcome.section.clone());
+    let mut section = outcome.section.clone();
+    section.ledger_drain_ms = ledger.and_then(|l| ledger_drain_ms(&section, l));
+    check.fault = Some(section);
     let (status, reason, hint) = decide(check, outcome, ledger);
     check.status = status;
     check.reason = reason;
     check.hint = hint;
     crate::ledger::gate::apply_defaults(check, ledger, &test.load.thresholds);
+}
+
+/// From recovery to the first read that saw the last of the test's work done, on the test's
+/// clock; None unless the test recovered and every key it tracked was decided and none is stuck.
+pub fn ledger_drain_ms(section: &FaultSection, ledger: &LedgerSummary) -> Option<f64> {
+    use crate::plan::model::LedgerClass;
+    let undrained = ledger.count(LedgerClass::Stuck) + ledger.count(LedgerClass::Unknown);
+    if undrained > 0 {
+        return None;
+    }
+    let recovered = section.ledger_start_ms? + section.recovery.recovered_ms?;
+    let last = ledger.last_terminal_ns? as f64 / 1e6;
+    Some((last - recovered).max(0.0))
 }
 
 fn decide(
@@ -156,4 +171,33 @@ pub fn interrupted(check: &mut CheckReport, outcome: &FaultOutcome) {
     }
     check.status = Status::Skipped;
     check.reason = "not judged: the run was interrupted; every applied fault was reverted and the partial figures are shown".into();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::model::LedgerClass;
+
+    #[test]
+    fn the_ledger_drain_runs_from_recovery_to_the_last_job_seen_done() {
+        let mut section = FaultSection {
+            ledger_start_ms: Some(1_000.0),
+            ..FaultSection::default()
+        };
+        section.recovery.recovered_ms = Some(2_000.0);
+        let mut ledger = LedgerSummary {
+            last_terminal_ns: Some(3_500_000_000),
+            ..LedgerSummary::default()
+        };
+        assert_eq!(ledger_drain_ms(&section, &ledger), Some(500.0));
+        ledger.counts.insert(LedgerClass::Stuck, 1);
+        assert_eq!(
+            ledger_drain_ms(&section, &ledger),
+            None,
+            "stuck work never drained"
+        );
+        ledger.counts.insert(LedgerClass::Stuck, 0);
+        section.recovery.recovered_ms = None;
+        assert_eq!(ledger_drain_ms(&section, &ledger), None, "not recovered");
+    }
 }

@@ -90,6 +90,7 @@ pub async fn run_fault_test(
     cancel: CancellationToken,
 ) -> FaultOutcome {
     let started = Instant::now();
+    let ledger_start_ms = env.load.ledger.clock_ms();
     let offset_ms = started
         .saturating_duration_since(env.load.run_start)
         .as_secs_f64()
@@ -241,7 +242,8 @@ pub async fn run_fault_test(
     for task in gauge_tasks {
         let _ = task.await;
     }
-    let section = summarise(test, &shared, fired, &load, offset_ms, started_at, k);
+    let mut section = summarise(test, &shared, fired, &load, offset_ms, started_at, k);
+    section.ledger_start_ms = Some(ledger_start_ms);
     let end_ms = started.elapsed().as_secs_f64() * 1000.0;
     let seconds = super::fault_seconds::fault_seconds(test, &section, offset_ms, end_ms);
     FaultOutcome {
@@ -701,5 +703,7 @@ fn summarise(
         availability_source: source.to_string(),
         outage_ms: outage,
         drain_ms: drain,
+        ledger_drain_ms: None,
+        ledger_start_ms: None,
     }
 }

@@ -491,6 +491,10 @@ impl Tally {
         if let Some(gap) = verdict.terminal_within {
             self.histograms.record_terminal_within(gap);
         }
+        if let Some(at) = verdict.terminal_at_ns {
+            let last = &mut self.summary.last_terminal_ns;
+            *last = Some(last.map_or(at, |l| l.max(at)));
+        }
         for attempts in verdict.attempts {
             self.histograms.record_attempts(attempts);
         }

@@ -65,6 +65,8 @@ pub struct KeyVerdict {
     pub objective: Option<ObjectiveOutcome>,
     /// Submit to the first read that saw it terminal (acknowledged or recovered keys).
     pub time_to_terminal: Option<Duration>,
+    /// When the first read that saw it terminal was made, ns on the ledger's clock.
+    pub terminal_at_ns: Option<u64>,
     /// How precisely that time is known: from the last read that saw the key not yet terminal
     /// (or its submit, when no read came before) to the first read that saw it terminal.
     pub terminal_within: Option<Duration>,
@@ -398,6 +400,7 @@ fn objective(verdict: &mut KeyVerdict, key: &KeyHistory, rules: &TrackRules, int
     };
     let upper = terminal.time_ns.saturating_sub(start.time_ns);
     verdict.time_to_terminal = Some(Duration::from_nanos(upper));
+    verdict.terminal_at_ns = Some(terminal.time_ns);
     let last_before = key
         .trace
         .before_terminal

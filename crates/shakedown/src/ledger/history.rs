@@ -440,6 +440,11 @@ impl Ledger {
         inner.writer.get_ref().sync_data()
     }
 
+    /// Milliseconds since the ledger was created: the clock every record is stamped on.
+    pub fn clock_ms(&self) -> f64 {
+        self.start.elapsed().as_secs_f64() * 1000.0
+    }
+
     /// The path of `history.jsonl`.
     pub fn path(&self) -> &Path {
         &self.path

@@ -48,6 +48,11 @@ pub struct LedgerSummary {
     /// that saw it terminal. Small when the ledger read the key during the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terminal_within_ms: Option<Distribution>,
+    /// The latest first terminal sighting over the keys, ns on the ledger's clock: when the
+    /// last of the test's work was first seen done (in memory only; it times a fault test's
+    /// backlog drain).
+    #[serde(skip)]
+    pub last_terminal_ns: Option<u64>,
     /// Attempts per job at its final read, when the track has an `attempts` path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts: Option<Distribution>,

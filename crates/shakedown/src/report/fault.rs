@@ -23,6 +23,15 @@ pub struct FaultSection {
     pub outage_ms: f64,
     /// Time for the backlog gauge to return to its pre-fault level after recovery, ms.
     pub drain_ms: Option<f64>,
+    /// From recovery to the first read that saw the last of the test's tracked work done, ms:
+    /// the backlog's drain as the ledger observed it. None when the test tracks nothing, did
+    /// not recover, or left work stuck or undecided.
+    #[serde(default)]
+    pub ledger_drain_ms: Option<f64>,
+    /// When the test started on the ledger's clock, ms (in memory only: it places the ledger's
+    /// reads on the test's clock).
+    #[serde(skip)]
+    pub ledger_start_ms: Option<f64>,
 }
 
 /// One fault and its proof.

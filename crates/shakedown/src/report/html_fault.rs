@@ -94,6 +94,9 @@ pub(super) fn recovery_details(out: &mut String, section: &FaultSection) {
         section.drain_ms.map_or(String::new(), |ms| format!(
             "; backlog drained in {}",
             secs(ms)
+        )) + &section.ledger_drain_ms.map_or(String::new(), |ms| format!(
+            "; tracked work done {} after recovery",
+            secs(ms)
         ))
     );
     if section.availability.is_empty() {

@@ -61,7 +61,8 @@ pub fn fault_details(out: &mut String, f: &FaultSection) {
     let _ = writeln!(
         out,
         "Recovery ({}, {} healthy in a row, deadline {}): {}; {} of {} probes failed; worst \
-         1-second availability {worst} over {} windows ({}); outage {}; backlog drain {}.\n",
+         1-second availability {worst} over {} windows ({}); outage {}; backlog drain {}; \
+         tracked work done {} after recovery.\n",
         cell(&rec.probe),
         rec.healthy,
         seconds(Some(rec.within_ms)),
@@ -75,5 +76,6 @@ pub fn fault_details(out: &mut String, f: &FaultSection) {
         f.availability_source,
         seconds(Some(f.outage_ms)),
         seconds(f.drain_ms),
+        seconds(f.ledger_drain_ms),
     );
 }
