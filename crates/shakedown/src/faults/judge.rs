@@ -13,8 +13,10 @@ use crate::status::Status;
 use super::recovery::worst;
 use super::runner::FaultOutcome;
 
-/// The measured value of a fault metric, if it could be measured.
-pub fn measure(metric: FaultMetric, section: &FaultSection) -> Option<f64> {
+/// The measured value of a fault metric, if it could be measured. `drain` is the backlog
+/// gauge's return when the test samples one (`gauge_backlog`), else the ledger's drain: the
+/// time until the last of the test's tracked work was seen done.
+pub fn measure(metric: FaultMetric, section: &FaultSection, gauge_backlog: bool) -> Option<f64> {
     match metric {
         FaultMetric::Recovery => section.recovery.recovery_ms,
         FaultMetric::Availability => worst(&section.availability),
@@ -22,7 +24,8 @@ pub fn measure(metric: FaultMetric, section: &FaultSection) -> Option<f64> {
             .recovery
             .first_injection_ms
             .map(|_| section.outage_ms),
-        FaultMetric::Drain => section.drain_ms,
+        FaultMetric::Drain if gauge_backlog => section.drain_ms,
+        FaultMetric::Drain => section.ledger_drain_ms,
     }
 }
 
@@ -31,7 +34,7 @@ pub fn evaluate_faults(test: &FaultTest, section: &FaultSection) -> Vec<Threshol
     test.expect
         .iter()
         .map(|t| {
-            let measured = measure(t.metric, section);
+            let measured = measure(t.metric, section, test.recovery.backlog.is_some());
             ThresholdResult {
                 expression: t.source.clone(),
                 measured,
@@ -59,12 +62,12 @@ pub fn judge(
         ),
         None => Vec::new(),
     };
-    thresholds.extend(evaluate_faults(test, &outcome.section));
+    let mut section = outcome.section.clone();
+    section.ledger_drain_ms = ledger.and_then(|l| ledger_drain_ms(&section, l));
+    thresholds.extend(evaluate_faults(test, &section));
     check.thresholds = thresholds;
     check.ledger = ledger.cloned();
     check.metrics = outcome.load.as_ref().map(|l| l.summary.clone());
-    let mut section = outcome.section.clone();
-    section.ledger_drain_ms = ledger.and_then(|l| ledger_drain_ms(&section, l));
     check.fault = Some(section);
     let (status, reason, hint) = decide(check, outcome, ledger);
     check.status = status;
@@ -190,6 +193,14 @@ mod tests {
             ..LedgerSummary::default()
         };
         assert_eq!(ledger_drain_ms(&section, &ledger), Some(500.0));
+        section.drain_ms = Some(9.0);
+        section.ledger_drain_ms = ledger_drain_ms(&section, &ledger);
+        assert_eq!(measure(FaultMetric::Drain, &section, true), Some(9.0));
+        assert_eq!(
+            measure(FaultMetric::Drain, &section, false),
+            Some(500.0),
+            "without a backlog gauge, `drain` is the ledger's"
+        );
         ledger.counts.insert(LedgerClass::Stuck, 1);
         assert_eq!(
             ledger_drain_ms(&section, &ledger),

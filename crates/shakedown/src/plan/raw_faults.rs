@@ -114,7 +114,9 @@ raw_table! {
         recovery: Option<Spanned<RawRecovery>> = "table", DefaultsTo("{ healthy = 3, within = \"30s\" }"), nested(Table, &RawRecovery::SCHEMA);
         /// Expectations: anything a load threshold accepts (`lost == 0`, `p(95) < 2s`), plus
         /// `recovery < 30s`, `availability >= 0.5` (the worst 1-second window), `outage < 10s`
-        /// (time the recovery probe failed) and `drain < 20s` (backlog).
+        /// (time the recovery probe failed) and `drain < 20s` (after recovery, until the
+        /// `backlog` gauge is back to its level before the fault; without a `backlog` gauge,
+        /// until the ledger first saw the last of the test's tracked work done).
         expect: Option<Vec<Str>> = "list of strings", DefaultsTo("[]");
         /// Gauges polled during the test, for `when` conditions, thresholds and `backlog`.
         sample: Option<Vec<Spanned<RawSampler>>> = "list of tables", DefaultsTo("[]"), nested(ListOfTables, &RawSampler::SCHEMA);
