@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::ledger::checker::Checker;
-use crate::ledger::observe::{jobs_in, track_at};
+use crate::ledger::observe::{Answer, read_done, track_at};
 use crate::ledger::record::{
     HeaderField, OpFn, OpType, ReadDone, ReadInvoke, ReadSpec, Record, ReplayDone, SettleDone,
     SettleInvoke, SubmitDone, SubmitInvoke, read_history,
@@ -150,6 +150,21 @@ pub(crate) struct TrackedKey {
     pub replay: Option<ReplayRequest>,
     /// Set once a poll saw every job of the key terminal, or no job.
     pub settled: AtomicBool,
+}
+
+impl TrackedKey {
+    /// The same key, read by `read` from now on (after a replay), and not yet settled.
+    fn read_by(&self, read: ReadRequest) -> TrackedKey {
+        TrackedKey {
+            test: self.test.clone(),
+            key: self.key.clone(),
+            scenario: self.scenario.clone(),
+            step: self.step,
+            read: Ok(read),
+            replay: None,
+            settled: AtomicBool::new(false),
+        }
+    }
 }
 
 /// A submit between its invoke and its completion.
@@ -404,15 +419,7 @@ impl Ledger {
         let mut inner = self.lock();
         let slot = (key.test.clone(), key.key.clone());
         if let Some(&at) = inner.key_slots.get(&slot) {
-            inner.keys[at] = Arc::new(TrackedKey {
-                test: key.test.clone(),
-                key: key.key.clone(),
-                scenario: key.scenario.clone(),
-                step: key.step,
-                read: Ok(read),
-                replay: None,
-                settled: AtomicBool::new(false),
-            });
+            inner.keys[at] = Arc::new(key.read_by(read));
         }
     }
 
@@ -511,35 +518,22 @@ impl Ledger {
             url: url.to_string(),
         });
         let seen = match status {
-            Some(404 | 410) => Ok(ReadDone {
-                status,
+            Some(status) => {
+                let json = match Answer::of(status) {
+                    Answer::Body => serde_json::from_slice(body)
+                        .map_err(|e| format!("response is not JSON: {e}")),
+                    Answer::NoJob | Answer::Failed(_) => Ok(serde_json::Value::Null),
+                };
+                read_done(track, status, json)
+            }
+            None => Err(ReadDone {
+                error: Some("no response".to_string()),
                 ..ReadDone::default()
             }),
-            Some(200..=299) => match serde_json::from_slice::<serde_json::Value>(body) {
-                Ok(json) => {
-                    let (jobs, items) = jobs_in(track, &json);
-                    Ok(ReadDone {
-                        status,
-                        jobs,
-                        items,
-                        error: None,
-                    })
-                }
-                Err(e) => Err(format!("response is not JSON: {e}")),
-            },
-            Some(s) => Err(format!("HTTP {s}")),
-            None => Err("no response".to_string()),
         };
         let (kind, done) = match seen {
             Ok(done) => (OpType::Ok, done),
-            Err(error) => (
-                OpType::Info,
-                ReadDone {
-                    status,
-                    error: Some(error),
-                    ..ReadDone::default()
-                },
-            ),
+            Err(done) => (OpType::Info, done),
         };
         for (kind, value) in [(OpType::Invoke, invoke), (kind, to_value(&done))] {
             self.record(Draft {

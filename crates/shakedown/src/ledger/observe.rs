@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::ledger::record::{JobView, MAX_RECORDED_JOBS};
+use crate::ledger::record::{JobView, MAX_RECORDED_JOBS, ReadDone};
 use crate::plan::model::{Plan, StepKind, Track};
 
 /// The track spec of step `step` of scenario `scenario`, if that step is a tracked HTTP step.
@@ -57,6 +57,60 @@ pub fn jobs_in(track: &Track, body: &Value) -> (u64, Vec<JobView>) {
         })
         .collect();
     (found.len() as u64, items)
+}
+
+/// What a read's answer says of a key, by its status alone: no job (404, 410), a body to judge
+/// (2xx), or a failed read (anything else), which never decides anything by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// The key has no job.
+    NoJob,
+    /// The body lists the key's jobs.
+    Body,
+    /// The read failed: why.
+    Failed(String),
+}
+
+impl Answer {
+    /// Judge a read's status.
+    pub fn of(status: u16) -> Answer {
+        match status {
+            404 | 410 => Answer::NoJob,
+            200..=299 => Answer::Body,
+            other => Answer::Failed(format!("HTTP {other}")),
+        }
+    }
+}
+
+/// The completion of a read that answered `status` with the JSON `body` (or why it is not
+/// JSON): what settle and a scenario's own read of a key record alike.
+pub fn read_done(
+    track: &Track,
+    status: u16,
+    body: Result<Value, String>,
+) -> Result<ReadDone, ReadDone> {
+    let failed = |error: String| ReadDone {
+        status: Some(status),
+        error: Some(error),
+        ..ReadDone::default()
+    };
+    match Answer::of(status) {
+        Answer::NoJob => Ok(ReadDone {
+            status: Some(status),
+            ..ReadDone::default()
+        }),
+        Answer::Failed(error) => Err(failed(error)),
+        Answer::Body => {
+            let json = body.map_err(failed)?;
+            let (jobs, items) = jobs_in(track, &json);
+            Ok(ReadDone {
+                status: Some(status),
+                jobs,
+                items,
+                error: None,
+            })
+        }
+    }
 }
 
 fn scalar_text(value: &Value) -> Option<String> {

@@ -254,3 +254,38 @@ fn one_key_sent_by_two_tests_is_not_a_collision() {
     let s = judge(&h);
     assert_eq!(s.count(LedgerClass::Collision), 0);
 }
+
+#[test]
+fn time_to_terminal_carries_how_precisely_the_reads_knew_it() {
+    let mut h = History::default();
+    h.submit(0, "k-1", Some(OpType::Ok), Some(201), None);
+    h.read(2, OpFn::Read, "k-1", &[("r-1", "running", 0)]);
+    h.read(4, OpFn::Read, "k-1", &[("r-1", "completed", 1)]);
+    h.read(6, OpFn::FinalRead, "k-1", &[("r-1", "completed", 1)]);
+    h.settle(7, true);
+    let s = judge(&h);
+    // The histograms keep three significant digits.
+    let near = |d: Option<&crate::ledger::summary::Distribution>, ms: f64| {
+        d.is_some_and(|d| (d.max - ms).abs() <= ms * 0.001)
+    };
+    assert!(near(s.time_to_terminal_ms.as_ref(), 4000.0), "{s:?}");
+    assert!(
+        near(s.terminal_within_ms.as_ref(), 2000.0),
+        "the read at 2s saw it running, the one at 4s done: {s:?}"
+    );
+    assert_eq!(s.last_terminal_ns, Some(4_000_000_000));
+}
+
+#[test]
+fn a_read_answer_decides_only_by_a_no_job_status_or_a_json_body() {
+    use crate::ledger::observe::{read_done, track_at};
+    let plan = fixtures::plan(fixtures::settle_config(1000, 10));
+    let track = track_at(&plan, fixtures::SCENARIO, fixtures::STEP).unwrap();
+    let body = json!({"runs": [{"id": "r-1", "status": "completed"}]});
+    assert_eq!(read_done(track, 404, Ok(json!(null))).unwrap().jobs, 0);
+    assert_eq!(read_done(track, 200, Ok(body.clone())).unwrap().jobs, 1);
+    let failed = read_done(track, 503, Ok(body)).unwrap_err();
+    assert_eq!(failed.error.as_deref(), Some("HTTP 503"));
+    let garbage = read_done(track, 200, Err("response is not JSON".into())).unwrap_err();
+    assert_eq!(garbage.status, Some(200));
+}

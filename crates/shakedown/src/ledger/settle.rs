@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::ledger::history::{Ledger, ReadRequest, ReplayRequest, SETTLE_PROCESS, TrackedKey};
-use crate::ledger::observe::{is_settled, jobs_in, track_at};
+use crate::ledger::observe::{Answer, is_settled, read_done, track_at};
 use crate::ledger::record::{OpFn, ReadDone, SettleDone, SettleInvoke};
 
 /// Reads in flight at once during settle.
@@ -347,25 +347,11 @@ async fn fetch(
         .await
         .map_err(|e| failure(None, error_chain(&e)))?;
     let status = response.status().as_u16();
-    if status == 404 || status == 410 {
-        return Ok(ReadDone {
-            status: Some(status),
-            ..ReadDone::default()
-        });
-    }
-    if !response.status().is_success() {
-        return Err(failure(Some(status), format!("HTTP {status}")));
-    }
-    let json = json_body(response)
-        .await
-        .map_err(|e| failure(Some(status), e))?;
-    let (jobs, items) = jobs_in(track, &json);
-    Ok(ReadDone {
-        status: Some(status),
-        jobs,
-        items,
-        error: None,
-    })
+    let body = match Answer::of(status) {
+        Answer::Body => json_body(response).await,
+        Answer::NoJob | Answer::Failed(_) => Ok(serde_json::Value::Null),
+    };
+    read_done(track, status, body)
 }
 
 fn build(clients: &Clients, read: &ReadRequest) -> Result<reqwest::RequestBuilder, String> {

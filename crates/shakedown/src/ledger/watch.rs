@@ -254,7 +254,7 @@ pub(crate) async fn watch(
             let Some(slot) = schedule.take_due(now) else {
                 break;
             };
-            let load_sent = budget.used().saturating_sub(allowance.granted());
+            let load_sent = load_requests(budget, &allowance);
             match allowance.check(now, load_sent) {
                 Ok(()) => {}
                 Err(Refusal::Share) => {
@@ -315,7 +315,7 @@ pub(crate) async fn watch(
         finish(&mut schedule, &mut summary, done);
     }
     summary.keys = keys.iter().filter(|k| k.read.is_ok()).count() as u64;
-    summary.load_requests = budget.used().saturating_sub(allowance.granted());
+    summary.load_requests = load_requests(budget, &allowance);
     summary.terminal_keys = schedule.seen_terminal() as u64;
     tracing::info!(
         keys = summary.keys,
@@ -328,6 +328,11 @@ pub(crate) async fn watch(
         "ledger watch done"
     );
     summary
+}
+
+/// Requests the load itself has sent: the run's budget used, less the watch's own reads.
+fn load_requests(budget: &RequestBudget, allowance: &Allowance) -> u64 {
+    budget.used().saturating_sub(allowance.granted())
 }
 
 fn finish(schedule: &mut Schedule, summary: &mut WatchSummary, done: Finished) {
