@@ -1,6 +1,8 @@
 //! Preflight: before any load, prove that every target is reachable, healthy, and accepts its
 //! credentials. A failure here is a BLOCKED target with a fix hint after seconds, not a failure
-//! twenty minutes into the run.
+//! twenty minutes into the run. A target with a URL but no `health` or `preflight` probe is still
+//! reached: a `GET /` must get any HTTP answer (any status) within its connect timeout, so a
+//! plan's only target being down is BLOCKED, never a GO over refused connections.
 
 use std::time::{Duration, Instant};
 
@@ -66,18 +68,38 @@ async fn check_target(plan: &Plan, target: &Target, redactor: &Redactor) -> Targ
     };
     let ctx = probe_context(plan);
     let mut observed = Vec::new();
-    let probes = target
-        .health
-        .iter()
-        .map(|p| (p, true))
-        .chain(target.preflight.iter().map(|p| (p, false)));
-    for (probe, is_health) in probes {
-        let what = if is_health {
-            "health probe"
+    let reach = reach_probe();
+    let declared = target.health.is_some() || !target.preflight.is_empty();
+    let probes: Vec<(&Probe, &str)> = if declared {
+        target
+            .health
+            .iter()
+            .map(|p| (p, "health probe"))
+            .chain(target.preflight.iter().map(|p| (p, "preflight probe")))
+            .collect()
+    } else if target.base_url.is_empty() {
+        Vec::new()
+    } else {
+        vec![(&reach, "reachability probe")]
+    };
+    for (probe, what) in probes {
+        let attempt = send_probe(&client, target, probe, &ctx);
+        let answer = if declared {
+            attempt.await
         } else {
-            "preflight probe"
+            match tokio::time::timeout(target.connect_timeout, attempt).await {
+                Ok(answer) => answer,
+                Err(_) => Err(ProbeError::Transport {
+                    line: "GET /".into(),
+                    error: format!(
+                        "no HTTP answer within the connect timeout ({})",
+                        humantime::format_duration(target.connect_timeout)
+                    ),
+                    connect: false,
+                }),
+            }
         };
-        match send_probe(&client, target, probe, &ctx).await {
+        match answer {
             Err(ProbeError::Render(err)) => {
                 return blocked(
                     format!("{what} of target {} cannot be rendered: {err}", target.name),
@@ -113,6 +135,13 @@ async fn check_target(plan: &Plan, target: &Target, redactor: &Redactor) -> Targ
                 );
             }
             Ok((line, status, elapsed)) => {
+                if !declared {
+                    observed.push(format!(
+                        "reachable: {line} -> {status} in {}ms (no health probe: any HTTP answer counts; declare `health` to check more)",
+                        elapsed.as_millis()
+                    ));
+                    continue;
+                }
                 if probe.expect_status.contains(status) {
                     observed.push(format!("{line} -> {status} in {}ms", elapsed.as_millis()));
                     continue;
@@ -138,7 +167,7 @@ async fn check_target(plan: &Plan, target: &Target, redactor: &Redactor) -> Targ
         }
     }
     let reason = if observed.is_empty() {
-        "no probes declared; nothing was checked beyond the plan".to_string()
+        "no URL and no probes: nothing to reach (its control, if any, is checked apart)".to_string()
     } else {
         observed.join("; ")
     };
@@ -152,6 +181,16 @@ async fn check_target(plan: &Plan, target: &Target, redactor: &Redactor) -> Targ
         },
         reason: redactor.redact(&reason).into_owned(),
         hint: None,
+    }
+}
+
+/// The probe of a target that declares none: any answer to `GET /` shows it is reachable.
+fn reach_probe() -> Probe {
+    Probe {
+        method: crate::plan::model::Method::Get,
+        path: crate::template::Template::literal("/"),
+        headers: Vec::new(),
+        expect_status: crate::plan::model::StatusSet::Success,
     }
 }
 

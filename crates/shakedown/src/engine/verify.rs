@@ -113,19 +113,18 @@ fn decide(
     outcome: &LoadOutcome,
     ledger: Option<&LedgerSummary>,
 ) -> (Status, String) {
-    let failed: Vec<String> = thresholds
+    let mut failed: Vec<String> = thresholds
         .iter()
         .filter(|t| !t.passed && t.measured.is_some())
         .map(describe)
         .collect();
+    if let Some(why) = outcome.summary.nothing_succeeded() {
+        failed.insert(0, why);
+    }
     if !failed.is_empty() {
         return (Status::Fail, failed.join("; "));
     }
-    let unmeasured: Vec<&str> = thresholds
-        .iter()
-        .filter(|t| t.measured.is_none())
-        .map(|t| t.expression.as_str())
-        .collect();
+    let unmeasured = crate::report::model::unmeasured(thresholds);
     if !unmeasured.is_empty() {
         return (
             Status::Inconclusive,
@@ -159,9 +158,16 @@ fn decide(
 /// "p(95) < 5000ms: measured 6120.4ms".
 fn describe(t: &ThresholdResult) -> String {
     match t.measured {
-        Some(v) if t.unit == "ms" => format!("{}: measured {v:.1}ms", t.expression),
-        Some(v) => format!("{}: measured {}", t.expression, trim_number(v)),
-        None => format!("{}: not measured", t.expression),
+        Some(v) if t.unit == "ms" => {
+            format!("{}{}: measured {v:.1}ms", t.expression, t.default_mark())
+        }
+        Some(v) => format!(
+            "{}{}: measured {}",
+            t.expression,
+            t.default_mark(),
+            trim_number(v)
+        ),
+        None => format!("{}{}: not measured", t.expression, t.default_mark()),
     }
 }
 

@@ -41,6 +41,7 @@ fn seconds(
         first..end
     };
     let mut during = BTreeSet::new();
+    let mut first_injected: Option<f64> = None;
     for fault in &section.faults {
         let (Some(injected), true) = (fault.injected_ms, fault.method != "not injected") else {
             continue;
@@ -49,16 +50,36 @@ fn seconds(
             Some(ttl) => Some(injected + ttl.as_secs_f64() * 1000.0),
             None => fault.recovered_ms,
         };
+        first_injected = Some(first_injected.map_or(injected, |f: f64| f.min(injected)));
         let until = ends.unwrap_or(end_ms).max(injected);
         during.extend(covered(injected, until));
     }
-    let after = section
+    let after: Option<Vec<u64>> = section
         .recovery
         .recovered_ms
         .map(|recovered| covered(recovered, end_ms.max(recovered)).collect());
+    // Whole seconds before the first injection and after the recovery: a second that a fault
+    // or its recovery touched at all is not outside it.
+    let start = at(0.0).floor() as u64;
+    let end = at(end_ms).ceil() as u64;
+    let outside = match first_injected {
+        Some(first) => {
+            let before = start..(at(first).floor() as u64);
+            let after = section
+                .recovery
+                .recovered_ms
+                .map_or(end, |recovered| at(recovered).ceil() as u64)..end;
+            before
+                .chain(after)
+                .filter(|s| !during.contains(s))
+                .collect()
+        }
+        None => (start..end).collect(),
+    };
     FaultSeconds {
         during_fault: (!during.is_empty()).then(|| during.into_iter().collect()),
         after_recovery: after,
+        outside_fault: Some(outside),
     }
 }
 
@@ -84,6 +105,7 @@ mod tests {
         let s = seconds(&section, &four_seconds, 0.0, 9000.0);
         assert_eq!(s.during_fault, Some(vec![2, 3, 4, 5]));
         assert_eq!(s.after_recovery, Some(vec![6, 7, 8]));
+        assert_eq!(s.outside_fault, Some(vec![0, 1, 7, 8]));
         // A fault without a fixed length lasts until the recovery; a test that started 10.6 s
         // into the run shifts everything.
         let s = seconds(&section, &|_| None, 10_600.0, 9000.0);

@@ -40,6 +40,7 @@ pub fn evaluate_faults(test: &FaultTest, section: &FaultSection) -> Vec<Threshol
                 measured,
                 unit: t.metric.unit().to_string(),
                 passed: measured.is_some_and(|v| t.op.holds(v, t.value)),
+                default: false,
             }
         })
         .collect()
@@ -103,6 +104,9 @@ fn decide(
         .filter(|t| !t.passed && t.measured.is_some())
         .map(ThresholdResult::describe)
         .collect();
+    if let Some(why) = check.metrics.as_ref().and_then(|m| m.nothing_succeeded()) {
+        failed.insert(0, why);
+    }
     if let Some(missed) = &outcome.deadline_missed {
         failed.insert(0, missed.clone());
     }
@@ -129,12 +133,7 @@ fn decide(
             Some("a fault counts only when it is proven: give the target an identity probe that changes on restart (a boot id, a PID, a deployment id)".into()),
         );
     }
-    let unmeasured: Vec<&str> = check
-        .thresholds
-        .iter()
-        .filter(|t| t.measured.is_none())
-        .map(|t| t.expression.as_str())
-        .collect();
+    let unmeasured = crate::report::model::unmeasured(&check.thresholds);
     if !unmeasured.is_empty() {
         return (
             Status::Inconclusive,

@@ -197,6 +197,7 @@ mod tests {
             window: None,
             op: CmpOp::Le,
             value: 5.0,
+            default: false,
         }
     }
 

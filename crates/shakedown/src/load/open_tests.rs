@@ -53,6 +53,7 @@ fn count(counter: Counter, value: f64) -> Threshold {
         window: None,
         op: CmpOp::Eq,
         value,
+        default: false,
     }
 }
 

@@ -110,6 +110,7 @@ async fn a_failing_expectation_is_counted_with_its_signature() {
         window: None,
         op: CmpOp::Eq,
         value: 0.0,
+        default: false,
     });
     let plan = plan(
         vec![target("api", &url)],
@@ -450,6 +451,7 @@ async fn gauges_are_sampled_and_failed_samples_counted() {
         window: None,
         op: CmpOp::Lt,
         value: 5.0,
+        default: false,
     });
     let plan = plan(
         vec![target("api", &url)],

@@ -131,6 +131,20 @@ pub struct LoadSummary {
     pub warnings: Vec<String>,
 }
 
+impl LoadSummary {
+    /// Why a check that sent requests cannot pass whatever its thresholds: not one of them
+    /// succeeded, so nothing the service did was observed to work. None if one did, or if none
+    /// was sent (that is INCONCLUSIVE, judged apart).
+    pub fn nothing_succeeded(&self) -> Option<String> {
+        (self.requests > 0 && self.failures >= self.requests).then(|| {
+            format!(
+                "no request succeeded: all {} failed ({} got no answer), so nothing was observed to work",
+                self.requests, self.errors
+            )
+        })
+    }
+}
+
 /// The open model's own figures. `latency_ms` of the test is the response time: from each
 /// iteration's intended start to the end of its first request's body.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -43,6 +43,7 @@ pub fn evaluate_with(
                 measured,
                 unit: unit(&t.metric).to_string(),
                 passed: measured.is_some_and(|v| t.op.holds(v, t.value)),
+                default: t.default,
             }
         })
         .collect()
@@ -130,6 +131,7 @@ mod tests {
             window: None,
             op,
             value,
+            default: false,
         }
     }
 

@@ -25,6 +25,9 @@ pub struct FaultSeconds {
     pub during_fault: Option<Vec<u64>>,
     /// Seconds from the recovery of the last fault to the end of the test.
     pub after_recovery: Option<Vec<u64>>,
+    /// The test's seconds outside `during_fault`: before the first injection and after each
+    /// recovery.
+    pub outside_fault: Option<Vec<u64>>,
 }
 
 /// The seconds of the run `scope` selects for the test `m`, None if they are not known.
@@ -33,6 +36,7 @@ pub fn seconds(scope: &WindowScope, m: &Measurements, faults: &FaultSeconds) -> 
         WindowScope::Range { from, to } => Some(range(m, *from, *to).collect()),
         WindowScope::DuringFault => faults.during_fault.clone(),
         WindowScope::AfterRecovery => faults.after_recovery.clone(),
+        WindowScope::OutsideFault => faults.outside_fault.clone(),
     }
 }
 
@@ -107,6 +111,7 @@ mod tests {
             window: Some(window),
             op: CmpOp::Lt,
             value: 0.0,
+            default: false,
         }
     }
 
@@ -188,6 +193,7 @@ mod tests {
         let faults = FaultSeconds {
             during_fault: Some(vec![6, 7]),
             after_recovery: Some(vec![30, 31]),
+            outside_fault: Some(vec![1, 2, 30, 31]),
         };
         let s = seconds(&scope, &m, &faults).unwrap();
         assert!(measure(&t, &m, &s).is_some_and(|v| v > 700.0));

@@ -124,6 +124,10 @@ impl Compiler<'_> {
                 raw_load.sample = raw.sample.clone();
                 let span = first_line(self.source, &load.span());
                 self.load_test(&raw_load, span, &label, declared, scenarios)
+                    .map(|mut test| {
+                        super::threshold_default::add_failure_default(&mut test.thresholds, true);
+                        test
+                    })
             }
             None => {
                 self.push(

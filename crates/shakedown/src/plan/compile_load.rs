@@ -52,9 +52,11 @@ impl Compiler<'_> {
                 }
             };
             let label = id.clone().unwrap_or_else(|| i.to_string());
-            if let Some(test) = self.load_test(load.get_ref(), header, &label, &declared, scenarios)
+            if let Some(mut test) =
+                self.load_test(load.get_ref(), header, &label, &declared, scenarios)
             {
                 self.no_fault_windows(&test, load.get_ref(), &label);
+                super::threshold_default::add_failure_default(&mut test.thresholds, false);
                 if let Some(id) = id {
                     out.push(LoadTest { id, ..test });
                 }

@@ -262,6 +262,6 @@ iterations to a window, or remove the `window=`";
 pub(super) fn needs_a_fault(t: &Threshold) -> bool {
     matches!(
         t.window,
-        Some(WindowScope::DuringFault | WindowScope::AfterRecovery)
+        Some(WindowScope::DuringFault | WindowScope::AfterRecovery | WindowScope::OutsideFault)
     )
 }

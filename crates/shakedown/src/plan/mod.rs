@@ -53,6 +53,7 @@ pub mod request_line;
 pub mod schema;
 mod scope;
 pub mod threshold;
+pub mod threshold_default;
 pub mod threshold_fault;
 pub mod threshold_scope;
 

@@ -550,6 +550,9 @@ pub struct Threshold {
     pub op: CmpOp,
     /// Right-hand side, in the metric's unit (milliseconds for latencies).
     pub value: f64,
+    /// Added by shakedown, not written in the plan: the default `count(failures) == 0` of a
+    /// test whose thresholds say nothing about failures (see [`super::threshold_default`]).
+    pub default: bool,
 }
 
 /// What a threshold measures.

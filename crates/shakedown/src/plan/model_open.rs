@@ -136,6 +136,10 @@ pub enum WindowScope {
     /// From the recovery of the last fault to the end of the test: `{window=after_recovery}`.
     /// Only in fault tests.
     AfterRecovery,
+    /// Every second of the test outside the fault windows: before the first injection and
+    /// after each recovery: `{window=outside_fault}`. Only in fault tests; the default
+    /// `count(failures){window=outside_fault} == 0` of a fault test reads it.
+    OutsideFault,
 }
 
 #[cfg(test)]

@@ -16,8 +16,10 @@ max|min|avg|last(GAUGE) of a sampled gauge, or a ledger class (ok, lost, duplica
 unknown, failed, recovered, not_applied, rejected, resurrected, state_regression, \
 conflicting_terminal, slow, collision, replay_created); OP is <, <=, >, >=, == or !=. \
 Instead of a step, the braces can name a window of the test: {window=10s..20s} or {window=30s..} \
-(offsets from the test's start), and in fault tests {window=during_fault} or \
-{window=after_recovery}. Examples: `p(95) < 500ms`, `p(99){step=create} < 2s`, \
+(offsets from the test's start), and in fault tests {window=during_fault}, \
+{window=after_recovery} or {window=outside_fault} (before the first fault and after the \
+recovery). A test whose thresholds name no `failures` gets `count(failures) == 0` by default (a \
+fault test: `count(failures){window=outside_fault} == 0`). Examples: `p(95) < 500ms`, `p(99){step=create} < 2s`, \
 `p(99){window=10s..} < 1s`, `count(failures) == 0`, `count(dropped) == 0`, \
 `max(queue_depth) < 100`, `lost == 0`";
 
@@ -242,6 +244,7 @@ pub fn parse_threshold(source: &str) -> Result<Threshold, ThresholdError> {
         window,
         op,
         value,
+        default: false,
     })
 }
 

@@ -1,5 +1,5 @@
 //! The scope of a threshold, written in braces after its metric: `{step=NAME}`,
-//! `{window=10s..20s}`, `{window=30s..}`, `{window=during_fault}`, `{window=after_recovery}`,
+//! `{window=10s..20s}`, `{window=30s..}`, `{window=during_fault}`, `{window=after_recovery}`, `{window=outside_fault}`,
 //! or a step and a window together, `{step=create, window=5s..}`.
 //!
 //! Window bounds are offsets from the start of the test, in the plan's duration syntax; the
@@ -22,7 +22,7 @@ pub struct Scope {
 
 /// How a scope is written, for errors.
 pub const SCOPE_GRAMMAR: &str = "a scope is written `{step=NAME}`, `{window=10s..20s}`, \
-`{window=30s..}`, `{window=during_fault}`, `{window=after_recovery}`, or `{step=NAME, window=...}`";
+`{window=30s..}`, `{window=during_fault}`, `{window=after_recovery}`, `{window=outside_fault}`, or `{step=NAME, window=...}`";
 
 /// Parse the text between `{` and `}` (exclusive); `offset` is its position in the threshold,
 /// for error ranges.
@@ -67,12 +67,13 @@ fn parse_window(text: &str) -> Result<WindowScope, String> {
     match text {
         "during_fault" => return Ok(WindowScope::DuringFault),
         "after_recovery" => return Ok(WindowScope::AfterRecovery),
+        "outside_fault" => return Ok(WindowScope::OutsideFault),
         _ => {}
     }
     let Some((from, to)) = text.split_once("..") else {
         return Err(format!(
             "`{text}` is not a window: write FROM..TO (e.g. 10s..20s), FROM.. (to the end), \
-             during_fault or after_recovery"
+             during_fault, after_recovery or outside_fault"
         ));
     };
     let bound = |t: &str| -> Result<Duration, String> {

@@ -118,6 +118,7 @@ fn threshold(expression: &str, measured: Option<f64>, unit: &str, passed: bool) 
         measured,
         unit: unit.into(),
         passed,
+        default: false,
     }
 }
 

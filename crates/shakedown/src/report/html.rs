@@ -284,8 +284,9 @@ fn check_section(out: &mut String, check: &CheckReport, evidence: &RunEvidence) 
             };
             let _ = write!(
                 out,
-                r#"<tr class="t-{class}"><td><code>{}</code></td><td class="num">{}</td><td><span class="badge s-{class}">{word}</span></td></tr>"#,
+                r#"<tr class="t-{class}"><td><code>{}</code>{}</td><td class="num">{}</td><td><span class="badge s-{class}">{word}</span></td></tr>"#,
                 esc(&t.expression),
+                t.default_mark(),
                 esc(&t.measured_text())
             );
         }

@@ -127,8 +127,9 @@ fn check_case(suite: &str, c: &CheckReport) -> Case {
         let mark = if t.passed { "pass" } else { "FAIL" };
         let _ = write!(
             details,
-            "\n[{mark}] {} measured {}",
+            "\n[{mark}] {}{} measured {}",
             t.expression,
+            t.default_mark(),
             t.measured_text()
         );
     }

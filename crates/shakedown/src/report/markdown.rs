@@ -138,7 +138,11 @@ fn check_section(out: &mut String, check: &CheckReport) {
         ]);
         for t in &check.thresholds {
             let result = if t.passed { "✅ pass" } else { "❌ fail" };
-            table.row([code(&t.expression), t.measured_text(), result.to_string()]);
+            table.row([
+                format!("{}{}", code(&t.expression), t.default_mark()),
+                t.measured_text(),
+                result.to_string(),
+            ]);
         }
         out.push_str(&table.markdown());
         out.push('\n');

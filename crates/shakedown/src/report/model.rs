@@ -163,6 +163,10 @@ pub struct ThresholdResult {
     pub unit: String,
     /// Whether it held. A threshold that could not be measured did not hold.
     pub passed: bool,
+    /// True when shakedown added it because the plan's thresholds say nothing about failures
+    /// (`count(failures) == 0`); absent for the plan's own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default: bool,
 }
 
 /// Format a measured `value` in `unit` ("ms", "count", "ratio" or "value") for people:
@@ -193,6 +197,17 @@ fn trim_decimals(value: f64, decimals: usize) -> String {
     if text == "-0" { "0".to_string() } else { text }
 }
 
+/// The expressions of the thresholds that could not be measured and so leave a check
+/// INCONCLUSIVE: the plan's own. A default that could not be measured (no request after the
+/// recovery, say) is shown as such but does not hold the verdict back.
+pub fn unmeasured(thresholds: &[ThresholdResult]) -> Vec<&str> {
+    thresholds
+        .iter()
+        .filter(|t| t.measured.is_none() && !t.default)
+        .map(|t| t.expression.as_str())
+        .collect()
+}
+
 impl ThresholdResult {
     /// The measured value in its unit, or `not measured`.
     pub fn measured_text(&self) -> String {
@@ -205,9 +220,23 @@ impl ThresholdResult {
     /// The expression with its measurement: `p(95) < 5000ms measured 6120.4ms`.
     pub fn describe(&self) -> String {
         match self.measured {
-            Some(_) => format!("{} measured {}", self.expression, self.measured_text()),
-            None => format!("{} could not be measured", self.expression),
+            Some(_) => format!(
+                "{}{} measured {}",
+                self.expression,
+                self.default_mark(),
+                self.measured_text()
+            ),
+            None => format!(
+                "{}{} could not be measured",
+                self.expression,
+                self.default_mark()
+            ),
         }
+    }
+
+    /// ` (default)` for a threshold shakedown added, else nothing: every report shows it.
+    pub fn default_mark(&self) -> &'static str {
+        if self.default { " (default)" } else { "" }
     }
 }
 
@@ -287,6 +316,7 @@ mod tests {
             measured: Some(6120.4),
             unit: "ms".into(),
             passed: false,
+            default: false,
         };
         assert_eq!(t.describe(), "p(95) < 5000ms measured 6120.4ms");
         t.measured = None;

@@ -183,12 +183,14 @@ mod tests {
                 measured: Some(0.0),
                 unit: "count".into(),
                 passed: true,
+                default: false,
             },
             ThresholdResult {
                 expression: "p(95) < 5000ms".into(),
                 measured: Some(6120.43),
                 unit: "ms".into(),
                 passed: false,
+                default: false,
             },
         ];
         let mut blocked = check("L2", Status::Blocked);

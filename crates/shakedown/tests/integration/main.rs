@@ -17,6 +17,7 @@ mod plan_errors;
 mod probes;
 mod proxy;
 mod run;
+mod safe_defaults;
 mod stream_hostile;
 mod streams;
 mod support;

@@ -1,0 +1,116 @@
+//! No GO without an observation, on the plan a user writes first: a target without `health`
+//! that nothing listens on is BLOCKED at preflight (INCOMPLETE, exit 3); a test whose every
+//! request failed is NO-GO with no threshold at all, with only a latency threshold, and with a
+//! threshold loose enough to allow every failure.
+
+use std::time::Duration;
+
+use crate::hostile::{Behaviour, RawServer, closed_port};
+use crate::run::{report_json, run_plan, write_plan};
+
+/// One load test of `GET /x` expecting 201 (the server answers 200: every request fails).
+fn failing_plan(url: &str, thresholds: &str) -> String {
+    format!(
+        r#"
+[plan]
+name = "first-plan"
+limits = {{ duration = "1m", requests = 100 }}
+
+[targets.api]
+url = "{url}"
+connect_timeout = "2s"
+
+[scenarios.get]
+steps = [{{ name = "get", request = "GET api:/x", expect = {{ status = [201] }} }}]
+
+[[load]]
+id = "L1"
+scenario = "get"
+executor = {{ vus = {{ count = 1, iterations = 3 }} }}
+{thresholds}
+"#
+    )
+}
+
+#[test]
+fn an_unreachable_target_without_health_is_blocked_not_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let plan = write_plan(dir.path(), &failing_plan(&url, ""));
+    let run = dir.path().join("run");
+    let out = run_plan(&plan, &run, &[], Duration::from_secs(60));
+    assert_eq!(out.code, 3, "INCOMPLETE; stdout:\n{}", out.stdout);
+    let report = report_json(&run);
+    assert_eq!(report["verdict"], "INCOMPLETE");
+    let preflight = &report["preflight"][0];
+    assert_eq!(preflight["status"], "BLOCKED", "{preflight}");
+    let reason = preflight["reason"].as_str().unwrap();
+    assert!(reason.contains("unreachable"), "{reason}");
+    let check = &report["checks"][0];
+    assert_eq!(check["status"], "BLOCKED");
+    assert!(
+        check["hint"].as_str().unwrap().contains(&url),
+        "the hint names the address: {check}"
+    );
+    assert_eq!(report["checks"][0]["metrics"], serde_json::Value::Null);
+}
+
+/// Run `thresholds` against a server where every request fails; the report.
+fn run_failing(thresholds: &str) -> (i32, serde_json::Value, String) {
+    let server = RawServer::start(Behaviour::HugeBody { size: 16 });
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(dir.path(), &failing_plan(&server.url(), thresholds));
+    let run = dir.path().join("run");
+    let out = run_plan(&plan, &run, &[], Duration::from_secs(60));
+    let markdown = std::fs::read_to_string(run.join("report.md")).unwrap();
+    (out.code, report_json(&run), markdown)
+}
+
+#[test]
+fn every_request_failing_with_no_threshold_is_no_go_by_the_default() {
+    let (code, report, markdown) = run_failing("");
+    assert_eq!(code, 1, "NO-GO: {report}");
+    assert_eq!(report["verdict"], "NO-GO");
+    assert_eq!(
+        report["preflight"][0]["status"], "PASS",
+        "reached: {report}"
+    );
+    let check = &report["checks"][0];
+    assert_eq!(check["status"], "FAIL");
+    let default = &check["thresholds"][0];
+    assert_eq!(default["expression"], "count(failures) == 0");
+    assert_eq!(default["default"], true);
+    assert_eq!(default["measured"], 3.0);
+    assert!(
+        markdown.contains("`count(failures) == 0` (default)"),
+        "{markdown}"
+    );
+}
+
+#[test]
+fn a_latency_threshold_alone_does_not_pass_refused_work() {
+    let (code, report, _) = run_failing(r#"thresholds = ["p(95) < 5s"]"#);
+    assert_eq!(code, 1, "NO-GO: {report}");
+    let thresholds = report["checks"][0]["thresholds"].as_array().unwrap();
+    assert_eq!(thresholds.len(), 2, "{thresholds:?}");
+    assert_eq!(thresholds[0]["passed"], true, "the latency held");
+    assert_eq!(thresholds[1]["default"], true);
+    assert_eq!(thresholds[1]["passed"], false);
+}
+
+#[test]
+fn a_check_where_nothing_succeeded_is_never_pass_whatever_its_thresholds() {
+    let (code, report, _) = run_failing(r#"thresholds = ["rate(failures) <= 1"]"#);
+    assert_eq!(code, 1, "NO-GO: {report}");
+    let check = &report["checks"][0];
+    let thresholds = check["thresholds"].as_array().unwrap();
+    assert_eq!(thresholds.len(), 1, "the plan's own wins: {thresholds:?}");
+    assert_eq!(thresholds[0]["passed"], true);
+    assert!(thresholds[0].get("default").is_none());
+    assert_eq!(check["status"], "FAIL");
+    let reason = check["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no request succeeded: all 3 failed"),
+        "{reason}"
+    );
+}
