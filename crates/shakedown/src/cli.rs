@@ -204,6 +204,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Validate { plan } => {
             let plan = load_plan(&plan)?;
+            for warning in &plan.warnings {
+                eprintln!(
+                    "{}\n",
+                    crate::report::redact_stream::redact_process_text(warning)
+                );
+            }
             if !output.quiet {
                 println!(
                     "{}",

@@ -168,8 +168,13 @@ pub fn dry_run(plan: &Plan) -> String {
 
 /// What `validate` prints for a valid plan.
 pub fn validated(plan: &Plan) -> String {
+    let warnings = match plan.warnings.len() {
+        0 => String::new(),
+        1 => " (1 warning above)".to_string(),
+        n => format!(" ({n} warnings above)"),
+    };
     format!(
-        "{}: plan {} is valid: {} targets, {} scenarios, {} load tests",
+        "{}: plan {} is valid: {} targets, {} scenarios, {} load tests{warnings}",
         plan.source.display(),
         plan.name,
         plan.targets.len(),

@@ -85,7 +85,7 @@ pub fn ledger_drain_ms(section: &FaultSection, ledger: &LedgerSummary) -> Option
     if undrained > 0 {
         return None;
     }
-    let recovered = section.ledger_start_ms? + section.recovery.recovered_ms?;
+    let recovered = section.run_offset_ms? + section.recovery.recovered_ms?;
     let last = ledger.last_terminal_ns? as f64 / 1e6;
     Some((last - recovered).max(0.0))
 }
@@ -183,7 +183,7 @@ mod tests {
     #[test]
     fn the_ledger_drain_runs_from_recovery_to_the_last_job_seen_done() {
         let mut section = FaultSection {
-            ledger_start_ms: Some(1_000.0),
+            run_offset_ms: Some(1_000.0),
             ..FaultSection::default()
         };
         section.recovery.recovered_ms = Some(2_000.0);

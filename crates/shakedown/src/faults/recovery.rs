@@ -62,21 +62,53 @@ pub fn outage_ms(samples: &[ProbeSample]) -> f64 {
 }
 
 /// Availability of each 1-second window of the background load from `from_s` to `to_s`
-/// (seconds since the start of the run, inclusive), from the load's own windows.
+/// (seconds since the start of the run, inclusive), from the load's own windows. A second in
+/// which no request started but some were in flight (clients waiting on a hung service) is
+/// unavailable: 0, not absent.
 pub fn availability(windows: &[WindowSummary], from_s: u64, to_s: u64) -> Vec<AvailabilityWindow> {
     windows
         .iter()
-        .filter(|w| w.second >= from_s && w.second <= to_s && w.requests > 0)
-        .map(|w| {
+        .filter(|w| w.second >= from_s && w.second <= to_s)
+        .filter_map(|w| {
             let successes = w.requests.saturating_sub(w.failures);
-            AvailabilityWindow {
-                second: w.second,
-                requests: w.requests,
-                successes,
-                availability: successes as f64 / w.requests as f64,
+            match (w.requests, w.in_flight) {
+                (0, 0) => None,
+                (0, _) => Some(stalled(w)),
+                (requests, _) => Some(AvailabilityWindow {
+                    second: w.second,
+                    requests,
+                    successes,
+                    availability: successes as f64 / requests as f64,
+                    in_flight: w.in_flight,
+                }),
             }
         })
         .collect()
+}
+
+/// A second in which requests were in flight and none started: availability 0.
+fn stalled(w: &WindowSummary) -> AvailabilityWindow {
+    AvailabilityWindow {
+        second: w.second,
+        requests: 0,
+        successes: 0,
+        availability: 0.0,
+        in_flight: w.in_flight,
+    }
+}
+
+/// The seconds from `from_s` to `to_s` (inclusive) with no request started and none in flight:
+/// availability cannot be said of them, and the report says how many there were.
+pub fn idle_seconds(windows: &[WindowSummary], from_s: u64, to_s: u64) -> u64 {
+    if from_s > to_s {
+        return 0;
+    }
+    let busy = windows
+        .iter()
+        .filter(|w| w.second >= from_s && w.second <= to_s)
+        .filter(|w| w.requests > 0 || w.in_flight > 0)
+        .count() as u64;
+    (to_s - from_s + 1).saturating_sub(busy)
 }
 
 /// Availability of each 1-second window when a latency objective is set: `within` holds, per
@@ -89,14 +121,18 @@ pub fn availability_within(
 ) -> Vec<AvailabilityWindow> {
     windows
         .iter()
-        .filter(|w| w.second >= from_s && w.second <= to_s && w.requests > 0)
+        .filter(|w| w.second >= from_s && w.second <= to_s)
         .filter_map(|w| {
+            if w.requests == 0 {
+                return (w.in_flight > 0).then(|| stalled(w));
+            }
             let share = within.iter().find(|(s, _)| *s == w.second)?.1?;
             Some(AvailabilityWindow {
                 second: w.second,
                 requests: w.requests,
                 successes: (share * w.requests as f64).round() as u64,
                 availability: share,
+                in_flight: w.in_flight,
             })
         })
         .collect()
@@ -124,6 +160,7 @@ pub fn probe_availability(
                     requests: 0,
                     successes: 0,
                     availability: 0.0,
+                    in_flight: 0,
                 });
                 match out.last_mut() {
                     Some(w) => w,
@@ -232,5 +269,33 @@ mod tests {
             drain_ms(&[(100.0, 5.0), (900.0, 2.0), (1500.0, 0.0)], 0.0, 800.0),
             Some(700.0)
         );
+    }
+
+    #[test]
+    fn a_second_of_hung_requests_is_unavailable_and_a_silent_one_is_counted_apart() {
+        use crate::metrics::windows::{Outcome, Windows};
+        use std::time::Duration;
+        // Second 4: two submits start and hang until second 7 (one fails, one succeeds); in
+        // seconds 5 and 6 nothing starts and nothing completes. Second 9 has no traffic at all.
+        let mut w = Windows::default();
+        w.record(3, Duration::from_millis(20), Outcome::Ok);
+        for outcome in [Outcome::Failed, Outcome::Ok] {
+            w.record(4, Duration::from_millis(3200), outcome);
+            w.record_in_flight(4, 7);
+        }
+        w.record(8, Duration::from_millis(20), Outcome::Ok);
+        w.record(10, Duration::from_millis(20), Outcome::Ok);
+        let windows: Vec<WindowSummary> = w.iter().map(|(s, w)| w.summary(s)).collect();
+        let a = availability(&windows, 4, 10);
+        let by_second: Vec<(u64, f64)> = a.iter().map(|w| (w.second, w.availability)).collect();
+        assert_eq!(
+            by_second,
+            vec![(4, 0.5), (5, 0.0), (6, 0.0), (7, 0.0), (8, 1.0), (10, 1.0)],
+            "the seconds clients waited count as 0, not absent"
+        );
+        assert_eq!(a[1].in_flight, 2);
+        assert_eq!(worst(&a), Some(0.0));
+        assert_eq!(idle_seconds(&windows, 4, 10), 1, "second 9");
+        assert_eq!(idle_seconds(&windows, 5, 4), 0);
     }
 }

@@ -90,7 +90,7 @@ pub async fn run_fault_test(
     cancel: CancellationToken,
 ) -> FaultOutcome {
     let started = Instant::now();
-    let ledger_start_ms = env.load.ledger.clock_ms();
+    let run_offset_ms = env.load.ledger.clock_ms();
     let offset_ms = started
         .saturating_duration_since(env.load.run_start)
         .as_secs_f64()
@@ -243,7 +243,7 @@ pub async fn run_fault_test(
         let _ = task.await;
     }
     let mut section = summarise(test, &shared, fired, &load, offset_ms, started_at, k);
-    section.ledger_start_ms = Some(ledger_start_ms);
+    section.run_offset_ms = Some(run_offset_ms);
     let end_ms = started.elapsed().as_secs_f64() * 1000.0;
     let seconds = super::fault_seconds::fault_seconds(test, &section, offset_ms, end_ms);
     FaultOutcome {
@@ -654,13 +654,18 @@ fn summarise(
         ),
         _ => super::recovery::availability(windows, from_s, to_s),
     };
-    let (availability, source) = if from_load.is_empty() {
+    let (availability, source, idle) = if from_load.is_empty() {
         (
             probe_availability(&probes, offset_ms, from_s, to_s),
             "probe",
+            0,
         )
     } else {
-        (from_load, "load")
+        (
+            from_load,
+            "load",
+            super::recovery::idle_seconds(windows, from_s, to_s),
+        )
     };
     let outage = first_injection.map_or(0.0, |at| {
         let from = probes
@@ -701,9 +706,10 @@ fn summarise(
         },
         availability,
         availability_source: source.to_string(),
+        idle_seconds: idle,
         outage_ms: outage,
         drain_ms: drain,
         ledger_drain_ms: None,
-        ledger_start_ms: None,
+        run_offset_ms: None,
     }
 }

@@ -93,6 +93,7 @@ pub fn plan(settle: Settle) -> Plan {
         settle,
         secrets: Secrets::default(),
         vars: BTreeMap::new(),
+        warnings: Vec::new(),
         targets: BTreeMap::new(),
         scenarios: BTreeMap::from([(SCENARIO.to_string(), scenario)]),
         load_tests: Vec::new(),

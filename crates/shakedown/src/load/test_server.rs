@@ -246,6 +246,7 @@ pub fn plan(targets: Vec<Target>, scenarios: Vec<(&str, Vec<Step>)>, tests: Vec<
         },
         secrets: Secrets::default(),
         vars: BTreeMap::new(),
+        warnings: Vec::new(),
         targets: targets.into_iter().map(|t| (t.name.clone(), t)).collect(),
         scenarios: scenarios
             .into_iter()

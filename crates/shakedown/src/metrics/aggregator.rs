@@ -225,6 +225,7 @@ impl Aggregator {
 
     fn record_request(&mut self, sample: RequestSample, intended: Instant, wait: Option<Duration>) {
         let second = self.second(intended);
+        let end_second = sample.latency.map(|l| self.second(intended + l));
         let m = &mut self.measurements;
         let Some(step) = m.steps.get_mut(sample.step as usize) else {
             return;
@@ -239,6 +240,8 @@ impl Aggregator {
                     (Some(_), Some(_)) => Outcome::Failed,
                 };
                 m.windows.record(second, latency, outcome);
+                m.windows
+                    .record_in_flight(second, end_second.unwrap_or(second));
                 if let Some(wait) = wait {
                     let service = latency.saturating_sub(wait);
                     m.wait.record(wait);

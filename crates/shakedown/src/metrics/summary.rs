@@ -176,4 +176,12 @@ pub struct WindowSummary {
     pub p95: f64,
     /// 99th percentile latency in ms.
     pub p99: f64,
+    /// Requests started in an earlier second and still in flight in this one.
+    #[serde(default, skip_serializing_if = "crate::metrics::summary::is_zero")]
+    pub in_flight: u64,
+}
+
+/// For `skip_serializing_if`: a count of zero is left out.
+pub fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

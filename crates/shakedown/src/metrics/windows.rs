@@ -51,6 +51,9 @@ pub struct Window {
     pub wait_us: u64,
     /// Sum of service times (send to the end of the body), microseconds.
     pub service_us: u64,
+    /// Requests that started in an earlier second and were still in flight in this one: a
+    /// second where clients waited on a hung service is not a second without traffic.
+    pub in_flight: u64,
     /// Response times of the requests that succeeded, in microseconds.
     ok: Histogram<u32>,
     /// Response times of the requests that failed, in microseconds.
@@ -67,6 +70,7 @@ impl Default for Window {
             scheduled: 0,
             wait_us: 0,
             service_us: 0,
+            in_flight: 0,
             ok: empty_histogram(),
             failed: empty_histogram(),
         }
@@ -125,6 +129,7 @@ impl Window {
         self.scheduled += other.scheduled;
         self.wait_us = self.wait_us.saturating_add(other.wait_us);
         self.service_us = self.service_us.saturating_add(other.service_us);
+        self.in_flight += other.in_flight;
         add(&mut self.ok, &other.ok);
         add(&mut self.failed, &other.failed);
     }
@@ -172,6 +177,7 @@ impl Window {
             p50: p(0.50),
             p95: p(0.95),
             p99: p(0.99),
+            in_flight: self.in_flight,
         }
     }
 }
@@ -213,6 +219,16 @@ impl Windows {
     pub fn record(&mut self, second: u64, latency: Duration, outcome: Outcome) {
         if let Some(w) = self.at(second) {
             w.record(latency, outcome);
+        }
+    }
+
+    /// Mark a request that started in `second` and ended in `end_second` as in flight in each
+    /// second after its start, up to its end.
+    pub fn record_in_flight(&mut self, second: u64, end_second: u64) {
+        for s in second.saturating_add(1)..=end_second.min(MAX_WINDOWS.saturating_sub(1)) {
+            if let Some(w) = self.at(s) {
+                w.in_flight += 1;
+            }
         }
     }
 

@@ -35,6 +35,10 @@ pub(super) struct Compiler<'a> {
     pub diagnostics: Vec<Diagnostic>,
     /// Names in `[vars]`.
     pub vars: BTreeSet<String>,
+    /// Names in `[vars]` a template reads (every one, when a template reads `vars` whole).
+    pub vars_read: BTreeSet<String>,
+    /// Things that are legal but probably not meant: `validate` shows them, they stop nothing.
+    pub warnings: Vec<Diagnostic>,
     /// Declared secrets by name.
     pub secrets: BTreeMap<String, SecretDecl>,
     /// Referenced secrets, with the first reference.
@@ -94,6 +98,8 @@ pub fn compile(
         locator,
         diagnostics: std::mem::take(&mut diagnostics),
         vars: BTreeSet::new(),
+        vars_read: BTreeSet::new(),
+        warnings: Vec::new(),
         secrets: BTreeMap::new(),
         secret_refs: BTreeMap::new(),
         targets: BTreeSet::new(),
@@ -123,6 +129,12 @@ pub fn compile(
     if !cx.diagnostics.is_empty() {
         return Err(redact(cx.diagnostics, &redactor));
     }
+    cx.unread_vars(raw);
+    let warnings =
+        super::diagnostics::render_warnings(path, source, redact(cx.warnings, &redactor))
+            .into_iter()
+            .map(|w| redactor.redact(&w).into_owned())
+            .collect();
     let (Some((name, environment, seed, limits)), Some(settle)) = (section, settle) else {
         // Every path that leaves these empty records why; this is a guard, not a plan error.
         return Err(vec![Diagnostic::new(
@@ -139,6 +151,7 @@ pub fn compile(
         settle,
         secrets,
         vars,
+        warnings,
         targets,
         scenarios: scenarios
             .into_iter()
@@ -419,6 +432,23 @@ limits = { duration = \"10m\", requests = 100000 }";
             }
         }
         out
+    }
+
+    /// Warn about each `[vars]` entry no template reads.
+    fn unread_vars(&mut self, raw: &RawPlanFile) {
+        for name in raw.vars.iter().flatten().map(|(name, _)| name) {
+            if self.vars_read.contains(name) {
+                continue;
+            }
+            let span = self.locator.key_span(&key_path!["vars", name]);
+            self.warnings.push(
+                Diagnostic::new(span, format!("`vars.{name}` is defined but nothing reads it"))
+                    .label("never read")
+                    .hint(format!(
+                        "read it in a template as `{{{{ vars.{name} }}}}`, or remove it (a misspelt name reads as undefined)"
+                    )),
+            );
+        }
     }
 
     fn declare_secrets(&mut self, raw: &RawPlanFile) {

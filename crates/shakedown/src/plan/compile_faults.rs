@@ -44,6 +44,14 @@ impl Compiler<'_> {
         let mut tests = Vec::new();
         for (i, fault) in raw.faults.iter().flatten().enumerate() {
             let header = first_line(self.source, &fault.span());
+            if fault.get_ref().expect.as_ref().is_none_or(Vec::is_empty) {
+                self.no_thresholds(
+                    header.clone(),
+                    "fault test",
+                    "expect",
+                    "[\"lost == 0\", \"stuck == 0\", \"recovery < 30s\"]",
+                );
+            }
             if let Some(test) = self.fault_test(
                 fault.get_ref(),
                 header,

@@ -52,6 +52,14 @@ impl Compiler<'_> {
                 }
             };
             let label = id.clone().unwrap_or_else(|| i.to_string());
+            if load.get_ref().thresholds.as_ref().is_none_or(Vec::is_empty) {
+                self.no_thresholds(
+                    header.clone(),
+                    "load test",
+                    "thresholds",
+                    "[\"p(95) < 500ms\", \"lost == 0\", \"stuck == 0\"]",
+                );
+            }
             if let Some(mut test) =
                 self.load_test(load.get_ref(), header, &label, &declared, scenarios)
             {
@@ -63,6 +71,23 @@ impl Compiler<'_> {
             }
         }
         out
+    }
+
+    /// Warn that a test states no threshold: it is judged by the defaults alone.
+    pub(super) fn no_thresholds(
+        &mut self,
+        header: std::ops::Range<usize>,
+        kind: &str,
+        key: &str,
+        example: &str,
+    ) {
+        self.warnings.push(
+            Diagnostic::new(Some(header), format!("this {kind} has no `{key}`"))
+                .label("judged by the defaults alone")
+                .hint(format!(
+                    "it fails only on failed requests (the default `count(failures) == 0`) and on the ledger's default classes; say what must hold, e.g. {key} = {example}"
+                )),
+        );
     }
 
     fn load_id(&mut self, id: &Str, i: usize, ids: &mut BTreeMap<String, usize>) -> Option<String> {

@@ -122,6 +122,10 @@ impl PlanErrors {
     }
 
     fn render_one(&self, d: &Diagnostic) -> String {
+        self.render_as(d, Report::error())
+    }
+
+    fn render_as(&self, d: &Diagnostic, report: Report<()>) -> String {
         let name = self.path.display().to_string();
         let mut notes = Vec::new();
         if !d.hint.is_empty() {
@@ -130,7 +134,7 @@ impl PlanErrors {
         match &d.span {
             Some(span) => {
                 let file = SimpleFile::new(name.as_str(), self.source.as_str());
-                let report = Report::error()
+                let report = report
                     .with_message(d.message.as_str())
                     .with_labels(vec![
                         Label::primary((), span.clone()).with_message(d.label.as_str()),
@@ -159,6 +163,22 @@ impl PlanErrors {
         }
         out
     }
+}
+
+/// Render `warnings` of the plan at `path` (whose text is `source`) in file order, one block
+/// each, like errors but marked `warning`.
+pub fn render_warnings(path: &Path, source: &str, warnings: Vec<Diagnostic>) -> Vec<String> {
+    let set = PlanErrors::new(path, source, warnings);
+    set.diagnostics
+        .iter()
+        .map(|d| {
+            set.render_as(d, Report::warning()).trim_end().replacen(
+                "error: ",
+                "warning: ",
+                usize::from(d.span.is_none()),
+            )
+        })
+        .collect()
 }
 
 impl fmt::Display for PlanErrors {

@@ -31,6 +31,9 @@ pub struct Plan {
     pub secrets: Secrets,
     /// Plain values available to templates as `{{ vars.NAME }}`.
     pub vars: BTreeMap<String, serde_json::Value>,
+    /// What `validate` warns about (rendered, secrets redacted): legal, but probably not meant,
+    /// such as a test with no threshold or a `[vars]` entry nothing reads.
+    pub warnings: Vec<String>,
     /// Named services under test.
     pub targets: BTreeMap<String, Target>,
     /// Named journeys.

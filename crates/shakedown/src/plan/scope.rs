@@ -122,7 +122,11 @@ impl Compiler<'_> {
             (h, _) if PLAIN_BUILTINS.contains(&h) => true,
             ("key", _) if scope.key => true,
             (h, _) if scope.captures.iter().any(|(c, _)| c == h) => true,
-            ("secrets", None) | ("vars", None) => true,
+            ("secrets", None) => true,
+            ("vars", None) => {
+                self.vars_read.extend(self.vars.iter().cloned());
+                true
+            }
             ("secrets", Some(name)) => {
                 if self.secrets.contains_key(name) {
                     self.secret_refs.entry(name.to_string()).or_insert(span);
@@ -141,6 +145,7 @@ impl Compiler<'_> {
             }
             ("vars", Some(name)) => {
                 if self.vars.contains(name) {
+                    self.vars_read.insert(name.to_string());
                     return true;
                 }
                 let declared: Vec<&str> = self.vars.iter().map(String::as_str).collect();

@@ -19,6 +19,10 @@ pub struct FaultSection {
     /// Where availability comes from: `load` (the background load's windows) or `probe` (the
     /// recovery probe, when the load has none).
     pub availability_source: String,
+    /// Seconds from the first injection to recovery in which the background load neither sent
+    /// a request nor had one in flight: no traffic at all, so no availability to say.
+    #[serde(default)]
+    pub idle_seconds: u64,
     /// Total time the recovery probe was failing, ms.
     pub outage_ms: f64,
     /// Time for the backlog gauge to return to its pre-fault level after recovery, ms.
@@ -28,10 +32,11 @@ pub struct FaultSection {
     /// not recover, or left work stuck or undecided.
     #[serde(default)]
     pub ledger_drain_ms: Option<f64>,
-    /// When the test started on the ledger's clock, ms (in memory only: it places the ledger's
-    /// reads on the test's clock).
-    #[serde(skip)]
-    pub ledger_start_ms: Option<f64>,
+    /// When the test started, in ms since the start of the run: the clock of `history.jsonl`
+    /// and of the load's per-second timeline. Every other time in this section is from the
+    /// test's start; a witness operation's time is shown on that clock by subtracting this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_offset_ms: Option<f64>,
 }
 
 /// One fault and its proof.
@@ -101,6 +106,10 @@ pub struct AvailabilityWindow {
     pub requests: u64,
     /// Of which succeeded.
     pub successes: u64,
-    /// successes ÷ requests.
+    /// successes ÷ requests; 0 for a second in which no request started while some were in
+    /// flight.
     pub availability: f64,
+    /// Requests started earlier and still in flight in that second.
+    #[serde(default, skip_serializing_if = "crate::metrics::summary::is_zero")]
+    pub in_flight: u64,
 }

@@ -302,7 +302,9 @@ fn check_section(out: &mut String, check: &CheckReport, evidence: &RunEvidence) 
         load_details(out, m);
     }
     if let Some(ledger) = &check.ledger {
-        ledger_details(out, ledger, evidence);
+        // A fault check's times are from its own start, its witness operations' too.
+        let origin = check.fault.as_ref().and_then(|f| f.run_offset_ms);
+        ledger_details(out, ledger, evidence, origin);
     }
     out.push_str("</section>");
 }
@@ -431,7 +433,16 @@ fn seen(first: Option<u64>, last: Option<u64>) -> String {
     }
 }
 
-fn ledger_details(out: &mut String, ledger: &LedgerSummary, evidence: &RunEvidence) {
+fn ledger_details(
+    out: &mut String,
+    ledger: &LedgerSummary,
+    evidence: &RunEvidence,
+    origin_ms: Option<f64>,
+) {
+    let (origin_s, clock) = match origin_ms {
+        Some(ms) => (ms / 1000.0, "s since the test's start"),
+        None => (0.0, "s since the run's start"),
+    };
     let settled = if ledger.settled {
         "every key reached a terminal state before the settle deadline"
     } else {
@@ -471,7 +482,10 @@ fn ledger_details(out: &mut String, ledger: &LedgerSummary, evidence: &RunEviden
         for e in examples.iter().take(EXAMPLE_KEYS) {
             let _ = write!(out, r#"<li><code>{}</code>: {}"#, esc(&e.key), esc(&e.why));
             if !e.witnesses.is_empty() {
-                out.push_str(r#"<table class="witnesses"><thead><tr><th class="num">op</th><th class="num">time</th><th>process</th><th>type</th><th>f</th><th>value</th></tr></thead><tbody>"#);
+                let _ = write!(
+                    out,
+                    r#"<table class="witnesses"><thead><tr><th class="num">op</th><th class="num">time ({clock})</th><th>process</th><th>type</th><th>f</th><th>value</th></tr></thead><tbody>"#
+                );
                 for index in &e.witnesses {
                     match evidence.witnesses.get(index) {
                         Some(op) => {
@@ -479,7 +493,7 @@ fn ledger_details(out: &mut String, ledger: &LedgerSummary, evidence: &RunEviden
                                 out,
                                 r#"<tr><td class="num">{}</td><td class="num">{:.3}s</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>"#,
                                 op.index,
-                                op.seconds,
+                                op.seconds - origin_s,
                                 esc(&op.process),
                                 esc(&op.kind),
                                 esc(&op.f),

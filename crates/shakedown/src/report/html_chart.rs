@@ -474,6 +474,7 @@ mod tests {
             p50: p95 / 2.0,
             p95,
             p99: p95 * 1.2,
+            in_flight: 0,
         }
     }
 

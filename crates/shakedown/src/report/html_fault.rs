@@ -104,17 +104,20 @@ pub(super) fn recovery_details(out: &mut String, section: &FaultSection) {
     }
     let _ = write!(
         out,
-        r#"<table class="availability"><thead><tr><th class="num">second of the run</th><th class="num">attempts</th><th class="num">succeeded</th><th class="num">availability ({})</th></tr></thead><tbody>"#,
+        r#"<p>{}</p><table class="availability"><thead><tr><th class="num">second from (s since the test's start)</th><th class="num">attempts</th><th class="num">succeeded</th><th class="num">in flight from before</th><th class="num">availability ({})</th></tr></thead><tbody>"#,
+        esc(&super::markdown_fault::availability_note(section)),
         esc(&section.availability_source)
     );
+    let origin_s = section.run_offset_ms.unwrap_or(0.0) / 1000.0;
     for w in section.availability.iter().take(120) {
         let _ = write!(
             out,
-            r#"<tr class="{}"><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}%</td></tr>"#,
+            r#"<tr class="{}"><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}%</td></tr>"#,
             if w.availability < 1.0 { "t-fail" } else { "" },
-            w.second,
+            format_measured(w.second as f64 - origin_s, "value"),
             w.requests,
             w.successes,
+            w.in_flight,
             format_measured(w.availability * 100.0, "value")
         );
     }

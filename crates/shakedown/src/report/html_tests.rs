@@ -142,6 +142,7 @@ fn with_timeline(mut report: Report) -> Report {
                 p50: 800.0,
                 p95: 5000.0 + s as f64 * 100.0,
                 p99: 7000.0,
+                in_flight: 0,
             })
             .collect();
     }

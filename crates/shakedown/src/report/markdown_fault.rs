@@ -15,6 +15,33 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
+/// How many seconds availability covers, from what, how many of them had clients waiting and
+/// nothing started (counted as 0), and how many had no traffic at all.
+pub fn availability_note(f: &FaultSection) -> String {
+    let stalled = f
+        .availability
+        .iter()
+        .filter(|w| w.requests == 0 && w.in_flight > 0)
+        .count();
+    let mut note = format!(
+        "over {} seconds of the {}",
+        f.availability.len(),
+        f.availability_source
+    );
+    if stalled > 0 {
+        note.push_str(&format!(
+            ", {stalled} of them with requests in flight and none started (counted as 0)"
+        ));
+    }
+    if f.idle_seconds > 0 {
+        note.push_str(&format!(
+            "; {} seconds with no traffic at all are not counted",
+            f.idle_seconds
+        ));
+    }
+    note
+}
+
 /// Render the fault section of one check.
 pub fn fault_details(out: &mut String, f: &FaultSection) {
     let mut table = Table::new(&[
@@ -44,9 +71,12 @@ pub fn fault_details(out: &mut String, f: &FaultSection) {
             format!("{proof}{}", cell(&r.proof)),
         ]);
     }
+    let into_run = f.run_offset_ms.map_or(String::new(), |ms| {
+        format!(", {:.2}s into the run", ms / 1000.0)
+    });
     let _ = writeln!(
         out,
-        "Faults (times since the test started at {}):\n",
+        "Faults (every time in this section is since the test started at {}{into_run}):\n",
         f.started_at
     );
     out.push_str(&table.markdown());
@@ -61,7 +91,7 @@ pub fn fault_details(out: &mut String, f: &FaultSection) {
     let _ = writeln!(
         out,
         "Recovery ({}, {} healthy in a row, deadline {}): {}; {} of {} probes failed; worst \
-         1-second availability {worst} over {} windows ({}); outage {}; backlog drain {}; \
+         1-second availability {worst} ({}); outage {}; backlog drain {}; \
          tracked work done {} after recovery.\n",
         cell(&rec.probe),
         rec.healthy,
@@ -72,8 +102,7 @@ pub fn fault_details(out: &mut String, f: &FaultSection) {
         ),
         rec.failed_probes,
         rec.probes,
-        f.availability.len(),
-        f.availability_source,
+        availability_note(f),
         seconds(Some(f.outage_ms)),
         seconds(f.drain_ms),
         seconds(f.ledger_drain_ms),

@@ -251,12 +251,13 @@ fn http2_speaks_h2_to_the_testbed_and_fails_against_an_http1_only_server() {
     assert_eq!((s.requests, s.failures), (40, 0), "{s:?}");
     stack.stop();
 
-    // The same HTTP/1.1-only server answers plain requests, and every HTTP/2 one fails.
-    let plain = hit(&[&http1_only_server(3), "-n", "3", "-c", "1", "--json"]);
+    // The same HTTP/1.1-only server answers plain requests, and every HTTP/2 one fails. Each
+    // server takes one more connection than the requests: preflight's reachability probe.
+    let plain = hit(&[&http1_only_server(4), "-n", "3", "-c", "1", "--json"]);
     let plain = summary(&plain);
     assert_eq!(plain.status_classes.get("2xx"), Some(&3), "{plain:?}");
     let h2 = hit(&[
-        &http1_only_server(3),
+        &http1_only_server(4),
         "-n",
         "3",
         "-c",

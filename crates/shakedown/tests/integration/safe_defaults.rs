@@ -114,3 +114,40 @@ fn a_check_where_nothing_succeeded_is_never_pass_whatever_its_thresholds() {
         "{reason}"
     );
 }
+
+#[test]
+fn validate_warns_about_a_test_without_thresholds_and_an_unread_var() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = failing_plan("http://127.0.0.1:9", "").replace(
+        "[targets.api]",
+        "[vars]\nregion = \"eu\"\nunused = \"b\"\n\n[targets.api]",
+    );
+    let text = text.replace("GET api:/x", "GET api:/x?r={{ vars.region }}");
+    let plan = write_plan(dir.path(), &text);
+    let out = crate::run::shakedown()
+        .arg("validate")
+        .arg(&plan)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning stops nothing: {stderr}"
+    );
+    assert!(stdout.contains("(2 warnings above)"), "{stdout}");
+    assert!(
+        stderr.contains("warning: `vars.unused` is defined but nothing reads it"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("vars.region"),
+        "a read var is not warned about: {stderr}"
+    );
+    assert!(
+        stderr.contains("warning: this load test has no `thresholds`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(":7:1"), "with its position: {stderr}");
+}

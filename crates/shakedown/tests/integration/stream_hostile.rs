@@ -130,6 +130,12 @@ fn serve(mut stream: TcpStream, counter: &AtomicU64) {
                 flood(&mut stream, &events, counter);
             }
         }
+        // Preflight's reachability probe: the server speaks HTTP.
+        "/" => {
+            let _ = stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        }
         // `/ws/silent`, `/sse/silent`: accept, read, never send a byte.
         _ => thread::sleep(SERVE_FOR),
     }
