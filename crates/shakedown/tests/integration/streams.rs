@@ -59,9 +59,12 @@ fn golden_path_passes_with_every_event_in_order_and_stream_figures() {
     assert_eq!(agent["protocol"], "ws");
     assert_eq!(agent["streams"], 100);
     assert_eq!(agent["completed"], 100);
-    assert_eq!(agent["events"], 500, "five events per message: {agent}");
+    assert_eq!(
+        agent["events"], 600,
+        "five events and the answer per message, and nothing more: {agent}"
+    );
     assert_eq!(agent["time_to_final_event_ms"]["count"], 100);
-    assert_eq!(agent["time_between_events_ms"]["count"], 400);
+    assert_eq!(agent["time_between_events_ms"]["count"], 500);
     let closes = agent["closes"].as_object().expect("closes");
     assert!(
         closes.keys().any(|k| k.contains("client sent close 1000")),
