@@ -309,13 +309,15 @@ impl Sequence {
             .filter(matched)
             .find(|at| self.matchers[*at].matches(kind, doc))
         {
+            // The last one again needs no name twice.
+            let when = if at + 1 == self.matchers.len() {
+                "after the last expected event".to_string()
+            } else {
+                self.when()
+            };
             return Err(StreamFailure::new(
                 StreamClass::Duplicate,
-                format!(
-                    "{} arrived a second time, {}",
-                    self.describe(at),
-                    self.when()
-                ),
+                format!("{} arrived a second time, {when}", self.describe(at)),
             )
             .about(&self.matchers[at].label));
         }

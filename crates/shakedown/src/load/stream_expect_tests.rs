@@ -97,7 +97,7 @@ fn an_expected_event_twice_is_a_duplicate_under_forbid_only() {
     assert_eq!(f.class, StreamClass::Duplicate);
     assert_eq!(
         f.to_string(),
-        "duplicate(b): b (event 2 of 2) arrived a second time, after the last expected event, b (event 2 of 2)"
+        "duplicate(b): b (event 2 of 2) arrived a second time, after the last expected event"
     );
     let mut s = seq(&["a", "b"], Unexpected::Forbid);
     let f = run(&mut s, &["a", "a"]).expect("a twice");
