@@ -25,6 +25,8 @@ pub enum Defect {
     SseGap,
     /// The WebSocket closes with code 1000 right after the handshake.
     WsEarlyClose,
+    /// The agent WebSocket sends its final event (the answer) twice.
+    WsDuplicateFinal,
     /// Each request's latency grows steeply with the number of requests in flight.
     SlowUnderLoad,
     /// The ops endpoints reject the configured key.
@@ -52,7 +54,7 @@ pub enum Defect {
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 15] = [
+    pub const ALL: [Defect; 16] = [
         Defect::LoseAcked,
         Defect::DuplicateResults,
         Defect::StuckOnRestart,
@@ -60,6 +62,7 @@ impl Defect {
         Defect::WrongBucket,
         Defect::SseGap,
         Defect::WsEarlyClose,
+        Defect::WsDuplicateFinal,
         Defect::SlowUnderLoad,
         Defect::OpsKeyMismatch,
         Defect::CanaryReusedId,
@@ -80,6 +83,7 @@ impl Defect {
             Defect::WrongBucket => "wrong-bucket",
             Defect::SseGap => "sse-gap",
             Defect::WsEarlyClose => "ws-early-close",
+            Defect::WsDuplicateFinal => "ws-duplicate-final",
             Defect::SlowUnderLoad => "slow-under-load",
             Defect::OpsKeyMismatch => "ops-key-mismatch",
             Defect::CanaryReusedId => "canary-reused-id",

@@ -171,7 +171,8 @@ pub struct StreamExample {
     /// Who read it.
     pub consumer: String,
     /// The rule it broke: `gap`, `duplicate`, `out-of-order`, `resume`, `terminal-mismatch`
-    /// or `hung`.
+    /// or `hung`. The step's own failure class counts for the rule of the same name
+    /// (`duplicate`, `out-of-order`, `hung`), so that the check and the step agree.
     pub violation: String,
     /// What was seen, naming the event ids.
     pub why: String,
@@ -212,6 +213,9 @@ pub const RULES: [&str; 6] = [
     "terminal-mismatch",
     HUNG,
 ];
+
+/// The rules a stream breaks when its step failed with the class of the same name.
+const FROM_THE_STEP: [&str; 3] = ["duplicate", "out-of-order", HUNG];
 
 /// Folds stream records into per-test summaries.
 #[derive(Debug, Default)]
@@ -292,8 +296,13 @@ impl StreamChecker {
                 None => s.unverified += 1,
             }
         }
-        if r.failure_class.as_deref() == Some(HUNG) {
-            found.push((HUNG, r.failure.clone().unwrap_or_else(|| HUNG.to_string())));
+        // The step's own class, where it names a rule: the check agrees with the step even when
+        // the ids show nothing (events without ids, or a repeat with a fresh id).
+        if let Some(class) = r.failure_class.as_deref()
+            && let Some(rule) = FROM_THE_STEP.into_iter().find(|rule| *rule == class)
+            && !found.iter().any(|(seen, _)| *seen == rule)
+        {
+            found.push((rule, r.failure.clone().unwrap_or_else(|| rule.to_string())));
         }
         for (rule, why) in found {
             *s.violations.entry(rule.to_string()).or_default() += 1;
@@ -430,6 +439,43 @@ mod tests {
         let s = check(&[hung], &[]);
         assert_eq!(s.violations[HUNG], 1);
         assert_eq!(s.failed, 1);
+    }
+
+    #[test]
+    fn the_check_agrees_with_the_steps_class_and_counts_a_stream_once() {
+        // A repeat with a fresh id: only the step saw it.
+        let mut t = StreamTrace::new("C2", "events", "run-1", "c".into());
+        t.connect(None);
+        for id in ["1", "2", "3"] {
+            t.event(Some(id));
+        }
+        let message =
+            "duplicate(run_completed): the terminal event run_completed arrived a second time";
+        let fresh = t.finish(Some(("duplicate", message)), 10);
+        let s = check(&[fresh], &[]);
+        assert_eq!(s.violations["duplicate"], 1);
+        assert_eq!(s.examples[0].why, message);
+        // A repeat with the same id: the ids and the step agree, and it counts once.
+        let mut t = StreamTrace::new("C2", "events", "run-1", "c".into());
+        t.connect(None);
+        for id in ["1", "2", "2"] {
+            t.event(Some(id));
+        }
+        let same = t.finish(Some(("duplicate", message)), 10);
+        let s = check(&[same], &[]);
+        assert_eq!(s.violations["duplicate"], 1);
+        assert_eq!(s.examples.len(), 1);
+        assert!(
+            s.examples[0].why.contains("event ids 2"),
+            "{:?}",
+            s.examples
+        );
+        // A class that names no rule is a failure, not a violation.
+        let mut t = StreamTrace::new("C2", "events", "run-1", "c".into());
+        t.connect(None);
+        let missing = t.finish(Some(("missing", "missing(a): a never arrived")), 10);
+        let s = check(&[missing], &[]);
+        assert_eq!((s.failed, s.violation_count()), (1, 0));
     }
 
     #[test]

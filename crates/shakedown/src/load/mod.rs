@@ -34,6 +34,10 @@ mod step;
 pub(crate) use step::{describe as describe_status, json_matches};
 pub mod stream;
 pub mod stream_expect;
+#[cfg(test)]
+mod stream_server;
+#[cfg(test)]
+mod stream_tests;
 mod tcp_connect;
 #[cfg(test)]
 pub(crate) mod test_server;

@@ -5,7 +5,12 @@
 //!
 //! Connect errors, 5xx statuses, an end of stream before the terminal event and a broken body
 //! are retried; anything else (a 4xx, a wrong content type, garbage, silence past the idle
-//! limit, a missed deadline, an event out of order) ends the stream at once with its class.
+//! limit, a missed deadline, a forbidden event) ends the stream at once with its class.
+//!
+//! After the final event (the terminal one, or the last expected one) the stream is read on
+//! and judged: for `linger` if the step sets it, otherwise to its end when anything can still
+//! fail (`unexpected = "forbid"`, or an expected event passed over), so that a terminal event
+//! sent twice is a `duplicate`.
 //!
 //! The bytes travel over [`super::sse_wire`]: a lean HTTP/1.1 client for plain http targets (a
 //! few KB per open stream), reqwest for https.
@@ -19,13 +24,14 @@ use tokio::time::Instant;
 
 use super::http::excerpt;
 use super::prepared::TargetSpec;
-use super::sse_parse::{SseError, SseItem, SseParser};
+use super::sse_parse::{SseError, SseEvent, SseItem, SseParser};
 use super::sse_wire::{self, BodyError, OpenError, SseRequest, SseResponse};
 use super::stream::{Rendered, SseSpec, StreamOutcome, StreamSpec, Timings, report};
 use super::stream_expect::{Sequence, StreamClass, StreamClock, StreamFailure};
 use super::vu::{Runtime, StepEnd};
 use crate::ledger::streams::StreamTrace;
 use crate::metrics::aggregator::Event;
+use crate::plan::model_stream::Unexpected;
 
 /// One reader of one SSE step.
 pub struct Reader<'a> {
@@ -79,6 +85,10 @@ struct Follow {
     server_retry: Option<Duration>,
     outcome: StreamOutcome,
     resumed: bool,
+    /// Once the final event arrived: how long the stream is still read and judged.
+    linger_until: Option<Instant>,
+    /// The terminal event that ended the stream, if any.
+    terminal: Option<String>,
 }
 
 impl Reader<'_> {
@@ -101,6 +111,8 @@ impl Reader<'_> {
             server_retry: None,
             outcome: StreamOutcome::default(),
             resumed: false,
+            linger_until: None,
+            terminal: None,
         };
         let mut timings = Timings::new(start, self.slot, self.tx.clone());
         let mut backoff = self.sse.reconnect.backoff;
@@ -120,6 +132,7 @@ impl Reader<'_> {
             match end {
                 ConnectionEnd::Complete => {
                     f.trace.disconnect("complete");
+                    f.outcome.failure = f.seq.verdict(None);
                     break;
                 }
                 ConnectionEnd::Stopped => {
@@ -129,7 +142,7 @@ impl Reader<'_> {
                 }
                 ConnectionEnd::Fail(failure) => {
                     f.trace.disconnect(failure.class.name());
-                    f.outcome.failure = Some(failure);
+                    f.outcome.failure = f.seq.verdict(Some(failure));
                     break;
                 }
                 ConnectionEnd::Resume => {
@@ -148,7 +161,7 @@ impl Reader<'_> {
                         };
                         let mut failure = failure;
                         failure.detail = format!("{} ({why})", failure.detail);
-                        f.outcome.failure = Some(failure);
+                        f.outcome.failure = f.seq.verdict(Some(failure));
                         break;
                     }
                     attempts_left -= 1;
@@ -288,16 +301,30 @@ impl Reader<'_> {
         let mut items = Vec::new();
         let mut on_this_connection = 0u64;
         loop {
-            let (wake_at, wake) = f.clock.next_wake(&f.seq);
+            // Once the final event is in, the stream is read until the linger ends or it falls
+            // silent, and neither is a failure.
+            let (wake_at, wake) = match f.linger_until {
+                Some(until) => (until.min(f.clock.last_byte + f.clock.idle), None),
+                None => {
+                    let (at, wake) = f.clock.next_wake(&f.seq);
+                    (at, Some(wake))
+                }
+            };
             let chunk = tokio::select! {
                 chunk = response.chunk() => chunk,
                 () = tokio::time::sleep_until(wake_at) => {
-                    return ConnectionEnd::Fail(f.clock.failure(wake, &f.seq));
+                    return match wake {
+                        Some(wake) => ConnectionEnd::Fail(f.clock.failure(wake, &f.seq)),
+                        None => ConnectionEnd::Complete,
+                    };
                 }
             };
             let now = Instant::now();
             let bytes = match chunk {
                 Ok(Some(bytes)) => bytes,
+                Ok(None) | Err(BodyError::Broken(_)) if f.linger_until.is_some() => {
+                    return ConnectionEnd::Complete;
+                }
                 Ok(None) => {
                     return ConnectionEnd::Retry(StreamFailure::new(
                         StreamClass::ClosedEarly,
@@ -346,36 +373,77 @@ impl Reader<'_> {
                 if let Some(id) = &event.id {
                     f.last_id = Some(id.clone());
                 }
-                let doc = serde_json::from_str::<serde_json::Value>(&event.data).ok();
-                if let Err(failure) = f.seq.offer(Some(&event.event), doc.as_ref(), now) {
-                    return ConnectionEnd::Fail(failure);
-                }
-                if f.seq.done() && f.outcome.final_event.is_none() && self.sse.terminal.is_empty() {
-                    f.outcome.final_event = Some(now - f.start);
-                    return ConnectionEnd::Complete;
-                }
-                if let Some((kind, state)) =
-                    self.sse.terminal.iter().find(|(k, _)| *k == event.event)
-                {
-                    if !f.seq.done() {
-                        return ConnectionEnd::Fail(StreamFailure::new(
-                            StreamClass::OutOfOrder,
-                            format!(
-                                "the terminal event {kind} arrived before {}",
-                                f.seq.describe_next()
-                            ),
-                        ));
-                    }
-                    f.trace.terminal(kind, state);
-                    f.outcome.final_event = Some(now - f.start);
-                    return ConnectionEnd::Complete;
-                }
-                if !f.resumed && self.sse.resume_after == Some(on_this_connection) {
-                    f.resumed = true;
-                    return ConnectionEnd::Resume;
+                if let Some(end) = self.event(f, &event, on_this_connection, now) {
+                    return end;
                 }
             }
         }
+    }
+
+    /// Judge one event: the connection's end if it brings one.
+    fn event(
+        &self,
+        f: &mut Follow,
+        event: &SseEvent,
+        on_this_connection: u64,
+        now: Instant,
+    ) -> Option<ConnectionEnd> {
+        let doc = serde_json::from_str::<serde_json::Value>(&event.data).ok();
+        let kind = Some(event.event.as_str());
+        let terminal = self.sse.terminal.iter().find(|(k, _)| *k == event.event);
+        if f.linger_until.is_some() {
+            if let Some((again, _)) = terminal
+                && f.terminal.as_ref() == Some(again)
+                && self.spec.unexpected == Unexpected::Forbid
+            {
+                return Some(ConnectionEnd::Fail(
+                    StreamFailure::new(
+                        StreamClass::Duplicate,
+                        format!("the terminal event {again} arrived a second time"),
+                    )
+                    .about(again),
+                ));
+            }
+            return f
+                .seq
+                .offer(kind, doc.as_ref(), now)
+                .err()
+                .map(ConnectionEnd::Fail);
+        }
+        // A terminal event is expected by definition: it is judged as one of `events` only
+        // when it is the next of them.
+        let offered = match terminal {
+            Some(_) if !f.seq.is_next(kind, doc.as_ref()) => Ok(false),
+            _ => f.seq.offer(kind, doc.as_ref(), now),
+        };
+        if let Err(failure) = offered {
+            return Some(ConnectionEnd::Fail(failure));
+        }
+        if let Some((kind, state)) = terminal {
+            if let Some(failure) = f.seq.cut_short(&format!("the terminal event {kind}")) {
+                return Some(ConnectionEnd::Fail(failure));
+            }
+            f.trace.terminal(kind, state);
+            f.terminal = Some(kind.clone());
+        } else if !(f.seq.done() && self.sse.terminal.is_empty()) {
+            if !f.resumed && self.sse.resume_after == Some(on_this_connection) {
+                f.resumed = true;
+                return Some(ConnectionEnd::Resume);
+            }
+            return None;
+        }
+        // The final event.
+        f.outcome.final_event = Some(now - f.start);
+        let until = match self.spec.linger {
+            Some(linger) => now + linger,
+            None if f.seq.watches_the_end() => f.clock.deadline,
+            None => return Some(ConnectionEnd::Complete),
+        };
+        if until.min(f.clock.deadline) <= now {
+            return Some(ConnectionEnd::Complete);
+        }
+        f.linger_until = Some(until.min(f.clock.deadline));
+        None
     }
 
     fn waiting(&self, f: &Follow) -> String {

@@ -51,8 +51,10 @@ pub struct StreamSpec {
     pub headers: Vec<HeaderSpec>,
     /// Expected events.
     pub matchers: Vec<MatcherSpec>,
-    /// Whether other events may come in between.
+    /// Whether other events may come in between, or after the last one.
     pub unexpected: Unexpected,
+    /// How long to go on listening after the final event (None: the protocol's default).
+    pub linger: Option<Duration>,
     /// Bound on the whole step.
     pub deadline: Duration,
     /// Idle limit.
@@ -220,9 +222,10 @@ fn common(
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
-    let (path, unexpected, deadline, idle, max_event) = (
+    let (path, unexpected, linger, deadline, idle, max_event) = (
         request.path.clone(),
         expect.unexpected,
+        expect.linger,
         expect.deadline,
         expect.idle,
         expect.max_event,
@@ -233,6 +236,7 @@ fn common(
         headers,
         matchers,
         unexpected,
+        linger,
         deadline,
         idle,
         max_event,

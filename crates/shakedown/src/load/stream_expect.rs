@@ -3,7 +3,8 @@
 //! every stream failure is classified into.
 //!
 //! Shared by WebSocket and SSE steps, so that "out-of-order" or "hung" means the same thing on
-//! both.
+//! both. An expected event that arrives while an earlier one is awaited passes over it, and the
+//! end of the stream decides: `missing` if it never came, `out-of-order` if it came after all.
 
 use std::fmt;
 use std::time::Duration;
@@ -24,9 +25,16 @@ pub enum StreamClass {
     ClosedEarly,
     /// An expected event did not arrive within its timeout or the step's deadline.
     Timeout,
-    /// An expected event arrived before the one it must follow.
+    /// An expected event that was passed over (a later one came first) arrived after all.
     OutOfOrder,
-    /// An event that is not expected, where `unexpected = "forbid"`.
+    /// An expected event that was passed over (a later one came first) never arrived.
+    Missing,
+    /// An expected event that arrived a second time, where `unexpected = "forbid"`.
+    Duplicate,
+    /// The expected event's type with other JSON data, where `unexpected = "forbid"`.
+    Mismatch,
+    /// An event that is not expected, where `unexpected = "forbid"`: between expected events,
+    /// or after the last one.
     UnexpectedEvent,
     /// Bytes that are not the protocol: garbage after the upgrade, a frame or event larger than
     /// the cap, invalid UTF-8, a wrong content type.
@@ -45,11 +53,26 @@ impl StreamClass {
             StreamClass::ClosedEarly => "closed-early",
             StreamClass::Timeout => "timeout-waiting-for",
             StreamClass::OutOfOrder => "out-of-order",
+            StreamClass::Missing => "missing",
+            StreamClass::Duplicate => "duplicate",
+            StreamClass::Mismatch => "mismatch",
             StreamClass::UnexpectedEvent => "unexpected-event",
             StreamClass::ProtocolError => "protocol-error",
             StreamClass::Hung => "hung",
             StreamClass::Reset => "reset",
         }
+    }
+
+    /// Whether the class says that something did not come (as opposed to something that came
+    /// wrong): an expected event passed over earlier is then the better explanation.
+    fn is_absence(self) -> bool {
+        matches!(
+            self,
+            StreamClass::ClosedEarly
+                | StreamClass::Timeout
+                | StreamClass::Hung
+                | StreamClass::Reset
+        )
     }
 }
 
@@ -58,7 +81,8 @@ impl StreamClass {
 pub struct StreamFailure {
     /// Its class.
     pub class: StreamClass,
-    /// For a timeout: the event waited for.
+    /// The expected event it is about: the one waited for (timeout), passed over (missing,
+    /// out-of-order), repeated (duplicate) or with other data (mismatch).
     pub waiting_for: Option<String>,
     /// What happened, in plain words.
     pub detail: String,
@@ -72,6 +96,12 @@ impl StreamFailure {
             waiting_for: None,
             detail: detail.into(),
         }
+    }
+
+    /// The same failure, about the expected event `label`.
+    pub fn about(mut self, label: &str) -> StreamFailure {
+        self.waiting_for = Some(label.to_string());
+        self
     }
 }
 
@@ -99,22 +129,45 @@ pub struct Matcher {
 
 impl Matcher {
     fn matches(&self, kind: Option<&str>, doc: Option<&Value>) -> bool {
-        if let Some(want) = &self.kind
-            && kind != Some(want.as_str())
-        {
-            return false;
-        }
-        if self.json.is_empty() {
-            return true;
-        }
-        let Some(doc) = doc else {
-            return false;
-        };
-        self.json.iter().all(|(_, path, want)| {
-            path.query(doc)
-                .first()
-                .is_some_and(|got| got == want || text_equal(got, want))
+        self.is_kind(kind) && self.mismatch(doc).is_none()
+    }
+
+    /// Whether an event of type `kind` is of this matcher's type (any type, if it names none).
+    fn is_kind(&self, kind: Option<&str>) -> bool {
+        self.kind.as_deref().is_none_or(|want| kind == Some(want))
+    }
+
+    /// The first JSON assertion `doc` breaks, as "`$.path` is ACTUAL, expected EXPECTED".
+    fn mismatch(&self, doc: Option<&Value>) -> Option<String> {
+        self.json.iter().find_map(|(source, path, want)| {
+            let Some(doc) = doc else {
+                return Some(format!(
+                    "the data is not JSON, expected {source} to be {}",
+                    shown(want)
+                ));
+            };
+            match path.query(doc).first() {
+                Some(got) if got == want || text_equal(got, want) => None,
+                Some(got) => Some(format!(
+                    "{source} is {}, expected {}",
+                    shown(got),
+                    shown(want)
+                )),
+                None => Some(format!("{source} is absent, expected {}", shown(want))),
+            }
         })
+    }
+}
+
+/// Most characters of a JSON value shown in a failure.
+const MAX_SHOWN: usize = 80;
+
+/// A JSON value as a failure shows it, cut at [`MAX_SHOWN`] characters.
+fn shown(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(MAX_SHOWN) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
     }
 }
 
@@ -129,6 +182,10 @@ fn text_equal(got: &Value, want: &Value) -> bool {
 }
 
 /// The ordered sequence of expected events and where the stream is in it.
+///
+/// An expected event that arrives while an earlier one is still awaited passes over the earlier
+/// one: whether that one is `missing` or `out-of-order` is known only when the stream ends, so
+/// the sequence goes on, and [`Sequence::verdict`] decides.
 #[derive(Debug, Clone)]
 pub struct Sequence {
     matchers: Vec<Matcher>,
@@ -136,6 +193,10 @@ pub struct Sequence {
     unexpected: Unexpected,
     /// When the previous expected event arrived (or the step started).
     since: Instant,
+    /// Expected events passed over, each with what came instead (at most one per matcher).
+    passed: Vec<(usize, String)>,
+    /// Under `unexpected = "allow"`: the last event of the awaited type whose data differed.
+    near_miss: Option<String>,
 }
 
 impl Sequence {
@@ -146,12 +207,26 @@ impl Sequence {
             next: 0,
             unexpected,
             since: start,
+            passed: Vec::new(),
+            near_miss: None,
         }
     }
 
-    /// Whether every expected event arrived.
+    /// Whether no expected event is still awaited (some may have been passed over).
     pub fn done(&self) -> bool {
         self.next >= self.matchers.len()
+    }
+
+    /// Whether an expected event was passed over and has not arrived: what follows the last
+    /// expected event still matters, since it decides between `missing` and `out-of-order`.
+    pub fn pending(&self) -> bool {
+        !self.passed.is_empty()
+    }
+
+    /// Whether events after the last expected one can still fail the step: under
+    /// `unexpected = "forbid"`, or while an expected event was passed over.
+    pub fn watches_the_end(&self) -> bool {
+        self.unexpected == Unexpected::Forbid || self.pending()
     }
 
     /// The event waited for, if any.
@@ -161,19 +236,28 @@ impl Sequence {
 
     /// "agent_started (event 1 of 5)".
     pub fn describe_next(&self) -> String {
-        match self.waiting_for() {
-            Some(m) => format!(
-                "{} (event {} of {})",
-                m.label,
-                self.next + 1,
-                self.matchers.len()
-            ),
-            None => "nothing".into(),
+        if self.done() {
+            return "nothing".into();
         }
+        self.describe(self.next)
     }
 
-    /// Offer an event with type `kind` and JSON data `doc`: Ok(true) if it was the next
-    /// expected one, Ok(false) if it was skipped, or the failure it is.
+    fn describe(&self, at: usize) -> String {
+        format!(
+            "{} (event {} of {})",
+            self.matchers[at].label,
+            at + 1,
+            self.matchers.len()
+        )
+    }
+
+    /// Whether the event is the next expected one.
+    pub fn is_next(&self, kind: Option<&str>, doc: Option<&Value>) -> bool {
+        self.waiting_for().is_some_and(|m| m.matches(kind, doc))
+    }
+
+    /// Offer an event with type `kind` and JSON data `doc`: Ok(true) if it was an expected one,
+    /// Ok(false) if it was skipped, or the failure it is.
     pub fn offer(
         &mut self,
         kind: Option<&str>,
@@ -184,36 +268,144 @@ impl Sequence {
             || "an event without a type".to_string(),
             |k| format!("`{k}`"),
         );
-        if let Some(m) = self.matchers.get(self.next)
-            && m.matches(kind, doc)
-        {
-            self.next += 1;
-            self.since = now;
+        if self.is_next(kind, doc) {
+            self.advance(self.next + 1, now);
             return Ok(true);
+        }
+        if let Some((at, instead)) = self
+            .passed
+            .iter()
+            .find(|(at, _)| self.matchers[*at].matches(kind, doc))
+        {
+            return Err(StreamFailure::new(
+                StreamClass::OutOfOrder,
+                format!("{} arrived after {instead}", self.describe(*at)),
+            )
+            .about(&self.matchers[*at].label));
         }
         if let Some(later) = self.matchers[self.next.min(self.matchers.len())..]
             .iter()
             .position(|m| m.matches(kind, doc))
         {
             let at = self.next + later;
+            let instead = self.describe(at);
+            self.passed
+                .extend((self.next..at).map(|skipped| (skipped, instead.clone())));
+            self.advance(at + 1, now);
+            return Ok(true);
+        }
+        if self.unexpected == Unexpected::Allow {
+            if let Some(m) = self.waiting_for()
+                && m.is_kind(kind)
+                && let Some(why) = m.mismatch(doc)
+            {
+                self.near_miss = Some(format!("{shown} came with {why}"));
+            }
+            return Ok(false);
+        }
+        let matched = |at: &usize| !self.passed.iter().any(|(p, _)| p == at);
+        if let Some(at) = (0..self.next)
+            .rev()
+            .filter(matched)
+            .find(|at| self.matchers[*at].matches(kind, doc))
+        {
+            // The last one again needs no name twice.
+            let when = if at + 1 == self.matchers.len() {
+                "after the last expected event".to_string()
+            } else {
+                self.when()
+            };
             return Err(StreamFailure::new(
-                StreamClass::OutOfOrder,
+                StreamClass::Duplicate,
+                format!("{} arrived a second time, {when}", self.describe(at)),
+            )
+            .about(&self.matchers[at].label));
+        }
+        if let Some(m) = self.waiting_for()
+            && m.is_kind(kind)
+            && let Some(why) = m.mismatch(doc)
+        {
+            return Err(StreamFailure::new(
+                StreamClass::Mismatch,
                 format!(
-                    "{} (event {} of {}) arrived before {}",
-                    self.matchers[at].label,
-                    at + 1,
-                    self.matchers.len(),
+                    "{why} ({shown}, event {} of {})",
+                    self.next + 1,
+                    self.matchers.len()
+                ),
+            )
+            .about(&m.label));
+        }
+        Err(StreamFailure::new(
+            StreamClass::UnexpectedEvent,
+            format!("{shown} {}", self.when()),
+        ))
+    }
+
+    fn advance(&mut self, to: usize, now: Instant) {
+        self.next = to;
+        self.since = now;
+        self.near_miss = None;
+    }
+
+    /// Where the stream is, for a message: "while waiting for X", or after the last one.
+    fn when(&self) -> String {
+        match self.matchers.len() {
+            _ if !self.done() => format!("while waiting for {}", self.describe_next()),
+            0 => "where no event is expected but a terminal one".to_string(),
+            n => format!("after the last expected event, {}", self.describe(n - 1)),
+        }
+    }
+
+    /// The stream's failure once it has ended, `ending` being how it ended (None: well). An
+    /// expected event passed over is `missing`, naming what came instead; it explains a later
+    /// absence (a timeout, a close, a reset, silence) better than that absence does, so it
+    /// takes its place and names it. Under `unexpected = "allow"`, an absence names the last
+    /// event of the awaited type whose data differed.
+    pub fn verdict(&self, ending: Option<StreamFailure>) -> Option<StreamFailure> {
+        let missing = self.passed.first().map(|(at, instead)| {
+            let more = match self.passed.len() {
+                1 => String::new(),
+                n => format!(" (nor {} more)", n - 1),
+            };
+            StreamFailure::new(
+                StreamClass::Missing,
+                format!(
+                    "{} never arrived{more}; {instead} came instead",
+                    self.describe(*at)
+                ),
+            )
+            .about(&self.matchers[*at].label)
+        });
+        match (ending, missing) {
+            (None, missing) => missing,
+            (Some(end), Some(mut missing)) if end.class.is_absence() => {
+                missing.detail = format!("{}; then {end}", missing.detail);
+                Some(missing)
+            }
+            (Some(mut end), None) if end.class.is_absence() => {
+                if let Some(near) = &self.near_miss {
+                    end.detail = format!("{}; {near}", end.detail);
+                }
+                Some(end)
+            }
+            (Some(end), _) => Some(end),
+        }
+    }
+
+    /// The failure of a stream cut short by `instead` (an SSE terminal event) while an expected
+    /// event was awaited: that one is missing. None when nothing was awaited.
+    pub fn cut_short(&self, instead: &str) -> Option<StreamFailure> {
+        let m = self.waiting_for()?;
+        Some(
+            StreamFailure::new(
+                StreamClass::Missing,
+                format!(
+                    "{} never arrived; {instead} came instead",
                     self.describe_next()
                 ),
-            ));
-        }
-        match self.unexpected {
-            Unexpected::Allow => Ok(false),
-            Unexpected::Forbid => Err(StreamFailure::new(
-                StreamClass::UnexpectedEvent,
-                format!("{shown} while waiting for {}", self.describe_next()),
-            )),
-        }
+            )
+            .about(&m.label),
+        )
     }
 
     /// When the next expected event is overdue.
@@ -324,76 +516,5 @@ pub fn scalar_text(value: &Value) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn seq(kinds: &[&str], unexpected: Unexpected) -> Sequence {
-        let matchers = kinds
-            .iter()
-            .map(|k| Matcher {
-                label: (*k).to_string(),
-                kind: Some((*k).to_string()),
-                json: Vec::new(),
-                timeout: Duration::from_secs(1),
-            })
-            .collect();
-        Sequence::new(matchers, unexpected, Instant::now())
-    }
-
-    #[test]
-    fn events_in_order_complete_the_sequence() {
-        let mut s = seq(&["a", "b"], Unexpected::Forbid);
-        let now = Instant::now();
-        assert_eq!(s.offer(Some("a"), None, now), Ok(true));
-        assert_eq!(s.offer(Some("b"), None, now), Ok(true));
-        assert!(s.done());
-    }
-
-    #[test]
-    fn an_early_event_is_out_of_order_and_a_stranger_depends_on_the_policy() {
-        let now = Instant::now();
-        let mut s = seq(&["a", "b", "c"], Unexpected::Allow);
-        assert_eq!(s.offer(Some("x"), None, now), Ok(false));
-        let err = s.offer(Some("c"), None, now).expect_err("c before a");
-        assert_eq!(err.class, StreamClass::OutOfOrder);
-        assert_eq!(
-            err.to_string(),
-            "out-of-order: c (event 3 of 3) arrived before a (event 1 of 3)"
-        );
-        let mut s = seq(&["a"], Unexpected::Forbid);
-        let err = s.offer(Some("x"), None, now).expect_err("forbidden");
-        assert_eq!(err.class, StreamClass::UnexpectedEvent);
-        assert!(err.to_string().contains("`x` while waiting for a"));
-    }
-
-    #[test]
-    fn json_assertions_match_rendered_values() {
-        let m = Matcher {
-            label: "done".into(),
-            kind: None,
-            json: vec![("$.n".into(), JsonPath::parse("$.n").unwrap(), json!("42"))],
-            timeout: Duration::from_secs(1),
-        };
-        assert!(m.matches(None, Some(&json!({"n": 42}))));
-        assert!(!m.matches(None, Some(&json!({"n": 41}))));
-        assert!(!m.matches(None, None));
-    }
-
-    #[test]
-    fn the_clock_prefers_silence_then_the_event_then_the_deadline() {
-        let start = Instant::now();
-        let s = seq(&["a"], Unexpected::Allow);
-        let clock = StreamClock::new(start, Duration::from_secs(5), Duration::from_secs(1));
-        assert_eq!(clock.next_wake(&s).1, Wake::Idle);
-        let f = clock.failure(Wake::Event, &s);
-        assert_eq!(f.class, StreamClass::Timeout);
-        assert!(
-            f.to_string()
-                .starts_with("timeout-waiting-for(a): a (event 1 of 1)")
-        );
-        let clock = StreamClock::new(start, Duration::from_millis(500), Duration::from_secs(1));
-        assert_eq!(clock.next_wake(&s).1, Wake::Deadline);
-        assert_eq!(clock.failure(Wake::Idle, &s).class, StreamClass::Hung);
-    }
-}
+#[path = "stream_expect_tests.rs"]
+mod tests;

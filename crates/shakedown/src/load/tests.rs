@@ -21,7 +21,7 @@ use crate::template::Template;
 /// A bound on every test, so that a bug shows as a failure, never a hang.
 const NO_HANG: Duration = Duration::from_secs(30);
 
-fn env(plan: Plan, requests: u64) -> (LoadEnv, tempfile::TempDir) {
+pub(super) fn env(plan: Plan, requests: u64) -> (LoadEnv, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let plan = Arc::new(plan);
     let ledger = Ledger::create(
@@ -45,14 +45,14 @@ fn env(plan: Plan, requests: u64) -> (LoadEnv, tempfile::TempDir) {
     (env, dir)
 }
 
-async fn run_test(env: &LoadEnv, index: usize) -> LoadOutcome {
+pub(super) async fn run_test(env: &LoadEnv, index: usize) -> LoadOutcome {
     let test = &env.plan.load_tests[index];
     tokio::time::timeout(NO_HANG, run_load_test(env, test, CancellationToken::new()))
         .await
         .expect("the load test ended in time")
 }
 
-fn rounds(concurrency: u32, rounds: u32) -> Executor {
+pub(super) fn rounds(concurrency: u32, rounds: u32) -> Executor {
     Executor::Rounds {
         concurrency,
         rounds,

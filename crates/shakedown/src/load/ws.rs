@@ -5,6 +5,10 @@
 //! protocol-error, never an allocation of what the server chose to send; silence past the idle
 //! limit is `hung`; a close before the last expected event is `closed-early`, with the code, the
 //! reason and whether it came right after connect.
+//!
+//! A stream is checked exactly once: after the last expected event, every message is still
+//! judged, during `linger` if the step sets it and until the server answers the client's close,
+//! so that a final event sent twice, or one event more, fails under `unexpected = "forbid"`.
 
 use futures::{SinkExt, StreamExt};
 use minijinja::Value;
@@ -72,7 +76,7 @@ pub async fn session(
 ) -> StreamOutcome {
     let start = Instant::now();
     let mut clock = StreamClock::new(start, spec.deadline, spec.idle);
-    let mut seq = Sequence::new(rendered.matchers.clone(), spec.unexpected, start);
+    let seq = Sequence::new(rendered.matchers.clone(), spec.unexpected, start);
     let mut outcome = StreamOutcome::default();
     let fail = |mut outcome: StreamOutcome, f: StreamFailure| {
         outcome.failure = Some(f);
@@ -226,101 +230,231 @@ pub async fn session(
         }
     }
 
-    // Expect.
-    while !seq.done() {
-        let (wake_at, wake) = clock.next_wake(&seq);
-        let next = tokio::select! {
-            next = socket.next() => next,
-            () = tokio::time::sleep_until(wake_at) => {
-                let failure = clock.failure(wake, &seq);
-                outcome.close = close_quietly(&mut socket).await;
-                return fail(outcome, failure);
+    let mut judged = Judged {
+        socket,
+        ws,
+        seq,
+        clock,
+        outcome,
+        timings,
+        start,
+        max_event: spec.max_event,
+    };
+    if let Err(failure) = judged.expect().await {
+        judged.outcome.failure = judged.seq.verdict(Some(failure));
+        return judged.outcome;
+    }
+    if let Some(linger) = spec.linger {
+        match judged.linger(linger).await {
+            Ok(false) => {}
+            Ok(true) => {
+                judged.outcome.failure = judged.seq.verdict(None);
+                return judged.outcome;
             }
-        };
-        let now = Instant::now();
-        clock.byte(now);
-        let (kind, doc) = match next {
-            Some(Ok(Message::Text(text))) => {
-                let doc = serde_json::from_str::<serde_json::Value>(text.as_str()).ok();
-                (
-                    doc.as_ref()
-                        .and_then(|d| ws.type_path.query(d).first().and_then(scalar_text)),
-                    doc,
-                )
+            Err(failure) => {
+                judged.outcome.failure = judged.seq.verdict(Some(failure));
+                return judged.outcome;
             }
-            Some(Ok(Message::Binary(bytes))) => (None, serde_json::from_slice(&bytes).ok()),
-            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-            Some(Ok(Message::Close(frame))) => {
-                let server = describe_close(frame.as_ref());
-                // tungstenite answers a close with the same code.
-                drain_after_close(&mut socket).await;
-                let reply = server.clone();
-                outcome.close = Some(format!("server sent {server}; client replied {reply}"));
-                let when = if outcome.events == 0 {
-                    "right after connect, before any event".to_string()
-                } else {
-                    format!("after {} events", outcome.events)
-                };
-                return fail(
-                    outcome,
-                    StreamFailure::new(
-                        StreamClass::ClosedEarly,
-                        format!(
-                            "server sent {server} {when}, while waiting for {}; client replied {reply}",
-                            seq.describe_next()
-                        ),
-                    ),
-                );
-            }
-            Some(Err(e)) => {
-                return fail(
-                    outcome,
-                    classify(
-                        &e,
-                        &format!("while waiting for {}", seq.describe_next()),
-                        spec.max_event,
-                    ),
-                );
-            }
-            None => {
-                return fail(
-                    outcome,
-                    StreamFailure::new(
+        }
+    }
+    let failure = judged.close().await;
+    judged.outcome.failure = judged.seq.verdict(failure);
+    judged.outcome
+}
+
+/// A session past its handshake: the socket, and what judges its messages.
+struct Judged<'a> {
+    socket: WebSocketStream<TcpStream>,
+    ws: &'a WsSpec,
+    seq: Sequence,
+    clock: StreamClock,
+    outcome: StreamOutcome,
+    timings: &'a mut Timings,
+    start: Instant,
+    max_event: usize,
+}
+
+impl Judged<'_> {
+    /// Read until every expected event arrived, or the failure that ended the wait (the socket
+    /// then closed).
+    async fn expect(&mut self) -> Result<(), StreamFailure> {
+        while !self.seq.done() {
+            let (wake_at, wake) = self.clock.next_wake(&self.seq);
+            let next = tokio::select! {
+                next = self.socket.next() => next,
+                () = tokio::time::sleep_until(wake_at) => {
+                    let failure = self.clock.failure(wake, &self.seq);
+                    self.outcome.close = close_quietly(&mut self.socket).await;
+                    return Err(failure);
+                }
+            };
+            let now = Instant::now();
+            self.clock.byte(now);
+            let message = match next {
+                Some(Ok(message)) => message,
+                Some(Err(e)) => {
+                    let when = format!("while waiting for {}", self.seq.describe_next());
+                    return Err(classify(&e, &when, self.max_event));
+                }
+                None => {
+                    return Err(StreamFailure::new(
                         StreamClass::Reset,
                         format!(
                             "the connection ended without a close frame, while waiting for {}",
-                            seq.describe_next()
+                            self.seq.describe_next()
                         ),
-                    ),
-                );
+                    ));
+                }
+            };
+            if let Message::Close(frame) = &message {
+                return Err(self.closed_early(frame.as_ref()).await);
             }
-        };
-        outcome.events += 1;
-        timings.event(now).await;
-        match seq.offer(kind.as_deref(), doc.as_ref(), now) {
-            Ok(_) => {}
-            Err(f) => {
-                outcome.close = close_quietly(&mut socket).await;
-                return fail(outcome, f);
+            if let Err(f) = self.judge(&message, now).await {
+                self.outcome.close = close_quietly(&mut self.socket).await;
+                return Err(f);
+            }
+            if self.seq.done() {
+                self.outcome.final_event = Some(now - self.start);
             }
         }
-        if seq.done() {
-            outcome.final_event = Some(now - start);
+        Ok(())
+    }
+
+    /// The server closed while an expected event was awaited.
+    async fn closed_early(&mut self, frame: Option<&CloseFrame>) -> StreamFailure {
+        let server = describe_close(frame);
+        // tungstenite answers a close with the same code.
+        drain_after_close(&mut self.socket).await;
+        let reply = server.clone();
+        self.outcome.close = Some(format!("server sent {server}; client replied {reply}"));
+        let when = if self.outcome.events == 0 {
+            "right after connect, before any event".to_string()
+        } else {
+            format!("after {} events", self.outcome.events)
+        };
+        StreamFailure::new(
+            StreamClass::ClosedEarly,
+            format!(
+                "server sent {server} {when}, while waiting for {}; client replied {reply}",
+                self.seq.describe_next()
+            ),
+        )
+    }
+
+    /// Count and judge a message that is an event; control frames pass.
+    async fn judge(&mut self, message: &Message, now: Instant) -> Result<(), StreamFailure> {
+        let Some((kind, doc)) = event_of(message, &self.ws.type_path) else {
+            return Ok(());
+        };
+        self.outcome.events += 1;
+        self.timings.event(now).await;
+        self.seq
+            .offer(kind.as_deref(), doc.as_ref(), now)
+            .map(|_| ())
+    }
+
+    /// Keep listening for `linger` after the last expected event (bounded by the deadline and
+    /// the idle limit): Ok(true) if the server ended the session meanwhile, Ok(false) if the
+    /// client should now close, or the failure an event was (the socket then closed).
+    async fn linger(&mut self, linger: std::time::Duration) -> Result<bool, StreamFailure> {
+        let until = (Instant::now() + linger).min(self.clock.deadline);
+        loop {
+            let wake = until.min(self.clock.last_byte + self.clock.idle);
+            let next = tokio::select! {
+                next = self.socket.next() => next,
+                () = tokio::time::sleep_until(wake) => return Ok(false),
+            };
+            let now = Instant::now();
+            self.clock.byte(now);
+            match next {
+                Some(Ok(Message::Close(frame))) => {
+                    let server = describe_close(frame.as_ref());
+                    drain_after_close(&mut self.socket).await;
+                    self.outcome.close = Some(format!(
+                        "server sent {server} after the last expected event; client replied {server}"
+                    ));
+                    return Ok(true);
+                }
+                Some(Ok(message)) => {
+                    if let Err(f) = self.judge(&message, now).await {
+                        self.outcome.close = close_quietly(&mut self.socket).await;
+                        return Err(f);
+                    }
+                }
+                Some(Err(_)) | None => {
+                    self.outcome.close = Some(
+                        "the connection ended without a close, after the last expected event"
+                            .into(),
+                    );
+                    return Ok(true);
+                }
+            }
         }
     }
 
-    // Close: send ours, wait briefly for theirs.
-    let frame = CloseFrame {
-        code: CloseCode::from(ws.close_code),
-        reason: ws.close_reason.clone().into(),
-    };
-    let sent = describe_close(Some(&frame));
-    let reply = match socket.close(Some(frame)).await {
-        Err(e) => format!("no reply ({e})"),
-        Ok(()) => wait_close_reply(&mut socket).await,
-    };
-    outcome.close = Some(format!("client sent {sent}; server replied {reply}"));
-    outcome
+    /// Send the client's close and wait (bounded) for the server's reply. Every message before
+    /// the reply is still an event of this stream: the first failure among them, if any.
+    async fn close(&mut self) -> Option<StreamFailure> {
+        let frame = CloseFrame {
+            code: CloseCode::from(self.ws.close_code),
+            reason: self.ws.close_reason.clone().into(),
+        };
+        let sent = describe_close(Some(&frame));
+        let mut failure = None;
+        let reply = match self.socket.close(Some(frame)).await {
+            Err(e) => format!("no reply ({e})"),
+            Ok(()) => {
+                let until = Instant::now() + CLOSE_REPLY;
+                loop {
+                    let next = tokio::select! {
+                        next = self.socket.next() => next,
+                        () = tokio::time::sleep_until(until) => {
+                            break format!("nothing within {}ms", CLOSE_REPLY.as_millis());
+                        }
+                    };
+                    if let Some(reply) = close_reply(&next) {
+                        break reply;
+                    }
+                    if let Some(Ok(message)) = next
+                        && let Err(f) = self.judge(&message, Instant::now()).await
+                    {
+                        failure.get_or_insert(f);
+                    }
+                }
+            }
+        };
+        self.outcome.close = Some(format!("client sent {sent}; server replied {reply}"));
+        failure
+    }
+}
+
+/// The type and JSON data of a text or binary message; None for control frames.
+fn event_of(
+    message: &Message,
+    type_path: &serde_json_path::JsonPath,
+) -> Option<(Option<String>, Option<serde_json::Value>)> {
+    match message {
+        Message::Text(text) => {
+            let doc = serde_json::from_str::<serde_json::Value>(text.as_str()).ok();
+            let kind = doc
+                .as_ref()
+                .and_then(|d| type_path.query(d).first().and_then(scalar_text));
+            Some((kind, doc))
+        }
+        Message::Binary(bytes) => Some((None, serde_json::from_slice(bytes).ok())),
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) | Message::Close(_) => None,
+    }
+}
+
+/// The server's answer to the client's close, if `next` is one: its close frame, or the end of
+/// the connection.
+fn close_reply(next: &Option<Result<Message, WsError>>) -> Option<String> {
+    match next {
+        Some(Ok(Message::Close(frame))) => Some(describe_close(frame.as_ref())),
+        Some(Err(WsError::ConnectionClosed)) | None => Some("by closing the connection".into()),
+        Some(Err(e)) => Some(format!("with an error ({e})")),
+        Some(Ok(_)) => None,
+    }
 }
 
 /// After the server's close: let tungstenite send its reply (bounded).
@@ -331,17 +465,13 @@ async fn drain_after_close(socket: &mut WebSocketStream<TcpStream>) {
     .await;
 }
 
-/// After the client's close: the server's close frame, described.
+/// After the client's close: the server's close frame, described. Messages before it are not
+/// judged: the session already failed.
 async fn wait_close_reply(socket: &mut WebSocketStream<TcpStream>) -> String {
     let reply = tokio::time::timeout(CLOSE_REPLY, async {
         loop {
-            match socket.next().await {
-                Some(Ok(Message::Close(frame))) => return describe_close(frame.as_ref()),
-                Some(Ok(_)) => continue,
-                Some(Err(WsError::ConnectionClosed)) | None => {
-                    return "by closing the connection".to_string();
-                }
-                Some(Err(e)) => return format!("with an error ({e})"),
+            if let Some(reply) = close_reply(&socket.next().await) {
+                return reply;
             }
         }
     })

@@ -163,7 +163,7 @@ impl Compiler<'_> {
             ws.span(),
             raw.events.as_deref(),
             true,
-            raw.unexpected.as_ref(),
+            (raw.unexpected.as_ref(), raw.linger.as_ref()),
             (raw.deadline.as_ref(), "30s"),
             raw.idle.as_ref(),
             raw.max_message.as_ref(),
@@ -254,7 +254,7 @@ impl Compiler<'_> {
             sse.span(),
             raw.events.as_deref(),
             false,
-            raw.unexpected.as_ref(),
+            (raw.unexpected.as_ref(), raw.linger.as_ref()),
             (raw.deadline.as_ref(), "60s"),
             raw.idle.as_ref(),
             raw.max_event.as_ref(),
@@ -350,7 +350,7 @@ impl Compiler<'_> {
         span: std::ops::Range<usize>,
         events: Option<&[Spanned<RawStreamEvent>]>,
         required: bool,
-        unexpected: Option<&Str>,
+        (unexpected, linger): (Option<&Str>, Option<&Str>),
         deadline: (Option<&Str>, &str),
         idle: Option<&Str>,
         max_event: Option<&Spanned<i64>>,
@@ -399,6 +399,13 @@ impl Compiler<'_> {
                 }
             }
         };
+        // Zero is a choice: stop at the final event (SSE), or close at once (WebSocket).
+        let linger = match linger {
+            None => Some(None),
+            Some(value) => self
+                .parsed_duration(value, &place.of(&format!("{kind}.linger")), true)
+                .map(Some),
+        };
         let deadline = self.duration(
             deadline.0,
             deadline.1,
@@ -412,6 +419,7 @@ impl Compiler<'_> {
         Some(StreamExpect {
             events: events?,
             unexpected: unexpected?,
+            linger: linger?,
             deadline: deadline?,
             idle: idle?,
             max_event: max_event?,

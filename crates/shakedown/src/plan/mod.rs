@@ -18,6 +18,8 @@ mod compile_settle;
 mod compile_settle_tests;
 mod compile_step;
 mod compile_stream;
+#[cfg(test)]
+mod compile_stream_tests;
 mod compile_target;
 #[cfg(test)]
 mod compile_tests;

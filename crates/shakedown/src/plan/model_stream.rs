@@ -27,7 +27,7 @@ pub struct StreamRequest {
 pub enum Unexpected {
     /// Skip it.
     Allow,
-    /// Fail the step (unexpected-event).
+    /// Fail the step (duplicate, mismatch or unexpected-event).
     Forbid,
 }
 
@@ -49,8 +49,12 @@ pub struct EventMatcher {
 pub struct StreamExpect {
     /// The events, in order.
     pub events: Vec<EventMatcher>,
-    /// Whether other events may come in between.
+    /// Whether other events may come in between, or after the last one.
     pub unexpected: Unexpected,
+    /// How long to go on listening after the final event; None: the protocol's default (a
+    /// WebSocket closes at once, an SSE stream is read to its end when anything can still
+    /// fail).
+    pub linger: Option<Duration>,
     /// Bound on the whole step.
     pub deadline: Duration,
     /// The longest silence allowed before the stream counts as hung.

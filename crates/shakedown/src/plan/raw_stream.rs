@@ -19,8 +19,9 @@ const fn nested(shape: super::schema::Shape, table: &'static super::schema::Tabl
 raw_table! {
     /// `ws = { ... }` in a step: open a WebSocket, send messages, expect events in order, close.
     /// The step fails with one class of the stream taxonomy (handshake-refused, closed-early,
-    /// timeout-waiting-for, out-of-order, unexpected-event, protocol-error, hung, reset). Its
-    /// latency is the time from the step's start to its final expected event.
+    /// timeout-waiting-for, out-of-order, missing, duplicate, mismatch, unexpected-event,
+    /// protocol-error, hung, reset). Its latency is the time from the step's start to its final
+    /// expected event.
     pub struct RawWs as "step ws" {
         /// `GET target:/path`: the target's `http://` base becomes `ws://` (`https` becomes
         /// `wss`). The path (with any query string, e.g. `?token={{ token }}`) is a template.
@@ -37,10 +38,20 @@ raw_table! {
         type_path: Option<Str> = "JSONPath", DefaultsTo("\"$.type\"");
         /// The events that must arrive, in this order (see Stream events below).
         events: Option<Vec<Spanned<RawStreamEvent>>> = "list of events", Required, nested(ListOfTables, &RawStreamEvent::SCHEMA);
-        /// What to do with an event that is not the next expected one: `"allow"` skips it,
-        /// `"forbid"` fails the step (unexpected-event). An expected event that arrives too
-        /// early is always out-of-order.
+        /// What to do with an event that is not the next expected one, between expected events
+        /// or after the last one (see `linger`): `"allow"` skips it; `"forbid"` fails the step:
+        /// `duplicate` for an expected event that arrives again, `mismatch` for the awaited
+        /// type with other JSON (naming the JSONPath, the expected and the actual value), else
+        /// `unexpected-event`. Either way, an expected event that arrives early passes over the
+        /// ones before it: each is `missing` if it never comes, `out-of-order` if it comes
+        /// after all.
         unexpected: Option<Str> = "\"allow\" or \"forbid\"", DefaultsTo("\"allow\"");
+        /// After the last expected event, how long to keep listening before the client closes.
+        /// Every message until the server answers the close is still judged (see `unexpected`).
+        /// Default: close at once, and judge what comes until the server's close reply. A close
+        /// from the server ends it early; `deadline` and `idle` bound it, and reaching either
+        /// while lingering is no failure.
+        linger: Option<Str> = "duration", Optional;
         /// The whole session (connect to the last expected event) must end within this.
         deadline: Option<Str> = "duration", DefaultsTo("\"30s\"");
         /// The longest silence allowed: no message, no ping. Past it the step is `hung`.
@@ -95,9 +106,19 @@ raw_table! {
         /// The id of the job the stream follows (a template, e.g. `"{{ run_id }}"`); it links
         /// the stream to the ledger. Default: the request path.
         job: Option<Str> = "template", Optional;
-        /// What to do with an event that is not the next expected one: `"allow"` or
-        /// `"forbid"` (unexpected-event).
+        /// What to do with an event that is not the next expected one, between expected events
+        /// or after the last one (see `linger`): `"allow"` skips it; `"forbid"` fails the step
+        /// (`duplicate`, `mismatch` or `unexpected-event`, as for `ws`; a terminal event that
+        /// arrives again is a `duplicate`). An expected event that arrives early passes over
+        /// the ones before it: `missing`, or `out-of-order` if it comes after all; a terminal
+        /// event while one is awaited makes it `missing`.
         unexpected: Option<Str> = "\"allow\" or \"forbid\"", DefaultsTo("\"allow\"");
+        /// After the final event (the terminal event, or the last expected event when there is
+        /// no `terminal`), how long to keep reading; every event in that time is judged (see
+        /// `unexpected`). Default: with `unexpected = "forbid"`, or while an expected event was
+        /// passed over, until the server ends the stream; otherwise not at all. `deadline` and
+        /// `idle` bound it, and reaching either while lingering is no failure.
+        linger: Option<Str> = "duration", Optional;
         /// The whole stream, reconnects included, must end within this.
         deadline: Option<Str> = "duration", DefaultsTo("\"60s\"");
         /// The longest silence allowed: no event, no comment. Past it the step is `hung`.

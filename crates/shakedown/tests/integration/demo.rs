@@ -91,9 +91,9 @@ fn clean_demo_is_go_with_l1_l2_l3_measured() {
         c3["recovery"]["first_failure_ms"].is_number(),
         "readiness saw the outage: {c3}"
     );
-    // GOLDEN: 100 agent conversations, each with its five events in order. L3 and C2: every
-    // SSE stream judged by the stream check, each resumed at least once (L3 on purpose, C2 by
-    // the API restart) with nothing missing or repeated.
+    // GOLDEN: 100 agent conversations, each with its five events and its answer in order, once
+    // each. L3 and C2: every SSE stream judged by the stream check, each resumed at least once
+    // (L3 on purpose, C2 by the API restart) with nothing missing or repeated.
     let golden = check(&report, "GOLDEN");
     assert_eq!(golden["status"], "PASS", "{golden}");
     assert_eq!(golden["metrics"]["streams"][0]["completed"], 100);

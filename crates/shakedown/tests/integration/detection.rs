@@ -92,6 +92,15 @@ const CASES: &[Case] = &[
         reason: "closed-early: server sent close 1000 (normal) right after connect",
     },
     Case {
+        defect: "ws-duplicate-final",
+        breaks: "the agent WebSocket sends each event once, its final one included",
+        only: "GOLDEN",
+        check: "GOLDEN",
+        status: "FAIL",
+        verdict: "NO-GO",
+        reason: "duplicate(answer): answer (event 6 of 6) arrived a second time",
+    },
+    Case {
         defect: "slow-under-load",
         breaks: "latency holds under concurrency",
         only: "L1",

@@ -1,6 +1,7 @@
-//! Stream steps end to end against the testbed: the golden path over the agent WebSocket (clean,
-//! and with `ws-early-close`, whose failure must cluster under the close code 1000 right after
-//! connect), and SSE readers whose resumes the stream check judges (clean, and with `sse-gap`,
+//! Stream steps end to end against the testbed: the golden path over the agent WebSocket (clean;
+//! with `ws-early-close`, whose failure must cluster under the close code 1000 right after
+//! connect; and with `ws-duplicate-final`, whose repeated answer used to pass unseen while the
+//! client waited for the close reply), and SSE readers whose resumes the stream check judges (clean, and with `sse-gap`,
 //! which must fail naming the missing event ids). A small many-streams run holds 200 streams
 //! with the check on and must report no false failure; the 2,000-stream soak is in `bench/`.
 
@@ -59,9 +60,12 @@ fn golden_path_passes_with_every_event_in_order_and_stream_figures() {
     assert_eq!(agent["protocol"], "ws");
     assert_eq!(agent["streams"], 100);
     assert_eq!(agent["completed"], 100);
-    assert_eq!(agent["events"], 500, "five events per message: {agent}");
+    assert_eq!(
+        agent["events"], 600,
+        "five events and the answer per message, and nothing more: {agent}"
+    );
     assert_eq!(agent["time_to_final_event_ms"]["count"], 100);
-    assert_eq!(agent["time_between_events_ms"]["count"], 400);
+    assert_eq!(agent["time_between_events_ms"]["count"], 500);
     let closes = agent["closes"].as_object().expect("closes");
     assert!(
         closes.keys().any(|k| k.contains("client sent close 1000")),
@@ -91,6 +95,33 @@ fn ws_early_close_is_no_go_with_the_close_code_clustered() {
         golden["metrics"]["streams"][0]["failures"]["closed-early"],
         100
     );
+}
+
+#[test]
+fn ws_duplicate_final_is_no_go_with_every_stream_a_duplicate() {
+    let stack = stack(&["ws-duplicate-final"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = run_against(&stack, &golden_path_plan(), &out, Duration::from_secs(120));
+    assert_eq!(o.code, 1, "stdout:\n{}\nstderr:\n{}", o.stdout, o.stderr);
+    let report = report_json(&out);
+    assert_schema_valid(&report);
+    assert_eq!(report["verdict"], "NO-GO");
+    let golden = check(&report, "GOLDEN");
+    assert_eq!(golden["status"], "FAIL");
+    let top = &golden["metrics"]["error_clusters"][0];
+    let signature = top["signature"].as_str().unwrap();
+    assert!(
+        signature.contains(
+            "duplicate(answer): answer (event <n> of <n>) arrived a second time, after the last expected event"
+        ),
+        "{signature}"
+    );
+    assert_eq!(top["count"], 100, "every conversation was hit: {top}");
+    let agent = &golden["metrics"]["streams"][0];
+    assert_eq!(agent["failures"]["duplicate"], 100, "{agent}");
+    assert_eq!(agent["completed"], 0, "{agent}");
+    assert_eq!(agent["events"], 700, "the repeats are counted: {agent}");
 }
 
 /// Readers of fresh runs, each stream dropped once after two events and resumed.

@@ -1,4 +1,5 @@
-//! The agent WebSocket: for each client message, five progress events and then the answer.
+//! The agent WebSocket: for each client message, five progress events and then the answer, its
+//! final event (sent twice with `ws-duplicate-final`).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -97,13 +98,18 @@ async fn session(mut socket: WebSocket, state: AppState) {
                 continue;
             }
         };
-        if answer(&mut socket, &message).await.is_err() {
+        let twice = state.has(Defect::WsDuplicateFinal);
+        if answer(&mut socket, &message, twice).await.is_err() {
             return;
         }
     }
 }
 
-async fn answer(socket: &mut WebSocket, message: &ClientMessage) -> Result<(), axum::Error> {
+async fn answer(
+    socket: &mut WebSocket,
+    message: &ClientMessage,
+    twice: bool,
+) -> Result<(), axum::Error> {
     for (index, kind) in AGENT_EVENTS.iter().enumerate() {
         let mut event = serde_json::json!({
             "type": kind,
@@ -122,7 +128,11 @@ async fn answer(socket: &mut WebSocket, message: &ClientMessage) -> Result<(), a
         "message_id": message.id,
         "text": format!("Your message has {words} words."),
     });
-    send(socket, &answer).await
+    send(socket, &answer).await?;
+    if twice {
+        send(socket, &answer).await?;
+    }
+    Ok(())
 }
 
 async fn send(socket: &mut WebSocket, value: &serde_json::Value) -> Result<(), axum::Error> {

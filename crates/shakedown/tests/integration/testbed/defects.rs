@@ -179,8 +179,10 @@ async fn sse_gap_skips_an_event_on_resume() {
     assert_eq!(first_id_after_resume_from_3(Some("sse-gap")).await, 5);
 }
 
-/// Open the agent WebSocket, send one message, and return the event types received (or the
-/// close code, as `close:CODE`) until the answer or the close.
+/// Open the agent WebSocket, send one message, and return the event types received for it (or
+/// the close code, as `close:CODE`). After its answer a second message is sent, and the first
+/// event for that one ends the conversation: whatever the first message got after its answer
+/// is in the list too, with no wait on a clock.
 async fn agent_conversation(defect: Option<&str>) -> Vec<String> {
     let (_stack, client) = start(options(defect).workers(0)).await;
     let url = format!(
@@ -191,21 +193,31 @@ async fn agent_conversation(defect: Option<&str>) -> Vec<String> {
     let (mut socket, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("WebSocket handshake");
-    let hello = json!({"id": "m1", "message": "how many words is this"}).to_string();
+    let message = |id: &str| {
+        let text = json!({"id": id, "message": "how many words is this"}).to_string();
+        Message::Text(text.into())
+    };
     // With the defect the server may already have closed; a failed send is part of what we see.
-    let _ = socket.send(Message::Text(hello.into())).await;
+    let _ = socket.send(message("m1")).await;
     let mut seen = Vec::new();
+    let mut asked_again = false;
     while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
         match frame {
             Ok(Message::Text(text)) => {
                 let event: serde_json::Value = serde_json::from_str(&text).expect("JSON event");
-                assert_eq!(event["message_id"], "m1", "{event}");
-                let kind = event["type"].as_str().expect("type").to_owned();
-                let done = kind == "answer";
-                seen.push(kind);
-                if done {
+                if event["message_id"] == "m2" {
                     break;
                 }
+                assert_eq!(event["message_id"], "m1", "{event}");
+                let kind = event["type"].as_str().expect("type").to_owned();
+                if kind == "answer" && !asked_again {
+                    asked_again = true;
+                    socket
+                        .send(message("m2"))
+                        .await
+                        .expect("the second message");
+                }
+                seen.push(kind);
             }
             Ok(Message::Close(frame)) => {
                 let code = frame.map(|f| u16::from(f.code)).unwrap_or(0);
@@ -219,25 +231,32 @@ async fn agent_conversation(defect: Option<&str>) -> Vec<String> {
     seen
 }
 
+const CLEAN_CONVERSATION: [&str; 6] = [
+    "agent_started",
+    "agent_thinking",
+    "tool_executing",
+    "tool_completed",
+    "agent_completed",
+    "answer",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_early_close_closes_before_any_event() {
     let clean = agent_conversation(None).await;
-    assert_eq!(
-        clean,
-        [
-            "agent_started",
-            "agent_thinking",
-            "tool_executing",
-            "tool_completed",
-            "agent_completed",
-            "answer"
-        ]
-    );
+    assert_eq!(clean, CLEAN_CONVERSATION);
     let defective = agent_conversation(Some("ws-early-close")).await;
     assert_eq!(
         defective,
         [format!("close:{}", u16::from(CloseCode::Normal))]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_duplicate_final_sends_the_answer_twice() {
+    let defective = agent_conversation(Some("ws-duplicate-final")).await;
+    let mut twice = CLEAN_CONVERSATION.to_vec();
+    twice.push("answer");
+    assert_eq!(defective, twice);
 }
 
 /// The 95th percentile of 20 concurrent authenticated requests, in seconds.
