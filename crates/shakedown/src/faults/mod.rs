@@ -143,6 +143,13 @@ pub trait Driver: Send + Sync {
     fn up(&self) -> Option<bool> {
         None
     }
+    /// For a supervised process: whether it is up and ready now, by its readiness form when
+    /// that can be asked again (a `ready.command` is run). The recovery probe of a target
+    /// without HTTP.
+    fn up_now(&self) -> BoxFuture<'_, Option<bool>> {
+        let up = self.up();
+        Box::pin(async move { up })
+    }
     /// For a supervised process: the first line it printed on stdout, as JSON.
     fn first_line(&self) -> Option<serde_json::Value> {
         None

@@ -60,7 +60,10 @@ pub async fn healthy(plan: &Plan, controlled: &Controlled, probe: &RecoveryProbe
             let health = target
                 .filter(|t| !t.base_url.is_empty())
                 .and_then(|t| t.health.as_ref());
-            let process_up = controlled.get(name).and_then(|c| c.driver.up());
+            let process_up = match controlled.get(name) {
+                Some(c) => c.driver.up_now().await,
+                None => None,
+            };
             match (health, process_up) {
                 (Some(h), Some(up)) => up && probe::healthy(plan, name, h, PROBE_TIMEOUT).await,
                 (Some(h), None) => probe::healthy(plan, name, h, PROBE_TIMEOUT).await,

@@ -11,10 +11,10 @@ use super::diagnostics::Diagnostic;
 use super::model::{Probe, StatusSet};
 use super::model_faults::{
     Control, ControlVerb, DriverSpec, ExecSpec, HttpSpec, IdentityProbe, ProcessSpec, RailwayMode,
-    RailwaySpec,
+    RailwaySpec, Readiness,
 };
 use super::raw::{RawTarget, Str};
-use super::raw_faults::{RawControl, RawIdentity};
+use super::raw_faults::{RawControl, RawIdentity, RawReady};
 use super::request_line::Form;
 use super::scope::Scope;
 
@@ -152,6 +152,7 @@ impl Compiler<'_> {
             ("cwd", r.cwd.is_some()),
             ("ready", r.ready.is_some()),
             ("grace", r.grace.is_some()),
+            ("group", r.group.is_some()),
         ];
         let railway_keys = [
             ("service", r.service.is_some()),
@@ -179,7 +180,7 @@ impl Compiler<'_> {
             self.push(
                 Diagnostic::new(Some(raw.span()), format!("{what} uses the {driver_name} driver, which does not take {}", foreign.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")))
                     .label("keys of another driver")
-                    .hint("process takes command, env, cwd, ready, grace; exec and http take start, stop, kill, pause, resume, restart; railway takes service, environment, token, endpoint, mode"),
+                    .hint("process takes command, env, cwd, ready, grace, group; exec and http take start, stop, kill, pause, resume, restart; railway takes service, environment, token, endpoint, mode"),
             );
             return None;
         }
@@ -302,19 +303,7 @@ impl Compiler<'_> {
             .as_ref()
             .map(|cwd| self.text(cwd, what).map(|t| PathBuf::from(t.value)));
         let ready_raw = r.ready.as_ref().map(|r| r.get_ref());
-        let ready = match ready_raw.and_then(|r| r.probe.as_ref()) {
-            Some(line) => self
-                .request(line, Form::PathOnly, what, &Scope::default())
-                .map(|request| {
-                    Some(Probe {
-                        method: request.method,
-                        path: request.path,
-                        headers: Vec::new(),
-                        expect_status: StatusSet::Success,
-                    })
-                }),
-            None => Some(health.filter(|_| has_url).cloned()),
-        };
+        let ready = self.readiness(ready_raw, health.filter(|_| has_url), what);
         let ready_timeout = self.duration(
             ready_raw.and_then(|r| r.timeout.as_ref()),
             "30s",
@@ -331,7 +320,75 @@ impl Compiler<'_> {
             ready: ready?,
             ready_timeout: ready_timeout?,
             grace: grace?,
+            group: r.group.unwrap_or(true),
         })
+    }
+
+    /// The `ready` form of a `process` control: at most one of `probe`, `log` and `command`;
+    /// without one, the target's HTTP health, or else its first line on stdout.
+    fn readiness(
+        &mut self,
+        raw: Option<&RawReady>,
+        health: Option<&Probe>,
+        what: &str,
+    ) -> Option<Readiness> {
+        let Some(raw) = raw else {
+            return Some(
+                health
+                    .cloned()
+                    .map_or(Readiness::FirstLine, Readiness::Probe),
+            );
+        };
+        let given: Vec<&Str> = [&raw.probe, &raw.log, &raw.command]
+            .into_iter()
+            .flatten()
+            .collect();
+        if let [_, second, ..] = given.as_slice() {
+            self.push(
+                Diagnostic::new(
+                    Some(second.span()),
+                    format!("`ready` of {what} has more than one of `probe`, `log` and `command`"),
+                )
+                .label("a second readiness form")
+                .hint("keep one: an HTTP probe, a log line (`log = \"regex\"`) or a command that exits 0"),
+            );
+            return None;
+        }
+        if let Some(line) = &raw.probe {
+            let request = self.request(line, Form::PathOnly, what, &Scope::default())?;
+            return Some(Readiness::Probe(Probe {
+                method: request.method,
+                path: request.path,
+                headers: Vec::new(),
+                expect_status: StatusSet::Success,
+            }));
+        }
+        if let Some(log) = &raw.log {
+            let text = self.text(log, &format!("`ready.log` of {what}"))?;
+            return match regex::Regex::new(&text.value) {
+                Ok(regex) => Some(Readiness::Log(regex)),
+                Err(e) => {
+                    self.push(
+                        Diagnostic::new(
+                            Some(text.span),
+                            format!("`ready.log` of {what} is not a valid regular expression"),
+                        )
+                        .label(regex_error(&e))
+                        .hint("write a regular expression (Rust `regex` syntax), e.g. `log = \"celery@\\\\S+ ready\"`; escape `.` `(` `[` as `\\\\.`"),
+                    );
+                    None
+                }
+            };
+        }
+        if let Some(command) = &raw.command {
+            let text = self.text(command, &format!("`ready.command` of {what}"))?;
+            return Some(Readiness::Command(text.value));
+        }
+        Some(
+            health
+                .cloned()
+                .map_or(Readiness::FirstLine, Readiness::Probe),
+        )
     }
 
     fn railway_driver(
@@ -416,4 +473,16 @@ impl Compiler<'_> {
             mode: mode?,
         })
     }
+}
+
+/// The last line of a regex compile error: what is wrong, without the echoed pattern.
+fn regex_error(e: &regex::Error) -> String {
+    e.to_string()
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid")
+        .trim()
+        .trim_start_matches("error: ")
+        .to_string()
 }

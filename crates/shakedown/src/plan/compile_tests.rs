@@ -572,3 +572,56 @@ executor = { vus = { count = 1 } }
     }
     assert_eq!(messages.len(), expected.len(), "{messages:#?}");
 }
+
+/// A plan with a process target `w` whose control is `control`.
+fn with_process(control: &str) -> String {
+    format!(
+        "{HEAD}\n[targets.w]\ncontrol = {control}\n\n[scenarios.s]\nsteps = [{{ request = \"GET api:/\" }}]\n"
+    )
+}
+
+#[test]
+fn a_ready_log_that_is_not_a_regex_is_an_error_at_its_position() {
+    let text = with_process(
+        r#"{ driver = "process", command = ["w"], ready = { log = "celery@(\\S+ ready" } }"#,
+    );
+    let d = one_error(&text, "`ready.log` of");
+    assert!(
+        d.message.contains("not a valid regular expression"),
+        "{d:?}"
+    );
+    assert_eq!(spanned(&text, &d), r#""celery@(\\S+ ready""#);
+    assert!(d.label.contains("unclosed group"), "{d:?}");
+}
+
+#[test]
+fn a_ready_has_one_form() {
+    let text = with_process(
+        r#"{ driver = "process", command = ["w"], ready = { log = "ready", command = "true" } }"#,
+    );
+    let d = one_error(&text, "more than one of `probe`, `log` and `command`");
+    assert_eq!(spanned(&text, &d), "\"true\"");
+}
+
+#[test]
+fn process_readiness_and_groups_compile() {
+    use crate::plan::model_faults::{DriverSpec, Readiness};
+    let spec = |control: &str| {
+        let plan = ok(&with_process(control));
+        match plan.targets["w"].control.clone().expect("control").driver {
+            DriverSpec::Process(spec) => spec,
+            other => panic!("{other:?}"),
+        }
+    };
+    let log =
+        spec(r#"{ driver = "process", command = ["w"], ready = { log = "celery@\\S+ ready" } }"#);
+    assert!(matches!(log.ready, Readiness::Log(ref r) if r.is_match("celery@host ready.")));
+    assert!(log.group, "the group is signalled by default");
+    let command = spec(
+        r#"{ driver = "process", command = ["w"], ready = { command = "true" }, group = false }"#,
+    );
+    assert!(matches!(command.ready, Readiness::Command(ref c) if c == "true"));
+    assert!(!command.group);
+    let first = spec(r#"{ driver = "process", command = ["w"] }"#);
+    assert!(matches!(first.ready, Readiness::FirstLine));
+}

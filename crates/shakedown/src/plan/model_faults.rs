@@ -156,12 +156,27 @@ pub struct ProcessSpec {
     pub env: Vec<(String, String)>,
     /// Working directory.
     pub cwd: Option<PathBuf>,
-    /// The readiness probe (default: the target's health probe, when it has a URL and one).
-    pub ready: Option<Probe>,
+    /// When the started process counts as ready.
+    pub ready: Readiness,
     /// How long the process may take to become ready.
     pub ready_timeout: Duration,
     /// Time between SIGTERM and SIGKILL when stopping.
     pub grace: Duration,
+    /// Whether `kill` and `stop` signal the whole process group, not only the main process.
+    pub group: bool,
+}
+
+/// When a started process counts as ready (`ready = { ... }` of a `process` control).
+#[derive(Debug, Clone)]
+pub enum Readiness {
+    /// An HTTP probe on the target that must answer 2xx (`probe`, or the target's health).
+    Probe(Probe),
+    /// A line on stdout or stderr matching this expression (`log`).
+    Log(regex::Regex),
+    /// A shell command that exits 0 (`command`).
+    Command(String),
+    /// Its first line on stdout (a target with neither HTTP health nor a `ready` form).
+    FirstLine,
 }
 
 /// Shell commands per action.

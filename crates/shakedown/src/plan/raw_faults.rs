@@ -37,7 +37,7 @@ raw_table! {
 raw_table! {
     /// `control = { driver = "...", ... }` on a target: how shakedown starts, stops, kills,
     /// pauses and restarts it. Which keys apply depends on the driver: `process` takes
-    /// `command`, `env`, `cwd`, `ready`, `grace`; `exec` takes a shell command per action;
+    /// `command`, `env`, `cwd`, `ready`, `grace`, `group`; `exec` takes a shell command per action;
     /// `http` takes a request line per action; `railway` takes `service`, `environment`,
     /// `token`, `endpoint` and `mode`.
     pub struct RawControl as "[targets.NAME] control" {
@@ -55,6 +55,11 @@ raw_table! {
         ready: Option<Spanned<RawReady>> = "table", DefaultsTo("{ timeout = \"30s\" }"), nested(Table, &RawReady::SCHEMA);
         /// `process`: time between SIGTERM and SIGKILL when stopping.
         grace: Option<Str> = "duration", DefaultsTo("\"5s\"");
+        /// `process`: whether `kill` and `stop` signal the whole process group (the driver
+        /// starts each target in a group of its own), so children such as a pre-fork server's
+        /// workers die with it. `false` signals only the main process, and children it leaves
+        /// behind are reported.
+        group: Option<bool> = "boolean", DefaultsTo("true");
         /// `exec`: shell command; `http`: request line (`POST ops:/path`). Starts the target.
         start: Option<Str> = "string", Optional;
         /// `exec` / `http`: stops the target.
@@ -90,6 +95,16 @@ raw_table! {
         /// `METHOD /path` on the target that must answer 2xx. Default: the target's health
         /// probe; a target without one is ready when it prints its first line on stdout.
         probe: Option<Str> = "request line", Optional;
+        /// A regular expression: the process is ready when a line it prints on stdout or
+        /// stderr matches, e.g. `"celery@\\S+ ready"`. Checked on every line since the last
+        /// start, so a restarted worker is ready only when it says so again. A target without
+        /// HTTP that has it uses the same form as its health in recovery probes.
+        log: Option<Str> = "regex", Optional;
+        /// A shell command (`sh -c`, with the process's `env` and `cwd`) that exits 0 when the
+        /// process is ready, e.g. `"celery -A app inspect ping -d celery@$HOSTNAME"`. Each try
+        /// may take up to 10 s. A target without HTTP that has it runs it as its health in
+        /// recovery probes.
+        command: Option<Str> = "string", Optional;
         /// How long the process may take to become ready.
         timeout: Option<Str> = "duration", DefaultsTo("\"30s\"");
     }

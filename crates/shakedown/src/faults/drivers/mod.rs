@@ -2,8 +2,12 @@
 //! (`/proc` state and start time, signals by name).
 
 pub mod exec;
+pub mod group;
 pub mod http;
 pub mod process;
+pub mod process_ready;
+#[cfg(test)]
+mod process_tests;
 pub mod railway;
 
 use nix::sys::signal::Signal;
@@ -15,7 +19,7 @@ pub fn signal_by_name(name: &str) -> Option<Signal> {
     format!("SIG{name}").parse::<Signal>().ok()
 }
 
-fn stat_fields(pid: i32) -> Option<Vec<String>> {
+pub(crate) fn stat_fields(pid: i32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: split after the last `)`.
     let (_, rest) = stat.rsplit_once(')')?;

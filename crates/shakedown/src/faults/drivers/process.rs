@@ -3,6 +3,9 @@
 //! the run directory, restarts it with the same command line, and acts with real signals:
 //! SIGTERM with a grace period then SIGKILL to stop, any signal to kill (proven by the exit
 //! status it observes), SIGSTOP and SIGCONT to pause and resume (proven by `/proc` state).
+//! Each target leads a process group of its own; `kill` and `stop` signal the whole group
+//! (unless `group = false`), and the proof says how many processes it reached and that all of
+//! them exited. Ready is an HTTP probe, a log line, a command, or the first line on stdout.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -14,11 +17,12 @@ use futures::FutureExt as _;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::watch;
 
-use super::{is_stopped, proc_start_time, signal_recorded};
+use super::process_ready::{Tail, command_ok, with_env};
+use super::{Delivery, group, is_stopped, proc_start_time, signal_recorded};
 use crate::faults::journal::{Entry, Event, Journal, Revert};
 use crate::faults::{Applied, Driver, DriverError, DriverFuture};
 use crate::plan::model::Plan;
-use crate::plan::model_faults::{ControlVerb, ProcessSpec};
+use crate::plan::model_faults::{ControlVerb, ProcessSpec, Readiness};
 use crate::report::redact::Redactor;
 
 /// How often readiness is polled.
@@ -33,6 +37,10 @@ struct State {
     start_time: Option<u64>,
     first_line: Option<serde_json::Value>,
     got_first_line: bool,
+    /// A line matched the `ready.log` expression since the last start.
+    log_ready: bool,
+    /// The last lines printed since the last start.
+    tail: Tail,
     ready: bool,
     exit: Option<String>,
     exit_rx: Option<watch::Receiver<Option<String>>>,
@@ -118,25 +126,15 @@ impl ProcessDriver {
         };
         let mut command = tokio::process::Command::new(program);
         command.args(args);
-        // An empty value removes the variable, so that `${OPTIONAL:-}` can leave it unset.
-        for (key, value) in &self.spec.env {
-            if value.is_empty() {
-                command.env_remove(key);
-            } else {
-                command.env(key, value);
-            }
-        }
+        with_env(&mut command, &self.spec);
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             // Its own process group: a Ctrl-C in the terminal reaches shakedown, which then
-            // reverts and stops its targets in order.
+            // reverts and stops its targets in order; and `kill` and `stop` reach its children.
             .process_group(0)
             .kill_on_drop(true);
-        if let Some(cwd) = &self.spec.cwd {
-            command.current_dir(cwd);
-        }
         let mut child = command.spawn().map_err(|e| {
             DriverError::Failed(format!(
                 "cannot start target {} ({}): {e}",
@@ -212,6 +210,10 @@ impl ProcessDriver {
         let state = self.state.clone();
         let logs = self.logs.join(format!("{}.{name}.log", self.target));
         let redactor = self.redactor.clone();
+        let ready_log = match &self.spec.ready {
+            Readiness::Log(regex) => Some(regex.clone()),
+            _ => None,
+        };
         tokio::spawn(async move {
             let mut lines = BufReader::new(stream).lines();
             let mut file = std::fs::OpenOptions::new()
@@ -220,16 +222,21 @@ impl ProcessDriver {
                 .open(&logs)
                 .ok();
             while let Ok(Some(line)) = lines.next_line().await {
-                if name == "stdout"
-                    && let Ok(mut s) = state.lock()
+                let redacted = redactor.redact(&line);
+                if let Ok(mut s) = state.lock()
                     && s.generation == generation
-                    && !s.got_first_line
                 {
-                    s.got_first_line = true;
-                    s.first_line = serde_json::from_str(&line).ok();
+                    if name == "stdout" && !s.got_first_line {
+                        s.got_first_line = true;
+                        s.first_line = serde_json::from_str(&line).ok();
+                    }
+                    if ready_log.as_ref().is_some_and(|r| r.is_match(&line)) {
+                        s.log_ready = true;
+                    }
+                    s.tail.push(name, &redacted);
                 }
                 if let Some(f) = file.as_mut() {
-                    let _ = writeln!(f, "{}", redactor.redact(&line));
+                    let _ = writeln!(f, "{redacted}");
                 }
             }
         });
@@ -242,32 +249,64 @@ impl ProcessDriver {
     ) -> Result<(), DriverError> {
         let deadline = tokio::time::Instant::now() + self.spec.ready_timeout;
         loop {
-            if let Some(status) = exit.borrow_and_update().clone() {
+            let exited = exit.borrow_and_update().clone();
+            if let Some(status) = exited {
+                // Let the pumps take the last lines it printed.
+                tokio::time::sleep(READY_POLL).await;
                 return Err(DriverError::Failed(format!(
-                    "target {} (pid {pid}) exited before it was ready: {status}; see {}.stderr.log in the run directory",
-                    self.target, self.target
+                    "target {} (pid {pid}) exited before it was ready ({}): {status}; {} (all of it in {}.stdout.log and {}.stderr.log in the run directory)",
+                    self.target,
+                    self.ready_form(),
+                    self.with_state(|s| s.tail.describe()),
+                    self.target,
+                    self.target
                 )));
             }
-            let ready = match &self.spec.ready {
-                Some(probe) => {
-                    crate::faults::probe::healthy(&self.plan, &self.target, probe, READY_POLL * 10)
-                        .await
-                }
-                None => self.with_state(|s| s.got_first_line),
-            };
-            if ready {
+            if self.ready_now().await {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(DriverError::Timeout {
-                    what: format!("target {} becoming ready", self.target),
-                    after: self.spec.ready_timeout,
-                });
+                return Err(DriverError::Failed(format!(
+                    "target {} (pid {pid}) was not ready within {} ({}); {}; give it longer with `ready = {{ timeout = \"...\" }}` or fix the readiness form",
+                    self.target,
+                    humantime::format_duration(self.spec.ready_timeout),
+                    self.ready_form(),
+                    self.with_state(|s| s.tail.describe()),
+                )));
             }
             tokio::select! {
                 _ = tokio::time::sleep(READY_POLL) => {}
                 _ = exit.changed() => {}
             }
+        }
+    }
+
+    /// Whether the running process is ready by its `ready` form, asked once.
+    async fn ready_now(&self) -> bool {
+        match &self.spec.ready {
+            Readiness::Probe(probe) => {
+                crate::faults::probe::healthy(&self.plan, &self.target, probe, READY_POLL * 10)
+                    .await
+            }
+            Readiness::Log(_) => self.with_state(|s| s.log_ready),
+            Readiness::Command(command) => command_ok(&self.spec, command).await,
+            Readiness::FirstLine => self.with_state(|s| s.got_first_line),
+        }
+    }
+
+    /// What ready means for this target, for messages.
+    fn ready_form(&self) -> String {
+        match &self.spec.ready {
+            Readiness::Probe(probe) => format!(
+                "waiting for {} {} to answer 2xx",
+                probe.method.as_str(),
+                probe.path.source()
+            ),
+            Readiness::Log(regex) => format!("waiting for a line matching `{}`", regex.as_str()),
+            Readiness::Command(command) => {
+                format!("waiting for `{}` to exit 0", self.redactor.redact(command))
+            }
+            Readiness::FirstLine => "waiting for its first line on stdout".to_string(),
         }
     }
 
@@ -286,43 +325,146 @@ impl ProcessDriver {
         tokio::time::timeout(within, wait).await.ok().flatten()
     }
 
-    fn signal(&self, signal: &str) -> Result<i32, DriverError> {
+    /// Send `signal` to the target: its whole process group, or only its main process with
+    /// `group = false`.
+    fn send(&self, pid: i32, start_time: Option<u64>, signal: &str) -> Result<Delivery, String> {
+        if self.spec.group {
+            group::signal(pid, start_time, signal)
+        } else {
+            signal_recorded(pid, start_time, signal)
+        }
+    }
+
+    /// The processes a signal to the target reaches now.
+    fn reach(&self, pid: i32) -> Vec<i32> {
+        if self.spec.group {
+            group::members(pid)
+        } else {
+            vec![pid]
+        }
+    }
+
+    /// Who got a signal, for the proof: `pid 12` or `pid 12's group (3 processes)`.
+    fn whom(&self, pid: i32, reached: &[i32]) -> String {
+        if self.spec.group {
+            format!("pid {pid}'s group ({})", group::count(reached.len()))
+        } else {
+            format!("pid {pid}")
+        }
+    }
+
+    /// Signal the running target; its main PID and the processes the signal reached.
+    fn signal(&self, signal: &str) -> Result<(i32, Vec<i32>), DriverError> {
         let Some((pid, start_time)) = self.alive() else {
             return Err(DriverError::Failed(format!(
                 "target {} is not running",
                 self.target
             )));
         };
-        signal_recorded(pid, start_time, signal)
+        let reached = self.reach(pid);
+        self.send(pid, start_time, signal)
             .map_err(DriverError::Failed)
-            .map(|_| pid)
+            .map(|_| (pid, reached))
     }
 
     async fn stop_inner(&self) -> Result<Applied, DriverError> {
         let Some((pid, start_time)) = self.alive() else {
-            return Ok(Applied::accepted(format!(
-                "target {} was not running",
-                self.target
-            )));
+            return Ok(self.stop_leftovers().await);
         };
-        let _ = signal_recorded(pid, start_time, "TERM");
-        let _ = signal_recorded(pid, start_time, "CONT");
-        if let Some(exit) = self.wait_exit(self.spec.grace).await {
+        let reached = self.reach(pid);
+        let to = self.whom(pid, &reached);
+        let _ = self.send(pid, start_time, "TERM");
+        let _ = self.send(pid, start_time, "CONT");
+        let begun = tokio::time::Instant::now();
+        let exit = self.wait_exit(self.spec.grace).await;
+        let left = if self.spec.group {
+            group::wait_empty(pid, self.spec.grace.saturating_sub(begun.elapsed())).await
+        } else {
+            Vec::new()
+        };
+        if let Some(exit) = &exit
+            && left.is_empty()
+        {
+            let outlived = if self.spec.group {
+                String::new()
+            } else {
+                outlived_note(&group::members(pid))
+            };
             return Ok(Applied::proven(format!(
-                "pid {pid} exited on SIGTERM: {exit}"
+                "{to} got SIGTERM and all exited (pid {pid}: {exit}){outlived}"
             )));
         }
-        let _ = signal_recorded(pid, start_time, "KILL");
-        match self.wait_exit(EXIT_WAIT).await {
-            Some(exit) => Ok(Applied::proven(format!(
-                "pid {pid} ignored SIGTERM for {}, exited on SIGKILL: {exit}",
-                humantime::format_duration(self.spec.grace)
+        let still = if exit.is_none() && !self.spec.group {
+            vec![pid]
+        } else {
+            left
+        };
+        let _ = self.send(pid, start_time, "KILL");
+        let exit = match exit {
+            Some(exit) => Some(exit),
+            None => self.wait_exit(EXIT_WAIT).await,
+        };
+        let left = if self.spec.group {
+            group::wait_empty(pid, EXIT_WAIT).await
+        } else {
+            Vec::new()
+        };
+        let grace = humantime::format_duration(self.spec.grace);
+        match exit {
+            Some(exit) if left.is_empty() => Ok(Applied::proven(format!(
+                "{to} got SIGTERM; {} still ran after {grace} (pids {}), got SIGKILL, and all exited (pid {pid}: {exit})",
+                group::count(still.len()),
+                group::list(&still)
+            ))),
+            Some(_) => Err(DriverError::Failed(format!(
+                "{} of pid {pid}'s group did not exit after SIGKILL: pids {}",
+                group::count(left.len()),
+                group::list(&left)
             ))),
             None => Err(DriverError::Failed(format!(
                 "pid {pid} did not exit after SIGKILL"
             ))),
         }
     }
+
+    /// Stop what is left of an exited target's group (children of a main process that was
+    /// killed alone, even with `group = false`): a start must not run beside them, and no
+    /// process shakedown started outlives the run.
+    async fn stop_leftovers(&self) -> Applied {
+        let not_running = format!("target {} was not running", self.target);
+        let last = self.with_state(|s| s.pid);
+        let Some(pid) = last else {
+            return Applied::accepted(not_running);
+        };
+        let left = group::members(pid);
+        if left.is_empty() {
+            return Applied::accepted(not_running);
+        }
+        let _ = group::signal(pid, None, "KILL");
+        let still = group::wait_empty(pid, EXIT_WAIT).await;
+        Applied::accepted(format!(
+            "{not_running}; {} left in its group (pids {}) got SIGKILL{}",
+            group::count(left.len()),
+            group::list(&left),
+            if still.is_empty() {
+                " and exited".to_string()
+            } else {
+                format!("; {} did not exit", group::count(still.len()))
+            }
+        ))
+    }
+}
+
+/// For `group = false`: the processes of the group that outlived its main process.
+fn outlived_note(outlived: &[i32]) -> String {
+    if outlived.is_empty() {
+        return String::new();
+    }
+    format!(
+        "; {} of its group outlived it (pids {}): `group = false` signals only the main process",
+        group::count(outlived.len()),
+        group::list(outlived)
+    )
 }
 
 fn describe_exit(status: &std::process::ExitStatus) -> String {
@@ -362,16 +504,34 @@ impl Driver for ProcessDriver {
         let signal = signal.to_string();
         async move {
             let _guard = self.ops.lock().await;
-            let pid = self.signal(&signal)?;
-            let _ = signal_recorded(pid, None, "CONT");
-            match self.wait_exit(EXIT_WAIT).await {
-                Some(exit) => Ok(Applied::proven(format!(
-                    "pid {pid} got SIG{signal} and exited: {exit}"
-                ))),
-                None => Ok(Applied::accepted(format!(
-                    "pid {pid} got SIG{signal} and did not exit within {}",
-                    humantime::format_duration(EXIT_WAIT)
-                ))),
+            let (pid, reached) = self.signal(&signal)?;
+            let start_time = self.with_state(|s| s.start_time);
+            let _ = self.send(pid, start_time, "CONT");
+            let exit = self.wait_exit(EXIT_WAIT).await;
+            let wait = humantime::format_duration(EXIT_WAIT);
+            let to = self.whom(pid, &reached);
+            let Some(exit) = exit else {
+                return Ok(Applied::accepted(format!(
+                    "{to} got SIG{signal} and pid {pid} did not exit within {wait}"
+                )));
+            };
+            if !self.spec.group {
+                return Ok(Applied::proven(format!(
+                    "pid {pid} got SIG{signal} and exited: {exit}{}",
+                    outlived_note(&group::members(pid))
+                )));
+            }
+            let left = group::wait_empty(pid, EXIT_WAIT).await;
+            if left.is_empty() {
+                Ok(Applied::proven(format!(
+                    "{to} got SIG{signal} and all exited (pid {pid}: {exit})"
+                )))
+            } else {
+                Ok(Applied::accepted(format!(
+                    "{to} got SIG{signal}; pid {pid} exited ({exit}) but {} of its group still ran after {wait}: pids {}",
+                    group::count(left.len()),
+                    group::list(&left)
+                )))
             }
         }
         .boxed()
@@ -379,7 +539,7 @@ impl Driver for ProcessDriver {
 
     fn pause(&self) -> DriverFuture<'_, Applied> {
         async move {
-            let pid = self.signal("STOP")?;
+            let (pid, _) = self.signal("STOP")?;
             let start = self.with_state(|s| s.start_time);
             for _ in 0..50 {
                 if is_stopped(pid, start) {
@@ -402,7 +562,7 @@ impl Driver for ProcessDriver {
                     self.target
                 )));
             };
-            signal_recorded(pid, start, "CONT").map_err(DriverError::Failed)?;
+            self.send(pid, start, "CONT").map_err(DriverError::Failed)?;
             for _ in 0..50 {
                 if !is_stopped(pid, start) {
                     return Ok(Applied::proven(format!("pid {pid} is running again")));
@@ -475,6 +635,17 @@ impl Driver for ProcessDriver {
     fn up(&self) -> Option<bool> {
         Some(self.with_state(|s| s.exit.is_none() && s.ready && s.pid.is_some()))
             .map(|up| up && self.alive().is_some_and(|(pid, st)| !is_stopped(pid, st)))
+    }
+
+    fn up_now(&self) -> futures::future::BoxFuture<'_, Option<bool>> {
+        async move {
+            let up = self.up()?;
+            match &self.spec.ready {
+                Readiness::Command(command) if up => Some(command_ok(&self.spec, command).await),
+                _ => Some(up),
+            }
+        }
+        .boxed()
     }
 
     fn first_line(&self) -> Option<serde_json::Value> {
