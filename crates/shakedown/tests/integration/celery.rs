@@ -185,6 +185,14 @@ fn a_worker_killed_while_it_holds_acks_late_jobs_is_no_go_naming_the_rows_left_s
     for fault in c1["fault"]["faults"].as_array().expect("C1's faults") {
         assert_eq!(fault["proven"], true, "{fault}");
     }
+    // The kill reached the worker's prefork children too, and every one of them died.
+    let kill = c1["fault"]["faults"][0]["proof"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        kill.contains("'s group (") && kill.contains("got SIGKILL and all exited"),
+        "{kill}"
+    );
     // The truth is in the table: the job the killed worker was running stays `started`, and one
     // it had taken but not begun stays `queued`; Redis hands neither out again for an hour.
     let left = gate.rows_in(&["started", "queued"]);
