@@ -1,8 +1,10 @@
 //! The one integration test binary: the real `shakedown` binary and library against the real
-//! testbed, real Postgres, a real S3 protocol server, and hostile servers on loopback sockets.
+//! testbed, real Postgres, a real S3 protocol server, a real Celery stack, and hostile servers on
+//! loopback sockets.
 
 mod artifacts;
 mod bad_targets;
+mod celery;
 mod check;
 mod demo;
 mod detection;
