@@ -62,6 +62,10 @@ pub enum Revert {
         start_time: Option<u64>,
         /// The signal's name without `SIG`.
         signal: String,
+        /// Whether the signal goes to the process's whole group (a `process` target leads its
+        /// own; absent in older journals, which signalled the process alone).
+        #[serde(default)]
+        group: bool,
     },
     /// Run a shell command.
     Command {
@@ -306,6 +310,7 @@ mod tests {
             pid: 42,
             start_time: Some(7),
             signal: "CONT".into(),
+            group: false,
         });
         journal.append(intent).unwrap();
         journal.append(Entry::new("C1#0", Event::Applied)).unwrap();

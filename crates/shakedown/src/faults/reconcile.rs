@@ -51,12 +51,16 @@ pub fn reconcile(dir: &Path) -> std::io::Result<Reconciled> {
             (
                 Event::Started,
                 Some(Revert::Signal {
-                    pid, start_time, ..
+                    pid,
+                    start_time,
+                    group,
+                    ..
                 }),
             ) => Revert::Signal {
                 pid: *pid,
                 start_time: *start_time,
                 signal: "TERM".into(),
+                group: *group,
             },
             (_, Some(recipe)) => recipe.clone(),
             (_, None) => Revert::Nothing {
@@ -107,11 +111,21 @@ pub fn replay(recipe: &Revert, stop_process: bool) -> Result<String, String> {
             pid,
             start_time,
             signal,
+            group,
         } => {
             if stop_process {
-                return stop(*pid, *start_time);
+                let stopped = stop(*pid, *start_time)?;
+                return Ok(match (*group).then(|| stop_group(*pid)) {
+                    Some(Some(left)) => format!("{stopped}; {left}"),
+                    _ => stopped,
+                });
             }
-            match signal_recorded(*pid, *start_time, signal)? {
+            let delivery = if *group {
+                super::drivers::group::signal(*pid, *start_time, signal)?
+            } else {
+                signal_recorded(*pid, *start_time, signal)?
+            };
+            match delivery {
                 Delivery::AlreadyGone => Ok(format!("pid {pid} is already gone")),
                 Delivery::Sent => {
                     let deadline = Instant::now() + Duration::from_secs(5);
@@ -150,6 +164,26 @@ fn stop(pid: i32, start_time: Option<u64>) -> Result<String, String> {
         std::thread::sleep(Duration::from_millis(50));
     }
     Ok(format!("stopped process {pid}, which outlived its run"))
+}
+
+/// Kill what is left of the group a stopped process led (children that outlived it); what was
+/// done, or None when nothing was left.
+fn stop_group(pgid: i32) -> Option<String> {
+    use super::drivers::group;
+    let left = group::members(pgid);
+    if left.is_empty() {
+        return None;
+    }
+    let _ = group::signal(pgid, None, "KILL");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !group::members(pgid).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(format!(
+        "killed {} left in its group (pids {})",
+        group::count(left.len()),
+        group::list(&left)
+    ))
 }
 
 fn run(command: &str, timeout: Duration) -> Result<String, String> {
@@ -236,6 +270,7 @@ mod tests {
             pid,
             start_time: start,
             signal: "CONT".into(),
+            group: false,
         });
         journal.append(intent).unwrap();
         journal.append(Entry::new("C9#0", Event::Applied)).unwrap();
@@ -267,12 +302,45 @@ mod tests {
                 &Revert::Signal {
                     pid,
                     start_time: start,
-                    signal: "CONT".into()
+                    signal: "CONT".into(),
+                    group: false,
                 },
                 false
             )
             .unwrap()
             .contains("already gone")
         );
+    }
+
+    #[test]
+    fn a_process_target_that_outlived_its_run_is_stopped_with_its_children() {
+        use std::os::unix::process::CommandExt as _;
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "trap '' TERM; sleep 30 & sleep 30 & wait"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        let start = proc_start_time(pid);
+        for _ in 0..100 {
+            if super::super::drivers::group::members(pid).len() == 3 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let recipe = Revert::Signal {
+            pid,
+            start_time: start,
+            signal: "TERM".into(),
+            group: true,
+        };
+        let done = replay(&recipe, true).unwrap();
+        let _ = child.wait();
+        assert!(done.contains("ignored SIGTERM and was killed"), "{done}");
+        assert!(
+            done.contains("killed 2 processes left in its group"),
+            "{done}"
+        );
+        assert!(super::super::drivers::group::members(pid).is_empty());
     }
 }

@@ -167,6 +167,7 @@ impl ProcessDriver {
             pid,
             start_time,
             signal: "TERM".into(),
+            group: self.spec.group,
         });
         self.journal(revert_entry);
         if let Some(stdout) = child.stdout.take() {
@@ -615,6 +616,7 @@ impl Driver for ProcessDriver {
                     pid,
                     start_time,
                     signal: "CONT".into(),
+                    group: self.spec.group,
                 },
                 (None, _) => Revert::Nothing {
                     why: "the process is not running".into(),
