@@ -73,9 +73,9 @@ fn golden_path_passes_with_every_event_in_order_and_stream_figures() {
     );
 }
 
-#[test]
-fn ws_early_close_is_no_go_with_the_close_code_clustered() {
-    let stack = stack(&["ws-early-close"]);
+/// The golden path against the testbed with `defect`: NO-GO, GOLDEN failed; its check.
+fn golden_no_go(defect: &str) -> serde_json::Value {
+    let stack = stack(&[defect]);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let o = run_against(&stack, &golden_path_plan(), &out, Duration::from_secs(120));
@@ -83,8 +83,14 @@ fn ws_early_close_is_no_go_with_the_close_code_clustered() {
     let report = report_json(&out);
     assert_schema_valid(&report);
     assert_eq!(report["verdict"], "NO-GO");
-    let golden = check(&report, "GOLDEN");
+    let golden = check(&report, "GOLDEN").clone();
     assert_eq!(golden["status"], "FAIL");
+    golden
+}
+
+#[test]
+fn ws_early_close_is_no_go_with_the_close_code_clustered() {
+    let golden = golden_no_go("ws-early-close");
     let top = &golden["metrics"]["error_clusters"][0];
     let signature = top["signature"].as_str().unwrap();
     assert!(signature.contains("closed-early"), "{signature}");
@@ -99,16 +105,7 @@ fn ws_early_close_is_no_go_with_the_close_code_clustered() {
 
 #[test]
 fn ws_duplicate_final_is_no_go_with_every_stream_a_duplicate() {
-    let stack = stack(&["ws-duplicate-final"]);
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let o = run_against(&stack, &golden_path_plan(), &out, Duration::from_secs(120));
-    assert_eq!(o.code, 1, "stdout:\n{}\nstderr:\n{}", o.stdout, o.stderr);
-    let report = report_json(&out);
-    assert_schema_valid(&report);
-    assert_eq!(report["verdict"], "NO-GO");
-    let golden = check(&report, "GOLDEN");
-    assert_eq!(golden["status"], "FAIL");
+    let golden = golden_no_go("ws-duplicate-final");
     let top = &golden["metrics"]["error_clusters"][0];
     let signature = top["signature"].as_str().unwrap();
     assert!(
