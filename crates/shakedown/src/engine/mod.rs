@@ -129,7 +129,8 @@ async fn run_phases(
     let controls = fault_stage.prepare(&run.redactor).await;
 
     // Preflight.
-    run.report.preflight = preflight::check_targets(&plan, &run.redactor).await;
+    run.report.preflight =
+        preflight::check_targets(&plan, &run.redactor, options.only.as_deref()).await;
     run.report.preflight.extend(controls);
     run.report
         .preflight

@@ -17,13 +17,51 @@ use crate::status::Status;
 /// so the connection ends cleanly; a hostile server cannot make it read more).
 const PROBE_BODY_CAP: usize = 64 * 1024;
 
-/// Check every target concurrently and return one result per target, in name order.
-pub async fn check_targets(plan: &Plan, redactor: &Redactor) -> Vec<TargetCheck> {
-    let checks = plan
-        .targets
-        .values()
-        .map(|target| check_target(plan, target, redactor));
+/// Check every target a selected test uses, concurrently, and return one result per target,
+/// in name order; a target that `--only` leaves unused is SKIPPED, so that it cannot hold back
+/// a run that does not touch it.
+pub async fn check_targets(
+    plan: &Plan,
+    redactor: &Redactor,
+    only: Option<&[String]>,
+) -> Vec<TargetCheck> {
+    let used = only.and_then(|only| targets_used(plan, only));
+    let checks = plan.targets.values().map(|target| async {
+        match &used {
+            Some(used) if !used.contains(target.name.as_str()) => TargetCheck {
+                target: target.name.clone(),
+                url: redactor.redact(&target.base_url).into_owned(),
+                status: Status::Skipped,
+                reason: "not used by the tests selected with --only".into(),
+                hint: None,
+            },
+            _ => check_target(plan, target, redactor).await,
+        }
+    });
     futures::future::join_all(checks).await
+}
+
+/// The targets the tests selected by `only` use; None when that cannot be told (a selected
+/// verification that calls targets), and then every target is checked.
+fn targets_used<'p>(
+    plan: &'p Plan,
+    only: &[String],
+) -> Option<std::collections::BTreeSet<&'p str>> {
+    use crate::plan::model_verify::VerifyProbe;
+    let selected = |id: &str| only.iter().any(|o| o == id);
+    let calls_targets = plan.verifications.iter().any(|v| {
+        selected(&v.id) && matches!(v.probe, VerifyProbe::Http(_) | VerifyProbe::Canary(_))
+    });
+    if calls_targets {
+        return None;
+    }
+    let loads = plan.load_tests.iter().filter(|t| selected(&t.id));
+    let faults = plan.faults.tests.iter().filter(|t| selected(&t.id));
+    let names = loads
+        .flat_map(|t| t.targets.iter())
+        .chain(faults.flat_map(|t| t.targets.iter()))
+        .map(|name| name.strip_suffix(".control").unwrap_or(name));
+    Some(names.collect())
 }
 
 /// The template context for requests made outside a scenario: secrets, vars and the seed.

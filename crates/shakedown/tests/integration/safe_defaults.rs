@@ -149,5 +149,66 @@ fn validate_warns_about_a_test_without_thresholds_and_an_unread_var() {
         stderr.contains("warning: this load test has no `thresholds`"),
         "{stderr}"
     );
-    assert!(stderr.contains(":7:1"), "with its position: {stderr}");
+    assert!(
+        stderr.contains("plan.toml:8:1"),
+        "with its position: {stderr}"
+    );
+}
+
+#[test]
+fn only_the_targets_of_the_selected_tests_hold_a_run_back() {
+    let server = RawServer::start(Behaviour::HugeBody { size: 16 });
+    let dir = tempfile::tempdir().unwrap();
+    let down = format!("http://127.0.0.1:{}", closed_port());
+    let text = format!(
+        r#"
+[plan]
+name = "two-targets"
+limits = {{ duration = "1m", requests = 100 }}
+
+[targets.up]
+url = "{}"
+
+[targets.down]
+url = "{down}"
+
+[scenarios.up]
+steps = [{{ request = "GET up:/x" }}]
+
+[scenarios.down]
+steps = [{{ request = "GET down:/x" }}]
+
+[[load]]
+id = "L1"
+scenario = "up"
+executor = {{ vus = {{ count = 1, iterations = 2 }} }}
+thresholds = ["p(95) < 5s"]
+
+[[load]]
+id = "L2"
+scenario = "down"
+executor = {{ vus = {{ count = 1, iterations = 2 }} }}
+thresholds = ["p(95) < 5s"]
+"#,
+        server.url()
+    );
+    let plan = write_plan(dir.path(), &text);
+    let run = dir.path().join("run");
+    let out = run_plan(&plan, &run, &["--only", "L1"], Duration::from_secs(60));
+    assert_eq!(out.code, 0, "GO:\n{}", out.stdout);
+    let report = report_json(&run);
+    let down = report["preflight"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "down")
+        .unwrap();
+    assert_eq!(down["status"], "SKIPPED", "{down}");
+    let all = dir.path().join("all");
+    let out = run_plan(&plan, &all, &[], Duration::from_secs(60));
+    assert_eq!(
+        out.code, 3,
+        "L2's target is down: INCOMPLETE\n{}",
+        out.stdout
+    );
 }
