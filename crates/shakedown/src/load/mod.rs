@@ -116,6 +116,7 @@ pub async fn run_load_test(
     let started = Instant::now();
     let prepared = PreparedTest::new(&env.plan, test, &env.run_id);
     let step_names = prepared.step_names.clone();
+    let stream_slots = prepared.stream_slots();
     let gauge_names: Vec<String> = test.samplers.iter().map(|s| s.name.clone()).collect();
     let live = Arc::new(LiveCounters::default());
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
@@ -126,6 +127,7 @@ pub async fn run_load_test(
         live.clone(),
     )
     .with_origin(env.run_start)
+    .with_streams(stream_slots)
     .spawn(rx);
 
     let rt = Arc::new(Runtime {

@@ -226,6 +226,21 @@ pub struct PreparedTest {
 }
 
 impl PreparedTest {
+    /// The metric slots of the stream steps (WebSocket, SSE): a stream is open by design, so
+    /// its seconds are not counted as requests in flight.
+    pub fn stream_slots(&self) -> Vec<u32> {
+        let mut slots: Vec<u32> = self
+            .scenarios
+            .iter()
+            .flat_map(|s| s.steps.iter())
+            .filter(|s| matches!(s.action, StepAction::Stream(_)))
+            .map(|s| s.slot)
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
+        slots
+    }
+
     /// Prepare `test` of `plan`.
     pub fn new(plan: &Plan, test: &LoadTest, run_id: &str) -> PreparedTest {
         // Load tests, then fault tests: each test has its own index, so that the seeded ids

@@ -128,6 +128,8 @@ pub struct Aggregator {
     live: Arc<LiveCounters>,
     /// Second 0 of the windows: the start of the run.
     origin: Instant,
+    /// The step slots that are streams: not marked in flight (a stream is open by design).
+    streams: Vec<u32>,
 }
 
 impl Aggregator {
@@ -149,7 +151,15 @@ impl Aggregator {
             redactor,
             live,
             origin: Instant::now(),
+            streams: Vec::new(),
         }
+    }
+
+    /// Mark the step slots that are streams (WebSocket, SSE): a stream open for seconds is
+    /// working, not waiting, so its seconds are not counted as requests in flight.
+    pub fn with_streams(mut self, slots: Vec<u32>) -> Aggregator {
+        self.streams = slots;
+        self
     }
 
     /// Key windows by seconds since `origin` (the start of the run) rather than since the
@@ -225,7 +235,10 @@ impl Aggregator {
 
     fn record_request(&mut self, sample: RequestSample, intended: Instant, wait: Option<Duration>) {
         let second = self.second(intended);
-        let end_second = sample.latency.map(|l| self.second(intended + l));
+        let end_second = sample
+            .latency
+            .filter(|_| !self.streams.contains(&sample.step))
+            .map(|l| self.second(intended + l));
         let m = &mut self.measurements;
         let Some(step) = m.steps.get_mut(sample.step as usize) else {
             return;
@@ -441,5 +454,29 @@ mod tests {
         drop(tx);
         let m = handle.await.unwrap();
         assert_eq!(m.iterations, 1000);
+    }
+
+    #[test]
+    fn a_hung_request_marks_the_seconds_it_was_in_flight_and_an_open_stream_does_not() {
+        let origin = Instant::now();
+        // Slot 0 (`login`) is a plain request; slot 1 (`create`) stands for a stream step.
+        let mut a = aggregator().with_origin(origin).with_streams(vec![1]);
+        let sample = |step, latency_ms| {
+            Event::Timed(TimedSample {
+                sample: RequestSample {
+                    step,
+                    latency: Some(Duration::from_millis(latency_ms)),
+                    status: Some(200),
+                    failure: None,
+                },
+                intended: origin + Duration::from_millis(500),
+                wait: None,
+            })
+        };
+        a.record(sample(0, 2_800));
+        a.record(sample(1, 6_000));
+        let m = a.finish();
+        let in_flight: Vec<(u64, u64)> = m.windows.iter().map(|(s, w)| (s, w.in_flight)).collect();
+        assert_eq!(in_flight, [(0, 0), (1, 1), (2, 1), (3, 1)]);
     }
 }
