@@ -15,6 +15,7 @@ mod hostile;
 mod interrupt;
 mod ledger_restart;
 mod ledger_truth;
+mod orphans;
 mod plan_errors;
 mod probes;
 mod proxy;

@@ -135,6 +135,7 @@ impl ProcessDriver {
             // reverts and stops its targets in order; and `kill` and `stop` reach its children.
             .process_group(0)
             .kill_on_drop(true);
+        die_with_shakedown(&mut command);
         let mut child = command.spawn().map_err(|e| {
             DriverError::Failed(format!(
                 "cannot start target {} ({}): {e}",
@@ -453,6 +454,30 @@ impl ProcessDriver {
                 format!("; {} did not exit", group::count(still.len()))
             }
         ))
+    }
+}
+
+/// Tie the started process to shakedown's life: the kernel sends it SIGKILL when shakedown dies,
+/// even by SIGKILL, so no target outlives a killed run (`PR_SET_PDEATHSIG`). Its own children
+/// are then orphans, which the next run's reconcile stops with the group. Started from a tokio
+/// worker thread, which lives as long as the runtime does.
+#[allow(unsafe_code)]
+fn die_with_shakedown(command: &mut tokio::process::Command) {
+    let parent = nix::unistd::getpid();
+    // SAFETY: the closure runs in the child between fork and exec; it only makes two system
+    // calls (prctl, getppid), which are async-signal-safe, and allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                .map_err(std::io::Error::from)?;
+            // shakedown died between the fork and the prctl: do not start at all.
+            if nix::unistd::getppid() != parent {
+                return Err(std::io::Error::other(
+                    "shakedown exited before the target started",
+                ));
+            }
+            Ok(())
+        });
     }
 }
 
