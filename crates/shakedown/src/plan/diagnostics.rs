@@ -58,18 +58,19 @@ impl Diagnostic {
         self
     }
 
-    /// Fill `line`, `column` and `value` from the plan text.
-    fn locate(&mut self, source: &str) {
+    /// Fill `line`, `column` and `value` from the plan text, starting from `cursor` (the
+    /// position of the previous diagnostic in file order), so that locating every diagnostic of
+    /// a file is linear in its size.
+    fn locate(&mut self, source: &str, cursor: &mut Cursor) {
         let Some(span) = self.span.clone() else {
             return;
         };
         let start = floor_char_boundary(source, span.start.min(source.len()));
         let end = floor_char_boundary(source, span.end.clamp(start, source.len()));
         self.span = Some(start..end);
-        let before = &source[..start];
-        self.line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        self.column = source[line_start..start].chars().count() + 1;
+        cursor.advance(source, start);
+        self.line = cursor.line;
+        self.column = cursor.column;
         if self.value.is_none() && end > start {
             let text = &source[start..end];
             let first_line = text.lines().next().unwrap_or_default();
@@ -79,6 +80,53 @@ impl Diagnostic {
             }
             self.value = Some(value);
         }
+    }
+}
+
+/// A position in the plan text, moved forward only: byte offset, 1-based line and column.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    offset: usize,
+    line: usize,
+    column: usize,
+}
+
+impl Cursor {
+    fn new() -> Cursor {
+        Cursor {
+            offset: 0,
+            line: 1,
+            column: 1,
+        }
+    }
+
+    /// Move to `to` (a char boundary at or after the cursor).
+    fn advance(&mut self, source: &str, to: usize) {
+        if to < self.offset {
+            *self = Cursor::new();
+        }
+        for c in source[self.offset..to].chars() {
+            if c == '\n' {
+                self.line += 1;
+                self.column = 1;
+            } else {
+                self.column += 1;
+            }
+        }
+        self.offset = to;
+    }
+}
+
+/// Most characters of a message, label or hint: a hint that lists every declared name of a
+/// large plan is cut, not printed whole.
+const MAX_TEXT: usize = 2_000;
+/// Lines longer than this are not quoted under a diagnostic: its position and value are shown.
+const MAX_QUOTED_LINE: usize = 240;
+
+fn capped(text: &str) -> String {
+    match text.char_indices().nth(MAX_TEXT) {
+        Some((cut, _)) => format!("{} ...", &text[..cut]),
+        None => text.to_string(),
     }
 }
 
@@ -100,10 +148,14 @@ pub struct PlanErrors {
 impl PlanErrors {
     /// Collect `diagnostics` for the plan at `path` whose text is `source`, in file order.
     pub fn new(path: &Path, source: &str, mut diagnostics: Vec<Diagnostic>) -> PlanErrors {
-        for d in &mut diagnostics {
-            d.locate(source);
-        }
         diagnostics.sort_by_key(|d| d.span.as_ref().map(|s| s.start));
+        let mut cursor = Cursor::new();
+        for d in &mut diagnostics {
+            d.message = capped(&d.message);
+            d.label = capped(&d.label);
+            d.hint = capped(&d.hint);
+            d.locate(source, &mut cursor);
+        }
         PlanErrors {
             path: path.to_path_buf(),
             source: source.to_string(),
@@ -121,19 +173,20 @@ impl PlanErrors {
         &self.diagnostics
     }
 
-    fn render_one(&self, d: &Diagnostic) -> String {
-        self.render_as(d, Report::error())
-    }
-
-    fn render_as(&self, d: &Diagnostic, report: Report<()>) -> String {
+    /// Render `d` against `file` (made once for all of them: making it indexes the lines).
+    fn render_as(
+        &self,
+        file: &SimpleFile<String, &str>,
+        d: &Diagnostic,
+        report: Report<()>,
+    ) -> String {
         let name = self.path.display().to_string();
         let mut notes = Vec::new();
         if !d.hint.is_empty() {
             notes.push(format!("hint: {}", d.hint));
         }
         match &d.span {
-            Some(span) => {
-                let file = SimpleFile::new(name.as_str(), self.source.as_str());
+            Some(span) if !self.long_line(span.start) => {
                 let report = report
                     .with_message(d.message.as_str())
                     .with_labels(vec![
@@ -144,17 +197,59 @@ impl PlanErrors {
                     chars: Chars::ascii(),
                     ..Config::default()
                 };
-                term::emit_into_string(&config, &file, &report)
+                term::emit_into_string(&config, file, &report)
                     .unwrap_or_else(|_| self.render_plain(&name, d))
             }
-            None => self.render_plain(&name, d),
+            _ => self.render_plain(&name, d),
         }
+    }
+
+    /// Whether the line holding byte `at` is too long to quote.
+    fn long_line(&self, at: usize) -> bool {
+        let at = floor_char_boundary(&self.source, at.min(self.source.len()));
+        let start = self.source[..at].rfind('\n').map_or(0, |i| i + 1);
+        let end = self.source[at..]
+            .find('\n')
+            .map_or(self.source.len(), |i| at + i);
+        end - start > MAX_QUOTED_LINE
+    }
+
+    fn file(&self) -> SimpleFile<String, &str> {
+        SimpleFile::new(self.path.display().to_string(), self.source.as_str())
+    }
+
+    /// Each diagnostic rendered, in file order, identical ones (same message, label and hint)
+    /// once with how many more there were.
+    fn rendered(&self, report: fn() -> Report<()>) -> Vec<String> {
+        let file = self.file();
+        let mut seen: std::collections::HashMap<(&str, &str, &str), usize> =
+            std::collections::HashMap::new();
+        let mut out: Vec<(String, usize)> = Vec::new();
+        for d in &self.diagnostics {
+            let key = (d.message.as_str(), d.label.as_str(), d.hint.as_str());
+            match seen.get(&key) {
+                Some(&i) => out[i].1 += 1,
+                None => {
+                    seen.insert(key, out.len());
+                    out.push((self.render_as(&file, d, report()), 0));
+                }
+            }
+        }
+        out.into_iter()
+            .map(|(text, more)| match more {
+                0 => text.trim_end().to_string(),
+                n => format!("{}\n  = and {n} more like this", text.trim_end()),
+            })
+            .collect()
     }
 
     fn render_plain(&self, name: &str, d: &Diagnostic) -> String {
         let mut out = format!("error: {}\n", d.message);
         if d.line > 0 {
             out.push_str(&format!("  --> {name}:{}:{}\n", d.line, d.column));
+            if let Some(value) = &d.value {
+                out.push_str(&format!("  = at: {value}\n"));
+            }
         } else {
             out.push_str(&format!("  --> {name}\n"));
         }
@@ -169,22 +264,19 @@ impl PlanErrors {
 /// each, like errors but marked `warning`.
 pub fn render_warnings(path: &Path, source: &str, warnings: Vec<Diagnostic>) -> Vec<String> {
     let set = PlanErrors::new(path, source, warnings);
-    set.diagnostics
-        .iter()
-        .map(|d| {
-            set.render_as(d, Report::warning()).trim_end().replacen(
-                "error: ",
-                "warning: ",
-                usize::from(d.span.is_none()),
-            )
+    set.rendered(Report::warning)
+        .into_iter()
+        .map(|text| match text.strip_prefix("error: ") {
+            Some(rest) => format!("warning: {rest}"),
+            None => text,
         })
         .collect()
 }
 
 impl fmt::Display for PlanErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for d in &self.diagnostics {
-            writeln!(f, "{}\n", self.render_one(d).trim_end())?;
+        for text in self.rendered(Report::error) {
+            writeln!(f, "{text}\n")?;
         }
         let n = self.diagnostics.len();
         write!(
@@ -244,5 +336,48 @@ mod tests {
         let d = &errors.diagnostics()[0];
         assert_eq!((d.line, d.column), (2, 5));
         assert_eq!(d.value.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn identical_errors_are_shown_once_with_how_many_more_and_long_lines_are_not_quoted() {
+        let line = format!("url = \"{}\"", "${X}".repeat(100));
+        let source = format!("[targets.api]\n{line}\n");
+        let first = source.find("${X}").expect("present");
+        let diagnostics: Vec<Diagnostic> = (0..100)
+            .map(|i| {
+                let at = first + i * 4;
+                Diagnostic::new(Some(at..at + 4), "`X` is not set")
+                    .label("no default")
+                    .hint("export X")
+            })
+            .collect();
+        let errors = PlanErrors::new(Path::new("p.toml"), &source, diagnostics);
+        let last = &errors.diagnostics()[99];
+        assert_eq!(
+            (last.line, last.column),
+            (2, 8 + 99 * 4),
+            "located in one pass"
+        );
+        let text = errors.to_string();
+        assert_eq!(text.matches("`X` is not set").count(), 1, "{text}");
+        assert!(text.contains("= and 99 more like this"), "{text}");
+        assert!(text.contains("--> p.toml:2:8"), "{text}");
+        assert!(
+            !text.contains(&line),
+            "a 500-character line is not quoted: {text}"
+        );
+    }
+
+    #[test]
+    fn a_message_is_capped() {
+        let long = "name, ".repeat(1000);
+        let errors = PlanErrors::new(
+            Path::new("p.toml"),
+            "x = 1\n",
+            vec![Diagnostic::new(Some(0..1), "bad").hint(format!("declared: {long}"))],
+        );
+        let hint = &errors.diagnostics()[0].hint;
+        assert!(hint.chars().count() <= MAX_TEXT + 4, "{}", hint.len());
+        assert!(hint.ends_with(" ..."));
     }
 }

@@ -66,8 +66,9 @@ pub use diagnostics::{Diagnostic, PlanErrors};
 /// Read and compile the plan at `path`. `env` reads environment variables (the CLI passes
 /// `|name| std::env::var(name).ok()`).
 pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<model::Plan, PlanErrors> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => compile_str(&text, path, env),
+    match std::fs::read(path).map(String::from_utf8) {
+        Ok(Ok(text)) => compile_str(&text, path, env),
+        Ok(Err(err)) => Err(not_utf8(path, &err)),
         Err(err) => Err(PlanErrors::new(
             path,
             "",
@@ -80,6 +81,34 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<model::
             ],
         )),
     }
+}
+
+/// The error for a plan that is not UTF-8: the line and column of the first bad byte (counted
+/// in the valid text before it).
+fn not_utf8(path: &Path, err: &std::string::FromUtf8Error) -> PlanErrors {
+    let bytes = err.as_bytes();
+    let at = err.utf8_error().valid_up_to();
+    let valid = String::from_utf8_lossy(&bytes[..at]).into_owned();
+    let bad: Vec<String> = bytes[at..]
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:#04x}"))
+        .collect();
+    PlanErrors::new(
+        path,
+        &valid,
+        vec![
+            Diagnostic::new(
+                Some(at..at),
+                format!(
+                    "the plan is not UTF-8: byte {at} ({}) is not valid UTF-8",
+                    bad.join(" ")
+                ),
+            )
+            .label("invalid UTF-8 starts here")
+            .hint("save the plan as UTF-8 (TOML files are UTF-8); look for a character pasted from another encoding"),
+        ],
+    )
 }
 
 /// Compile plan text. `path` is where it came from (for messages and `Plan::source`).

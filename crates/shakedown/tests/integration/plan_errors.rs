@@ -274,3 +274,42 @@ fn a_missing_plan_file_is_an_error_too() {
         ],
     );
 }
+
+#[test]
+fn a_plan_that_is_not_utf8_gets_the_line_and_column_of_the_bad_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latin1.toml");
+    std::fs::write(&path, b"[plan]\nname = \"caf\xe9\"\n").unwrap();
+    let out = validate_path(path.to_str().unwrap(), &[]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the plan is not UTF-8: byte 18 (0xe9"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("latin1.toml:2:12"), "{}", out.stderr);
+}
+
+#[test]
+fn eight_thousand_identical_errors_print_one_with_the_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.toml");
+    let plan = format!(
+        "[plan]\nname = \"m\"\nlimits = {{ duration = \"1m\", requests = 1 }}\n\n[targets.api]\nurl = \"http://127.0.0.1:9/{}\"\n",
+        "${X}".repeat(8000)
+    );
+    std::fs::write(&path, plan).unwrap();
+    let out = validate_path(path.to_str().unwrap(), &[]);
+    assert_eq!(out.code, Some(2));
+    assert!(
+        out.stderr.len() < 2_000,
+        "{} bytes printed for one mistake made 8000 times",
+        out.stderr.len()
+    );
+    assert!(
+        out.stderr.contains("= and 7999 more like this"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("has 8000 errors"), "{}", out.stderr);
+}
