@@ -199,17 +199,22 @@ fn init_tracing(verbose: u8) {
         .try_init();
 }
 
+/// The plan's warnings, on stderr: legal, but probably not what was meant.
+fn print_warnings(plan: &crate::plan::model::Plan) {
+    for warning in &plan.warnings {
+        eprintln!(
+            "{}\n",
+            crate::report::redact_stream::redact_process_text(warning)
+        );
+    }
+}
+
 fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let output = cli.output;
     match cli.command {
         Command::Validate { plan } => {
             let plan = load_plan(&plan)?;
-            for warning in &plan.warnings {
-                eprintln!(
-                    "{}\n",
-                    crate::report::redact_stream::redact_process_text(warning)
-                );
-            }
+            print_warnings(&plan);
             if !output.quiet {
                 println!(
                     "{}",
@@ -222,6 +227,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Run(args) => {
             let plan = load_plan(&args.plan)?;
+            if !output.quiet {
+                print_warnings(&plan);
+            }
             if args.dry_run {
                 println!(
                     "{}",
