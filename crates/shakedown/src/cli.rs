@@ -57,7 +57,8 @@ pub enum Command {
     /// exit 0 clean, 1 work lost/duplicated/stuck/etc., 3 undecided keys.
     Check(crate::cli_check::CheckArgs),
     /// Revert every fault a run directory's journal says is still applied (after shakedown was
-    /// killed), and stop process targets that outlived their run. Safe to run twice.
+    /// killed), and stop process targets that outlived their run. Safe to run twice. A sealed
+    /// run directory is not written: what was done goes to RUN_DIR.reconciled.jsonl next to it.
     Reconcile(crate::cli_faults::ReconcileArgs),
     /// Send requests to one URL (closed model, or open with --rate) and print latency and
     /// throughput: the ad-hoc mode, on the same engine as plans. Exit 1 if a --threshold fails.
