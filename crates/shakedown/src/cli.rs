@@ -57,7 +57,8 @@ pub enum Command {
     /// exit 0 clean, 1 work lost/duplicated/stuck/etc., 3 undecided keys.
     Check(crate::cli_check::CheckArgs),
     /// Revert every fault a run directory's journal says is still applied (after shakedown was
-    /// killed), and stop process targets that outlived their run. Safe to run twice.
+    /// killed), and stop process targets that outlived their run. Safe to run twice. A sealed
+    /// run directory is not written: what was done goes to RUN_DIR.reconciled.jsonl next to it.
     Reconcile(crate::cli_faults::ReconcileArgs),
     /// Send requests to one URL (closed model, or open with --rate) and print latency and
     /// throughput: the ad-hoc mode, on the same engine as plans. Exit 1 if a --threshold fails.
@@ -100,9 +101,13 @@ pub struct DemoArgs {
 /// Flags shared by `run` and `demo`.
 #[derive(Debug, Args)]
 pub struct RunFlags {
-    /// The run directory for the evidence (default: shakedown-runs/<time>-<plan name>).
+    /// The run directory for the evidence (default: shakedown-runs/<time>-<plan name>). It must
+    /// be new or empty: everything in it is sealed as the run's evidence.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Make a fresh run directory, <time>-<plan name>, under DIR instead of shakedown-runs/.
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    pub out_under: Option<PathBuf>,
     /// Run only these checks (comma-separated ids, e.g. L1,L3); the rest are SKIPPED.
     #[arg(long, value_delimiter = ',', value_name = "ID,ID")]
     pub only: Option<Vec<String>>,
@@ -287,11 +292,16 @@ fn install_redactor(plan: &Plan) {
 
 fn run_options(plan: &Plan, flags: &RunFlags, output: &OutputArgs) -> anyhow::Result<RunOptions> {
     check_only(plan, flags.only.as_deref())?;
+    let out_dir = match (&flags.out, &flags.out_under) {
+        (Some(out), _) => {
+            refuse_non_empty(out)?;
+            out.clone()
+        }
+        (None, Some(base)) => engine::default_run_dir(base, &plan.name),
+        (None, None) => engine::default_run_dir(Path::new("shakedown-runs"), &plan.name),
+    };
     Ok(RunOptions {
-        out_dir: flags
-            .out
-            .clone()
-            .unwrap_or_else(|| engine::default_run_dir(Path::new("shakedown-runs"), &plan.name)),
+        out_dir,
         only: flags.only.clone(),
         progress: !output.no_progress && !output.quiet,
         before_settle: None,
@@ -301,6 +311,31 @@ fn run_options(plan: &Plan, flags: &RunFlags, output: &OutputArgs) -> anyhow::Re
             guard_exe: std::env::current_exe().ok(),
         },
     })
+}
+
+/// `--out` must be new or empty: the run seals every file in it, so another run's files (or
+/// anything else) left there would pass as this run's evidence.
+fn refuse_non_empty(out: &Path) -> anyhow::Result<()> {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        // Absent is fine; a file in the way is reported when the directory is created.
+        return Ok(());
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    names.sort();
+    let shown = names.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    let more = if names.len() > 3 { ", ..." } else { "" };
+    anyhow::bail!(
+        "--out {dir} is not empty (it holds {shown}{more}): everything in a run directory is \
+         sealed as that run's evidence, so it must be new or empty. Choose a new path, or use \
+         --out-under {dir} to make a fresh run directory inside it",
+        dir = out.display()
+    )
 }
 
 /// `--only` must name checks of the plan: a typo would otherwise skip everything and pass.

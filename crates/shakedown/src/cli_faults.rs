@@ -8,7 +8,8 @@ use clap::Args;
 /// Arguments of `reconcile`.
 #[derive(Debug, Args)]
 pub struct ReconcileArgs {
-    /// The run directory whose fault journal (faults.jsonl) to reconcile.
+    /// The run directory whose fault journal (faults.jsonl) to reconcile; once it is sealed,
+    /// what reconcile does is recorded in RUN_DIR.reconciled.jsonl next to it instead.
     pub run_dir: PathBuf,
 }
 

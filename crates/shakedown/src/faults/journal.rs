@@ -5,6 +5,11 @@
 //! intent carries a revert recipe that another process ([`super::reconcile`],
 //! [`super::guard`]) can replay. Lines are appended with one write each, so the run and its
 //! guard can share the file.
+//!
+//! A sealed run directory (one with `manifest.json`) is never written again: once it is sealed,
+//! what another process does to its faults goes to its outside record, `RUN.reconciled.jsonl`
+//! next to the directory, in the same line format. [`read_run`] reads both, so the state of a
+//! run's faults (and whether it was already reconciled) comes out the same either way.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -19,6 +24,45 @@ use crate::report::redact::Redactor;
 
 /// The journal's file name in the run directory.
 pub const FAULT_JOURNAL: &str = "faults.jsonl";
+
+/// The file in a new run's directory that lists what its start-up reconcile did to earlier runs.
+pub const RECONCILED: &str = "reconciled.jsonl";
+
+/// Whether the run directory `dir` is sealed: its files are evidence and are never written again.
+pub fn is_sealed(dir: &Path) -> bool {
+    dir.join(crate::report::manifest::MANIFEST).is_file()
+}
+
+/// The outside record of the run directory `dir`: `RUN.reconciled.jsonl` in its parent, where
+/// reconcile and the guard write once `dir` is sealed.
+pub fn outside_record(dir: &Path) -> PathBuf {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    match dir.file_name() {
+        Some(name) => dir.with_file_name(format!("{}.{RECONCILED}", name.to_string_lossy())),
+        None => dir.join(format!("..{RECONCILED}")),
+    }
+}
+
+/// Where another process records what it did to `dir`'s faults: the journal itself while the
+/// run is unsealed, its outside record once it is sealed.
+pub fn record_path(dir: &Path) -> PathBuf {
+    if is_sealed(dir) {
+        outside_record(dir)
+    } else {
+        dir.join(FAULT_JOURNAL)
+    }
+}
+
+/// The journal of the run directory `dir` followed by its outside record, if there is one.
+pub fn read_run(dir: &Path) -> std::io::Result<Vec<Entry>> {
+    let mut entries = read(&dir.join(FAULT_JOURNAL))?;
+    match read(&outside_record(dir)) {
+        Ok(outside) => entries.extend(outside),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    Ok(entries)
+}
 
 /// What a journal line records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,10 +242,11 @@ impl Journal {
     }
 }
 
-/// Append one entry to the journal at `path` from another process (guard, reconcile).
+/// Append one entry to the journal (or record) at `path` from another process (guard,
+/// reconcile), creating the file if needed.
 pub fn append_to(path: &Path, mut entry: Entry) -> std::io::Result<()> {
     entry.seq = read(path).map(|e| e.len() as u64 + 1).unwrap_or(1);
-    let mut file = OpenOptions::new().append(true).open(path)?;
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
     let line = format!(
         "{}\n",
         serde_json::to_string(&entry).map_err(std::io::Error::other)?

@@ -1,7 +1,13 @@
 //! `shakedown reconcile RUN_DIR`: replay every revert the journal says is still open, then mark
-//! the journal closed. It is idempotent: a process that is already gone, or already running,
-//! counts as reverted ("already gone" is success), so running it twice changes nothing. `run`
-//! calls it at start-up on the run directory it reuses and on unfinished sibling runs.
+//! the run closed. It is idempotent: a process that is already gone, or already running,
+//! counts as reverted ("already gone" is success), and what was replayed is recorded, so running
+//! it twice changes nothing. `run` calls it at start-up on unfinished sibling runs.
+//!
+//! A sealed run directory is never written: what reconcile did to a sealed run is recorded in its
+//! outside record, `RUN.reconciled.jsonl` next to it (see [`super::journal`]), which is also how
+//! a second reconcile knows the first one was done. An unsealed run (killed before its seal) has
+//! its journal appended as before. When `run` reconciles, it also lists what it did in its own
+//! run directory, in `reconciled.jsonl`, each line naming the earlier run in `owner`.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -9,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use super::drivers::{Delivery, is_stopped, proc_start_time, signal_recorded};
 use super::journal::{
-    Entry, Event, FAULT_JOURNAL, Revert, append_to, is_closed, opener_alive, read, states,
+    Entry, Event, FAULT_JOURNAL, RECONCILED, Revert, append_to, is_closed, opener_alive, read_run,
+    record_path, states,
 };
 
 /// What reconcile did.
@@ -23,8 +30,13 @@ pub struct Reconciled {
 
 /// Reconcile the journal of the run directory `dir`.
 pub fn reconcile(dir: &Path) -> std::io::Result<Reconciled> {
-    let path = dir.join(FAULT_JOURNAL);
-    if !path.is_file() {
+    reconcile_into(dir, None)
+}
+
+/// Reconcile `dir`, also listing each record in `witness` (the `reconciled.jsonl` of the run
+/// that does it) with `owner` naming `dir`.
+fn reconcile_into(dir: &Path, witness: Option<&Path>) -> std::io::Result<Reconciled> {
+    if !dir.join(FAULT_JOURNAL).is_file() {
         return Ok(Reconciled {
             lines: vec![format!(
                 "{}: no fault journal, nothing to reconcile",
@@ -33,7 +45,16 @@ pub fn reconcile(dir: &Path) -> std::io::Result<Reconciled> {
             failures: 0,
         });
     }
-    let entries = read(&path)?;
+    let entries = read_run(dir)?;
+    let record = record_path(dir);
+    let write = |entry: Entry| -> std::io::Result<()> {
+        if let Some(witness) = witness {
+            let mut copy = entry.clone();
+            copy.owner = Some(dir.display().to_string());
+            append_to(witness, copy)?;
+        }
+        append_to(&record, entry)
+    };
     let mut out = Reconciled::default();
     for (key, state) in states(&entries).into_iter().rev() {
         if !state.open() {
@@ -69,18 +90,11 @@ pub fn reconcile(dir: &Path) -> std::io::Result<Reconciled> {
         };
         match replay(&recipe, intent.event == Event::Started) {
             Ok(detail) => {
-                append_to(
-                    &path,
-                    Entry::new(&key, Event::Reverted)
-                        .detail(&detail)
-                        .by("reconcile"),
-                )?;
-                append_to(
-                    &path,
-                    Entry::new(&key, Event::Confirmed)
-                        .detail(&detail)
-                        .by("reconcile"),
-                )?;
+                for event in [Event::Reverted, Event::Confirmed] {
+                    let mut entry = Entry::new(&key, event).detail(&detail).by("reconcile");
+                    entry.action = Some(what.clone());
+                    write(entry)?;
+                }
                 out.lines.push(format!("{key} ({what}): {detail}"));
             }
             Err(why) => {
@@ -90,8 +104,9 @@ pub fn reconcile(dir: &Path) -> std::io::Result<Reconciled> {
             }
         }
     }
-    if out.failures == 0 {
-        append_to(&path, Entry::new("", Event::Closed).by("reconcile"))?;
+    // Closing a run that is already closed would only add a line.
+    if out.failures == 0 && !is_closed(&entries) {
+        write(Entry::new("", Event::Closed).by("reconcile"))?;
     }
     if out.lines.is_empty() {
         out.lines
@@ -211,10 +226,11 @@ fn run(command: &str, timeout: Duration) -> Result<String, String> {
     }
 }
 
-/// Reconcile the unfinished journals a new run in `out_dir` could have inherited: `out_dir`
-/// itself and its siblings, skipping closed journals and journals of runs still alive.
+/// Reconcile the unfinished journals a new run in `out_dir` could have inherited: those of its
+/// siblings, skipping closed journals and journals of runs still alive. What it did is listed
+/// in `out_dir/reconciled.jsonl`; `out_dir` itself is always a fresh directory.
 pub fn reconcile_unfinished(out_dir: &Path) -> Vec<String> {
-    let mut dirs = vec![out_dir.to_path_buf()];
+    let mut dirs = Vec::new();
     if let Some(parent) = out_dir.parent()
         && let Ok(read_dir) = std::fs::read_dir(parent)
     {
@@ -226,15 +242,16 @@ pub fn reconcile_unfinished(out_dir: &Path) -> Vec<String> {
         siblings.sort();
         dirs.extend(siblings.into_iter().rev().take(50));
     }
+    let witness = out_dir.join(RECONCILED);
     let mut lines = Vec::new();
     for dir in dirs {
-        let Ok(entries) = read(&dir.join(FAULT_JOURNAL)) else {
+        let Ok(entries) = read_run(&dir) else {
             continue;
         };
         if entries.is_empty() || is_closed(&entries) || opener_alive(&entries) {
             continue;
         }
-        match reconcile(&dir) {
+        match reconcile_into(&dir, Some(&witness)) {
             Ok(done) => lines.extend(done.lines),
             Err(e) => lines.push(format!("{}: cannot reconcile: {e}", dir.display())),
         }
@@ -245,7 +262,7 @@ pub fn reconcile_unfinished(out_dir: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::faults::journal::Journal;
+    use crate::faults::journal::{Journal, outside_record, read};
     use crate::report::redact::Redactor;
 
     #[test]
@@ -342,5 +359,71 @@ mod tests {
             "{done}"
         );
         assert!(super::super::drivers::group::members(pid).is_empty());
+    }
+
+    /// A journal with one open fault whose recipe always succeeds.
+    fn open_fault(dir: &Path) {
+        let journal = Journal::open(dir, Redactor::default()).unwrap();
+        let mut intent = Entry::new("C4#0", Event::Intent);
+        intent.action = Some("run a harmless command".into());
+        intent.revert = Some(Revert::Command {
+            command: "true".into(),
+            timeout_ms: 5_000,
+        });
+        journal.append(intent).unwrap();
+        journal.append(Entry::new("C4#0", Event::Applied)).unwrap();
+    }
+
+    #[test]
+    fn a_sealed_run_is_reconciled_outside_its_directory_and_only_once() {
+        let parent = tempfile::tempdir().unwrap();
+        let old = parent.path().join("old");
+        std::fs::create_dir(&old).unwrap();
+        open_fault(&old);
+        std::fs::write(old.join(crate::report::manifest::MANIFEST), "{}").unwrap();
+        let journal = std::fs::read(old.join(FAULT_JOURNAL)).unwrap();
+
+        let new = parent.path().join("new");
+        std::fs::create_dir(&new).unwrap();
+        let lines = reconcile_unfinished(&new);
+        assert!(lines.iter().any(|l| l.contains("C4#0")), "{lines:?}");
+        assert_eq!(
+            std::fs::read(old.join(FAULT_JOURNAL)).unwrap(),
+            journal,
+            "the sealed journal is unchanged"
+        );
+        let outside: Vec<Event> = read(&outside_record(&old))
+            .unwrap()
+            .iter()
+            .map(|e| e.event)
+            .collect();
+        assert_eq!(outside, [Event::Reverted, Event::Confirmed, Event::Closed]);
+        let witness = read(&new.join(RECONCILED)).unwrap();
+        assert_eq!(witness.len(), 3);
+        assert!(
+            witness
+                .iter()
+                .all(|e| e.owner.as_deref() == Some(old.to_str().unwrap()))
+        );
+        assert_eq!(witness[0].fault, "C4#0");
+
+        // Already reconciled: neither a later run nor `reconcile` does it again.
+        let newer = parent.path().join("newer");
+        std::fs::create_dir(&newer).unwrap();
+        assert!(reconcile_unfinished(&newer).is_empty());
+        assert!(!newer.join(RECONCILED).exists());
+        let again = reconcile(&old).unwrap();
+        assert!(again.lines[0].contains("nothing left"), "{again:?}");
+        assert_eq!(read(&outside_record(&old)).unwrap().len(), 3);
+        assert_eq!(std::fs::read(old.join(FAULT_JOURNAL)).unwrap(), journal);
+    }
+
+    #[test]
+    fn an_unsealed_run_is_reconciled_in_its_own_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        open_fault(dir.path());
+        reconcile(dir.path()).unwrap();
+        assert_eq!(read(&dir.path().join(FAULT_JOURNAL)).unwrap().len(), 5);
+        assert!(!outside_record(dir.path()).exists());
     }
 }

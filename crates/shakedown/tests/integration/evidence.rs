@@ -1,8 +1,9 @@
 //! Evidence people can trust, end to end with the real binary and testbed: a planted canary
 //! secret reaches no file of the run directory and no byte of stdout, stderr or the progress
 //! display; the run directory is sealed (also after Ctrl-C) and `verify-bundle` catches a
-//! one-byte edit to any file; a damaged directory still renders and says what is missing; and
-//! `diff` flags a latency regression with exit code 1.
+//! one-byte edit to any file; `--out` refuses a non-empty directory, whose files would be sealed
+//! as evidence; a damaged directory still renders and says what is missing; and `diff` flags a
+//! latency regression with exit code 1.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -355,6 +356,74 @@ executor = {{ vus = {{ count = 2, duration = "3m" }} }}
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["verdict"], "ABORTED");
+}
+
+#[test]
+fn out_refuses_a_non_empty_directory_and_out_under_makes_a_fresh_one() {
+    let stack = Stack::start(StackOptions::new().workers(1));
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        dir.path(),
+        &format!(
+            r#"
+[plan]
+name = "fresh"
+limits = {{ duration = "1m", requests = 1000000 }}
+
+[targets.api]
+url = "{}"
+health = "GET /health"
+
+[scenarios.health]
+steps = [{{ name = "health", request = "GET api:/health" }}]
+
+[[load]]
+id = "L1"
+scenario = "health"
+executor = {{ vus = {{ count = 1, duration = "1s" }} }}
+"#,
+            stack.api()
+        ),
+    );
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "not evidence").unwrap();
+    let refused = run_plan(&plan, &out, &[], Duration::from_secs(60));
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("is not empty (it holds notes.txt)")
+            && refused
+                .stderr
+                .contains(&format!("--out-under {}", out.display())),
+        "{}",
+        refused.stderr
+    );
+    let left: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+    assert_eq!(left.len(), 1, "nothing was written next to notes.txt");
+
+    let mut command = shakedown();
+    command
+        .arg("run")
+        .arg(&plan)
+        .arg("--out-under")
+        .arg(&out)
+        .arg("--no-progress");
+    let ran = finish(command, Duration::from_secs(120));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let runs: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(
+        runs[0].to_string_lossy().ends_with("-fresh"),
+        "{}",
+        runs[0].display()
+    );
+    assert_eq!(verify_bundle(&runs[0]).code, 0);
+    let manifest = std::fs::read_to_string(runs[0].join("manifest.json")).unwrap();
+    assert!(!manifest.contains("notes.txt"), "{manifest}");
 }
 
 #[test]

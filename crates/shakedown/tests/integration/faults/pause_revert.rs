@@ -1,7 +1,9 @@
 //! Always undo: a worker of the testbed stack is frozen by a pause fault (the exec driver sends
 //! SIGSTOP to its pid). SIGINT to shakedown reverts it before exiting; after a SIGKILL of
 //! shakedown, `shakedown reconcile` resumes it, and a second reconcile changes nothing. The
-//! journal shows intent, applied, reverted, confirmed either way.
+//! journal shows intent, applied, reverted, confirmed either way. When the interrupted run
+//! sealed a pause it could not undo, the next run in the same directory undoes it and records
+//! that outside the sealed bundle, which still verifies.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -180,4 +182,134 @@ fn sigkill_while_paused_the_guard_resumes_the_worker_at_its_ttl() {
         || matches!(proc_state(worker), Some(s) if s != 'T').then_some(()),
     );
     drop(stack);
+}
+
+/// A plan with one short load test of the health endpoint: a run that only reconciles.
+fn health_plan(api: &str) -> String {
+    format!(
+        r#"
+[plan]
+name = "after-the-interrupt"
+limits = {{ duration = "1m", requests = 1000000 }}
+
+[targets.api]
+url = "{api}"
+health = "GET /health"
+
+[scenarios.health]
+steps = [{{ name = "health", request = "GET api:/health" }}]
+
+[[load]]
+id = "L1"
+name = "Health"
+scenario = "health"
+executor = {{ vus = {{ count = 1, duration = "1s" }} }}
+"#
+    )
+}
+
+#[test]
+fn a_run_that_reconciles_a_sealed_run_never_writes_into_its_bundle() {
+    let stack = Stack::start(StackOptions::new().workers(1));
+    let worker = stack.info.workers[0].pid;
+    let dir = tempfile::tempdir().unwrap();
+    // The resume command fails once, so the interrupted run seals a journal that still says
+    // the pause is applied; it works when the next run replays it.
+    let marker = dir.path().join("resume-failed-once");
+    let resume = format!(
+        "test -e {m} && kill -CONT {worker} || {{ touch {m}; exit 1; }}",
+        m = marker.display()
+    );
+    let text = plan(stack.api(), worker)
+        .replace(&format!("kill -CONT {worker}\""), &format!("{resume}\""));
+    assert!(text.contains("resume-failed-once"));
+    let plan_path = write_plan(dir.path(), &text);
+    let runs = dir.path().join("runs");
+    let first = runs.join("first");
+    let mut child = spawn_run(&plan_path, &first, &[]);
+    wait_for(
+        "the pause to be applied",
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        || {
+            let events = std::fs::read_to_string(first.join("faults.jsonl")).ok()?;
+            events.contains("\"applied\"").then_some(())
+        },
+    );
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    assert_eq!(
+        wait_exit(&mut child),
+        Some(4),
+        "an interrupted run is ABORTED"
+    );
+    assert!(marker.exists(), "the run tried to resume the worker");
+    assert_eq!(proc_state(worker), Some('T'), "its resume failed");
+    assert_eq!(journal_events(&first, "P1#0"), ["intent", "applied"]);
+    let journal = std::fs::read(first.join("faults.jsonl")).unwrap();
+    assert_eq!(verify_bundle(&first).code, 0, "the first bundle is sealed");
+
+    // The next run in the same parent directory reconciles the first one.
+    let plan_path = write_plan(dir.path(), &health_plan(stack.api()));
+    let second = runs.join("second");
+    let mut run = shakedown();
+    run.arg("run")
+        .arg(&plan_path)
+        .arg("--out")
+        .arg(&second)
+        .arg("--no-progress");
+    let out = finish(run, Duration::from_secs(120));
+    assert_eq!(out.code, 0, "stderr:\n{}", out.stderr);
+    assert!(out.stderr.contains("P1#0"), "{}", out.stderr);
+    let state = proc_state(worker);
+    assert!(
+        matches!(state, Some(s) if s != 'T'),
+        "the worker runs again: {state:?}"
+    );
+
+    // The first bundle was not touched; what was done is recorded outside it.
+    assert_eq!(std::fs::read(first.join("faults.jsonl")).unwrap(), journal);
+    let v = verify_bundle(&first);
+    assert_eq!(v.code, 0, "stdout:\n{}\nstderr:\n{}", v.stdout, v.stderr);
+    let outside = events_of(&runs.join("first.reconciled.jsonl"));
+    assert_eq!(outside, ["P1#0 reverted", "P1#0 confirmed", " closed"]);
+    // The run that reconciled lists it in its own (sealed) bundle, naming the earlier run.
+    let witness = std::fs::read_to_string(second.join("reconciled.jsonl")).unwrap();
+    assert_eq!(events_of(&second.join("reconciled.jsonl")), outside);
+    assert!(witness.contains("first"), "{witness}");
+    assert_eq!(verify_bundle(&second).code, 0);
+
+    // Already reconciled: `reconcile` finds nothing left to undo and writes nothing.
+    let mut again = shakedown();
+    again.arg("reconcile").arg(&first);
+    let out = finish(again, Duration::from_secs(30));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("nothing left to undo"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(events_of(&runs.join("first.reconciled.jsonl")).len(), 3);
+    assert_eq!(verify_bundle(&first).code, 0);
+    drop(stack);
+}
+
+/// `fault event` for each line of a journal-format file.
+fn events_of(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["fault"].as_str().unwrap_or_default(),
+                e["event"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+fn verify_bundle(dir: &Path) -> crate::run::Outcome {
+    let mut command = shakedown();
+    command.arg("verify-bundle").arg(dir);
+    finish(command, Duration::from_secs(60))
 }
