@@ -25,11 +25,10 @@ pub const USER_MEMORY_BUDGET: u64 = 2_000_000_000;
 pub const MAX_CONCURRENCY: u32 = (USER_MEMORY_BUDGET / BYTES_PER_USER) as u32;
 
 /// Why the cap exists, for messages that refuse a figure over it.
-pub fn over_cap_hint(key: &str) -> String {
+pub fn why_capped() -> String {
     format!(
         "each concurrent user holds memory (a task, buffers, a connection: about {} KB), so \
-{MAX_CONCURRENCY} of them is about {} GB; write {key} = {MAX_CONCURRENCY} or less, or split \
-the load across machines",
+{MAX_CONCURRENCY} of them is about {} GB",
         BYTES_PER_USER / 1000,
         USER_MEMORY_BUDGET / 1_000_000_000,
     )
@@ -49,7 +48,10 @@ impl Compiler<'_> {
                     ),
                 )
                 .label("too many")
-                .hint(over_cap_hint(key)),
+                .hint(format!(
+                    "{}; write {key} = {MAX_CONCURRENCY} or less, or split the load across machines",
+                    why_capped()
+                )),
             );
             return None;
         }

@@ -64,7 +64,7 @@ pub mod threshold_scope;
 
 use std::path::Path;
 
-pub use compile_bounds::{BYTES_PER_USER, MAX_CONCURRENCY, USER_MEMORY_BUDGET};
+pub use compile_bounds::{BYTES_PER_USER, MAX_CONCURRENCY, USER_MEMORY_BUDGET, why_capped};
 pub use diagnostics::{Diagnostic, PlanErrors};
 
 /// Read and compile the plan at `path`. `env` reads environment variables (the CLI passes
