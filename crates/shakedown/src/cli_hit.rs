@@ -5,7 +5,8 @@
 //! Without `--rate` it is the closed model (`-c` virtual users, each waiting for its previous
 //! response, for `-d` or until `-n` requests); with `--rate` it is the open model (`rate` sends
 //! per second on a fixed schedule, at most `-c` in flight). The summary is a few plain lines, or
-//! with `--json` one JSON object ([`HitSummary`]); the exit code is 1 when a `--threshold` fails.
+//! with `--json` one JSON object ([`HitSummary`]); the exit code is 1 when a `--threshold` fails
+//! or not one request succeeded.
 
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::{self, RunOptions};
 use crate::metrics::summary::LoadSummary;
+use crate::plan::{MAX_CONCURRENCY, why_capped};
 use crate::workers::Workers;
 
 /// Arguments of `hit`.
@@ -26,7 +28,8 @@ use crate::workers::Workers;
 pub struct HitArgs {
     /// The URL to send every request to (http or https).
     pub url: String,
-    /// Connections: virtual users in the closed model, the most requests in flight with --rate.
+    /// Connections: virtual users in the closed model, the most requests in flight with --rate
+    /// (at most 100000).
     #[arg(short = 'c', long = "connections", default_value_t = 50)]
     pub connections: u32,
     /// How long to send, e.g. 10s or 1m (default 10s unless -n is given).
@@ -99,7 +102,11 @@ pub struct HitSummary {
     pub thresholds: Vec<HitThreshold>,
     /// Warnings about the figures (dropped sends, a generator that was the bottleneck).
     pub warnings: Vec<String>,
-    /// Whether every threshold held (true when there are none).
+    /// Why the run failed whatever its thresholds: not one request succeeded, so nothing was
+    /// observed to work. None when one did.
+    #[serde(default)]
+    pub nothing_succeeded: Option<String>,
+    /// Whether every threshold held (true when there are none) and a request succeeded.
     pub passed: bool,
     /// Worker threads that sent the load.
     pub threads: usize,
@@ -143,7 +150,8 @@ pub struct HitThreshold {
 /// The id of the one load test of a hit plan (and the tag of its windows in latency.hlog).
 const TEST_ID: &str = "hit";
 
-/// Run `hit` and return the exit code: 0 when every threshold held, 1 otherwise.
+/// Run `hit` and return the exit code: 0 when every threshold held and a request succeeded, 1
+/// otherwise.
 pub fn hit(args: &HitArgs, progress: bool) -> anyhow::Result<u8> {
     let text = plan_text(args)?;
     let plan =
@@ -219,6 +227,17 @@ pub fn plan_text(args: &HitArgs) -> anyhow::Result<String> {
     if args.connections == 0 {
         anyhow::bail!("-c must be at least 1");
     }
+    if args.connections > MAX_CONCURRENCY {
+        anyhow::bail!(
+            "-c {} is over the most connections a test may have ({MAX_CONCURRENCY}): {}; \
+use -c {MAX_CONCURRENCY} or less, or split the load across machines",
+            args.connections,
+            why_capped()
+        );
+    }
+    if args.requests == Some(0) {
+        anyhow::bail!("-n must be at least 1");
+    }
     let duration = match &args.duration {
         Some(d) => Some(
             crate::plan::duration::parse_duration(d).map_err(|e| anyhow::anyhow!("-d {d}: {e}"))?,
@@ -249,16 +268,21 @@ pub fn plan_text(args: &HitArgs) -> anyhow::Result<String> {
     // Any status is a response; only 2xx counts as a success (the plan's default).
     let (executor, requests_bound, run_seconds) = match args.rate {
         Some(rate) => {
+            // Send `i` of a uniform schedule is due at i / rate, and a schedule of duration d
+            // sends those due before d; ending it half a gap after send n-1 sends exactly n
+            // (at nanosecond resolution, exact up to 500 million per second). A duration
+            // rounded up to the millisecond would send up to 1000 more at 1e6/s, cut only by
+            // limits.requests.
             let secs = match (seconds, args.requests) {
                 (Some(s), _) => s,
-                (None, Some(n)) => n as f64 / rate.max(f64::MIN_POSITIVE),
+                (None, Some(n)) => (n as f64 - 0.5) / rate.max(f64::MIN_POSITIVE),
                 (None, None) => 10.0,
             };
             let mut open = toml::Table::new();
             open.insert("rate".into(), rate.into());
             open.insert(
                 "duration".into(),
-                format!("{}ms", (secs * 1000.0).ceil()).into(),
+                format!("{}ns", (secs * 1e9).ceil()).into(),
             );
             open.insert("max_in_flight".into(), i64::from(args.connections).into());
             let bound = args.requests.unwrap_or((rate * secs * 1.1) as u64 + 1000);
@@ -412,6 +436,7 @@ fn summary(
             passed: t.passed,
         })
         .collect();
+    let nothing_succeeded = m.nothing_succeeded();
     HitSummary {
         url: args.url.clone(),
         model: if args.rate.is_some() {
@@ -437,7 +462,8 @@ fn summary(
         },
         target_rate: m.open_model.as_ref().map(|o| o.target_rate),
         dropped: m.open_model.as_ref().map(|o| o.dropped),
-        passed: thresholds.iter().all(|t| t.passed),
+        passed: thresholds.iter().all(|t| t.passed) && nothing_succeeded.is_none(),
+        nothing_succeeded,
         thresholds,
         warnings: m.warnings.clone(),
         threads: workers.threads,
@@ -546,6 +572,9 @@ fn human(s: &HitSummary) -> String {
     }
     for w in &s.warnings {
         out.push_str(&format!("\nwarning: {w}"));
+    }
+    if let Some(reason) = &s.nothing_succeeded {
+        out.push_str(&format!("\nFAIL {reason}"));
     }
     for t in &s.thresholds {
         let measured = t

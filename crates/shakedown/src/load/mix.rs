@@ -42,6 +42,17 @@ pub fn assign(slots: u32, weights: &[u32]) -> Vec<usize> {
         .collect()
 }
 
+/// The entry of slot `slot` (from 0) under `counts` (what [`allocate`] returned), the same as
+/// `assign(..)[slot]` without a vector as long as the slots: a pool that creates its users
+/// lazily need not pay up front for users it may never start.
+pub fn entry_of(slot: u32, counts: &[u32]) -> Option<usize> {
+    let mut end = 0u64;
+    counts.iter().position(|n| {
+        end += u64::from(*n);
+        u64::from(slot) < end
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +81,21 @@ mod tests {
     fn slots_are_assigned_in_blocks() {
         assert_eq!(assign(5, &[2, 3]), [0, 0, 1, 1, 1]);
         assert_eq!(assign(4, &[1, 1]), [0, 0, 1, 1]);
+    }
+
+    #[test]
+    fn entry_of_agrees_with_assign() {
+        for weights in [&[2, 3][..], &[1, 0, 4], &[0, 1], &[7]] {
+            let counts = allocate(11, weights);
+            let slots = assign(11, weights);
+            for (slot, entry) in (0u32..).zip(&slots) {
+                assert_eq!(entry_of(slot, &counts), Some(*entry));
+            }
+            assert_eq!(entry_of(11, &counts), None);
+        }
+        assert_eq!(
+            entry_of(u32::MAX - 1, &allocate(u32::MAX, &[1, 1])),
+            Some(1)
+        );
     }
 }

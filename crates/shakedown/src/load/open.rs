@@ -112,8 +112,9 @@ struct Pool<'a> {
     max: u32,
     clients: Vec<Option<reqwest::Client>>,
     tx: &'a mpsc::Sender<Event>,
-    /// The scenario of each slot, by the weighted mix.
-    scenarios: Vec<usize>,
+    /// How many slots each scenario of the weighted mix gets (slot to scenario by
+    /// [`mix::entry_of`], so nothing is sized by `max_in_flight` up front).
+    scenarios: Vec<u32>,
 }
 
 impl<'a> Pool<'a> {
@@ -131,7 +132,7 @@ impl<'a> Pool<'a> {
             max: max.max(1),
             clients,
             tx,
-            scenarios: mix::assign(max.max(1), &weights),
+            scenarios: mix::allocate(max.max(1), &weights),
         }
     }
 
@@ -143,7 +144,7 @@ impl<'a> Pool<'a> {
         if self.created >= self.max {
             return None;
         }
-        let scenario = *self.scenarios.get(self.created as usize)?;
+        let scenario = mix::entry_of(self.created, &self.scenarios)?;
         self.created += 1;
         let mut vu = VirtualUser::new(self.rt.clone(), scenario, self.created, self.tx.clone());
         vu.clients.clone_from(&self.clients);

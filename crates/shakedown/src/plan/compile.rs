@@ -47,6 +47,8 @@ pub(super) struct Compiler<'a> {
     pub targets: BTreeSet<String>,
     /// `limits.rate`, once the plan section is compiled: open-model rates above it are refused.
     pub rate_limit: Option<f64>,
+    /// `limits.requests`, once the plan section is compiled: no test needs more users.
+    pub request_limit: Option<u64>,
     /// Declared proxy names (`[proxies.NAME]`), once compiled: timeline toxics name them.
     pub proxies: BTreeSet<String>,
 }
@@ -104,10 +106,12 @@ pub fn compile(
         secret_refs: BTreeMap::new(),
         targets: BTreeSet::new(),
         rate_limit: None,
+        request_limit: None,
         proxies: BTreeSet::new(),
     };
     let section = cx.plan_section(raw.plan.as_ref());
     cx.rate_limit = section.as_ref().and_then(|s| s.3.rate);
+    cx.request_limit = section.as_ref().map(|s| s.3.requests);
     let settle = cx.settle(raw);
     let vars = cx.vars(raw);
     cx.declare_secrets(raw);

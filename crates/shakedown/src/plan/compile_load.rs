@@ -280,24 +280,35 @@ impl Compiler<'_> {
         match (&raw.rounds, &raw.vus) {
             (Some(rounds), None) => {
                 let r = rounds.get_ref();
-                let concurrency = self.required_int(
-                    r.concurrency.as_ref(),
-                    &rounds.span(),
-                    "concurrency",
-                    id,
-                    HINT,
-                );
-                let count =
-                    self.required_int(r.rounds.as_ref(), &rounds.span(), "rounds", id, HINT);
-                Some(Executor::Rounds {
+                let concurrency = self
+                    .required(
+                        r.concurrency.as_ref(),
+                        &rounds.span(),
+                        "concurrency",
+                        id,
+                        HINT,
+                    )
+                    .and_then(|v| self.users(v, "concurrency", id));
+                let count = self
+                    .required(r.rounds.as_ref(), &rounds.span(), "rounds", id, HINT)
+                    .and_then(|v| self.positive::<u32>(v, "rounds"));
+                let executor = Executor::Rounds {
                     concurrency: concurrency?,
                     rounds: count?,
-                })
+                };
+                Some(self.users_within_requests(
+                    executor,
+                    r.concurrency.as_ref(),
+                    "concurrency",
+                    id,
+                ))
             }
             (None, Some(vus)) => {
                 let v = vus.get_ref();
-                let count = self.required_int(v.count.as_ref(), &vus.span(), "count", id, HINT);
-                match (&v.duration, &v.iterations) {
+                let count = self
+                    .required(v.count.as_ref(), &vus.span(), "count", id, HINT)
+                    .and_then(|c| self.users(c, "count", id));
+                let executor = match (&v.duration, &v.iterations) {
                     (Some(duration), None) => {
                         let duration = self.required_duration(
                             duration,
@@ -332,7 +343,8 @@ impl Compiler<'_> {
                         );
                         None
                     }
-                }
+                };
+                executor.map(|e| self.users_within_requests(e, v.count.as_ref(), "count", id))
             }
             (rounds, _) => {
                 let message = if rounds.is_some() {
@@ -350,28 +362,26 @@ impl Compiler<'_> {
         }
     }
 
-    fn required_int(
+    /// `value`, or an error at `span` saying that `key` is missing.
+    fn required<'v>(
         &mut self,
-        value: Option<&Spanned<i64>>,
+        value: Option<&'v Spanned<i64>>,
         span: &Range<usize>,
         key: &str,
         id: &str,
         hint: &str,
-    ) -> Option<u32> {
-        match value {
-            Some(v) => self.positive::<u32>(v, key),
-            None => {
-                self.push(
-                    Diagnostic::new(
-                        Some(span.clone()),
-                        format!("the executor of load test `{id}` has no `{key}`"),
-                    )
-                    .label(format!("`{key}` is required here"))
-                    .hint(hint.to_string()),
-                );
-                None
-            }
+    ) -> Option<&'v Spanned<i64>> {
+        if value.is_none() {
+            self.push(
+                Diagnostic::new(
+                    Some(span.clone()),
+                    format!("the executor of load test `{id}` has no `{key}`"),
+                )
+                .label(format!("`{key}` is required here"))
+                .hint(hint.to_string()),
+            );
         }
+        value
     }
 
     fn samplers(&mut self, raw: &[Spanned<RawSampler>], id: &str) -> Option<Vec<Sampler>> {

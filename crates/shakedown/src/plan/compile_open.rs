@@ -85,7 +85,7 @@ impl Compiler<'_> {
             }
         };
         let schedule = self.schedule(r.schedule.as_ref());
-        let max_in_flight = self.max_in_flight(r.max_in_flight.as_ref());
+        let max_in_flight = self.max_in_flight(r.max_in_flight.as_ref(), id);
         let rate = rate?;
         Some(ArrivalRate::constant(
             rate,
@@ -143,7 +143,7 @@ impl Compiler<'_> {
             }
         }
         let schedule = self.schedule(r.schedule.as_ref());
-        let max_in_flight = self.max_in_flight(r.max_in_flight.as_ref());
+        let max_in_flight = self.max_in_flight(r.max_in_flight.as_ref(), id);
         let (start_rate, stages) = (start_rate?, stages?);
         let mut rate = ArrivalRate {
             start_rate,
@@ -204,10 +204,10 @@ impl Compiler<'_> {
     }
 
     /// `Some(None)` when not given (the default depends on the rate).
-    fn max_in_flight(&mut self, value: Option<&Spanned<i64>>) -> Option<Option<u32>> {
+    fn max_in_flight(&mut self, value: Option<&Spanned<i64>>, id: &str) -> Option<Option<u32>> {
         match value {
             None => Some(None),
-            Some(v) => self.positive::<u32>(v, "max_in_flight").map(Some),
+            Some(v) => self.users(v, "max_in_flight", id).map(Some),
         }
     }
 

@@ -6,6 +6,9 @@
 //! environment is injected, so that tests are deterministic.
 
 mod compile;
+mod compile_bounds;
+#[cfg(test)]
+mod compile_bounds_tests;
 mod compile_control;
 mod compile_faults;
 mod compile_load;
@@ -61,6 +64,7 @@ pub mod threshold_scope;
 
 use std::path::Path;
 
+pub use compile_bounds::{BYTES_PER_USER, MAX_CONCURRENCY, USER_MEMORY_BUDGET, why_capped};
 pub use diagnostics::{Diagnostic, PlanErrors};
 
 /// Read and compile the plan at `path`. `env` reads environment variables (the CLI passes

@@ -379,8 +379,9 @@ raw_table! {
 raw_table! {
     /// `executor = { rounds = { ... } }`.
     pub struct RawRounds as "executor rounds" {
-        /// Virtual users per round.
-        concurrency: Option<Spanned<i64>> = "integer > 0", Required;
+        /// Virtual users per round: at most 100000 (each holds memory whether or not it
+        /// sends), and no more than `limits.requests` (more are cut to it, with a warning).
+        concurrency: Option<Spanned<i64>> = "integer from 1 to 100000", Required;
         /// Number of rounds.
         rounds: Option<Spanned<i64>> = "integer > 0", Required;
     }
@@ -389,8 +390,9 @@ raw_table! {
 raw_table! {
     /// `executor = { vus = { ... } }`: exactly one of `duration` or `iterations`.
     pub struct RawVus as "executor vus" {
-        /// Number of virtual users.
-        count: Option<Spanned<i64>> = "integer > 0", Required;
+        /// Number of virtual users: at most 100000 (each holds memory whether or not it
+        /// sends), and no more than `limits.requests` (more are cut to it, with a warning).
+        count: Option<Spanned<i64>> = "integer from 1 to 100000", Required;
         /// Each user loops until this much time has passed.
         duration: Option<Str> = "duration", Optional;
         /// The users share this many iterations in total.

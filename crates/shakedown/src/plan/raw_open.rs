@@ -31,8 +31,8 @@ raw_table! {
         schedule: Option<Str> = "\"uniform\" or \"poisson\"", DefaultsTo("\"uniform\"");
         /// Most iterations in flight at once. A send due while all are busy is dropped, not
         /// delayed. Default: twice the rate (so a 2 s stall drops nothing), at least 16 and at
-        /// most 10000.
-        max_in_flight: Option<Spanned<i64>> = "integer > 0", Optional;
+        /// most 10000. At most 100000.
+        max_in_flight: Option<Spanned<i64>> = "integer from 1 to 100000", Optional;
     }
 }
 
@@ -48,8 +48,8 @@ raw_table! {
         /// How sends are spaced: `"uniform"` or `"poisson"`.
         schedule: Option<Str> = "\"uniform\" or \"poisson\"", DefaultsTo("\"uniform\"");
         /// Most iterations in flight at once; a send due while all are busy is dropped. Default:
-        /// twice the peak rate, at least 16 and at most 10000.
-        max_in_flight: Option<Spanned<i64>> = "integer > 0", Optional;
+        /// twice the peak rate, at least 16 and at most 10000. At most 100000.
+        max_in_flight: Option<Spanned<i64>> = "integer from 1 to 100000", Optional;
     }
 }
 

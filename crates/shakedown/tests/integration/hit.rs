@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use shakedown::cli_hit::HitSummary;
 
+use crate::hostile::closed_port;
 use crate::run::{Outcome, finish, shakedown};
 use crate::support::stack::{Stack, StackOptions};
 
@@ -66,7 +67,61 @@ fn hit_sends_exactly_n_requests_and_prints_a_typed_json_summary() {
     let s = summary(&outcome);
     assert_eq!((s.model.as_str(), s.requests), ("open", 60), "{s:?}");
     assert_eq!((s.dropped, s.target_rate), (Some(0), Some(100.0)), "{s:?}");
+    // At a rate far above what -n needs, the schedule still ends after exactly n sends.
+    let outcome = hit(&[&url, "-n", "10", "--rate", "1000000", "--json"]);
+    assert_eq!(outcome.code, 0, "stderr:\n{}", outcome.stderr);
+    let s = summary(&outcome);
+    assert_eq!((s.model.as_str(), s.requests), ("open", 10), "{s:?}");
     stack.stop();
+}
+
+#[test]
+fn connections_over_the_cap_are_refused_before_anything_runs() {
+    let url = format!("http://127.0.0.1:{}/", closed_port());
+    for args in [&["-c", "4294967295"][..], &["-c", "100001", "--rate", "10"]] {
+        let outcome = hit(&[&[url.as_str()][..], args].concat());
+        assert_eq!(outcome.code, 2, "{args:?} stderr:\n{}", outcome.stderr);
+        assert!(
+            outcome
+                .stderr
+                .contains("is over the most connections a test may have (100000)"),
+            "{}",
+            outcome.stderr
+        );
+        assert!(
+            outcome.stderr.contains("use -c 100000 or less"),
+            "{}",
+            outcome.stderr
+        );
+        assert!(outcome.stdout.is_empty(), "{}", outcome.stdout);
+    }
+}
+
+#[test]
+fn a_run_where_no_request_succeeds_exits_1_without_thresholds() {
+    // Two runs of 5 and 3 requests, each after one preflight request.
+    let url = http1_only_server(10, "503 Service Unavailable");
+    let outcome = hit(&[&url, "-n", "5", "-c", "1", "--json"]);
+    assert_eq!(outcome.code, 1, "stderr:\n{}", outcome.stderr);
+    let s = summary(&outcome);
+    assert_eq!((s.requests, s.failures, s.errors), (5, 5, 0), "{s:?}");
+    assert_eq!(s.status_classes.get("5xx"), Some(&5), "{s:?}");
+    assert!(!s.passed, "{s:?}");
+    let reason = s.nothing_succeeded.as_deref().unwrap_or_default();
+    assert!(
+        reason.starts_with("no request succeeded: all 5 failed"),
+        "{s:?}"
+    );
+
+    let plain = hit(&[&url, "-n", "3", "-c", "1"]);
+    assert_eq!(plain.code, 1, "stderr:\n{}", plain.stderr);
+    assert!(
+        plain
+            .stdout
+            .contains("FAIL no request succeeded: all 3 failed"),
+        "{}",
+        plain.stdout
+    );
 }
 
 #[test]
@@ -224,8 +279,9 @@ fn the_open_model_reports_a_stall_as_the_analytic_p99_and_the_closed_model_hides
     );
 }
 
-/// A server that speaks HTTP/1.1 only: each connection gets one `200 ok` and is closed.
-fn http1_only_server(connections: usize) -> String {
+/// A server that speaks HTTP/1.1 only: each of its first `connections` connections gets one
+/// answer with `status` (e.g. `200 OK`) and is closed.
+fn http1_only_server(connections: usize, status: &'static str) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     std::thread::spawn(move || {
@@ -234,8 +290,9 @@ fn http1_only_server(connections: usize) -> String {
             let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
             let mut buf = [0u8; 4096];
             let _ = std::io::Read::read(&mut stream, &mut buf);
-            let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
-            let _ = std::io::Write::write_all(&mut stream, reply);
+            let reply =
+                format!("HTTP/1.1 {status}\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n");
+            let _ = std::io::Write::write_all(&mut stream, reply.as_bytes());
         }
     });
     format!("http://{addr}/")
@@ -253,11 +310,18 @@ fn http2_speaks_h2_to_the_testbed_and_fails_against_an_http1_only_server() {
 
     // The same HTTP/1.1-only server answers plain requests, and every HTTP/2 one fails. Each
     // server takes one more connection than the requests: preflight's reachability probe.
-    let plain = hit(&[&http1_only_server(4), "-n", "3", "-c", "1", "--json"]);
+    let plain = hit(&[
+        &http1_only_server(4, "200 OK"),
+        "-n",
+        "3",
+        "-c",
+        "1",
+        "--json",
+    ]);
     let plain = summary(&plain);
     assert_eq!(plain.status_classes.get("2xx"), Some(&3), "{plain:?}");
     let h2 = hit(&[
-        &http1_only_server(4),
+        &http1_only_server(4, "200 OK"),
         "-n",
         "3",
         "-c",

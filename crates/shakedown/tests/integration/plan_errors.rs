@@ -313,3 +313,22 @@ fn eight_thousand_identical_errors_print_one_with_the_count() {
     );
     assert!(out.stderr.contains("has 8000 errors"), "{}", out.stderr);
 }
+
+#[test]
+fn users_over_the_memory_cap_are_refused_at_validate_time() {
+    let plan = "too_many_users.toml";
+    let outcome = validate(plan, &[]);
+    assert_fails(
+        &outcome,
+        &[
+            "error: `concurrency` of load test `rounds` is 4294967295, over the most concurrent users a test may have (100000)",
+            &position(plan, "4294967295"),
+            "error: `count` of load test `vus` is 5000000, over the most concurrent users a test may have (100000)",
+            &position(plan, "5000000"),
+            "error: `max_in_flight` of load test `open` is 4294967296, over the most concurrent users a test may have (100000)",
+            &position(plan, "4294967296"),
+            "write concurrency = 100000 or less",
+        ],
+    );
+    assert_eq!(error_count(&outcome), 3, "{}", outcome.stderr);
+}
