@@ -13,8 +13,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::run::{
-    Outcome, finish, report_json, run_plan, shakedown, spawn_run, wait_exit, wait_until_running,
-    write_plan,
+    Outcome, finish, health_plan, report_json, run_plan, shakedown, spawn_run, wait_exit,
+    wait_until_running, write_plan,
 };
 use crate::support::stack::{Stack, StackOptions};
 
@@ -323,25 +323,11 @@ fn an_interrupted_run_is_still_sealed() {
     let dir = tempfile::tempdir().unwrap();
     let plan = write_plan(
         dir.path(),
-        &format!(
-            r#"
-[plan]
-name = "interrupted"
-limits = {{ duration = "5m", requests = 10000000 }}
-
-[targets.api]
-url = "{}"
-health = "GET /health"
-
-[scenarios.health]
-steps = [{{ name = "health", request = "GET api:/health" }}, {{ think = "5ms" }}]
-
-[[load]]
-id = "L1"
-scenario = "health"
-executor = {{ vus = {{ count = 2, duration = "3m" }} }}
-"#,
-            stack.api()
+        &health_plan(
+            "interrupted",
+            stack.api(),
+            r#"{ vus = { count = 2, duration = "3m" } }"#,
+            "",
         ),
     );
     let run = dir.path().join("run");
@@ -364,25 +350,11 @@ fn out_refuses_a_non_empty_directory_and_out_under_makes_a_fresh_one() {
     let dir = tempfile::tempdir().unwrap();
     let plan = write_plan(
         dir.path(),
-        &format!(
-            r#"
-[plan]
-name = "fresh"
-limits = {{ duration = "1m", requests = 1000000 }}
-
-[targets.api]
-url = "{}"
-health = "GET /health"
-
-[scenarios.health]
-steps = [{{ name = "health", request = "GET api:/health" }}]
-
-[[load]]
-id = "L1"
-scenario = "health"
-executor = {{ vus = {{ count = 1, duration = "1s" }} }}
-"#,
-            stack.api()
+        &health_plan(
+            "fresh",
+            stack.api(),
+            r#"{ vus = { count = 1, duration = "1s" } }"#,
+            "",
         ),
     );
     let out = dir.path().join("out");

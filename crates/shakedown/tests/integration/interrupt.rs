@@ -6,7 +6,7 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::run::{report_json, spawn_run, wait_exit, wait_until_running, write_plan};
+use crate::run::{health_plan, report_json, spawn_run, wait_exit, wait_until_running, write_plan};
 use crate::support::stack::{Stack, StackOptions};
 
 #[test]
@@ -15,26 +15,11 @@ fn sigint_mid_run_writes_the_report_and_exits_4() {
     let dir = tempfile::tempdir().unwrap();
     let plan = write_plan(
         dir.path(),
-        &format!(
-            r#"
-[plan]
-name = "interrupt"
-limits = {{ duration = "5m", requests = 10000000 }}
-
-[targets.api]
-url = "{}"
-health = "GET /health"
-
-[scenarios.health]
-steps = [{{ name = "health", request = "GET api:/health" }}, {{ think = "5ms" }}]
-
-[[load]]
-id = "L1"
-scenario = "health"
-executor = {{ vus = {{ count = 4, duration = "3m" }} }}
-thresholds = ["count(failures) == 0"]
-"#,
-            stack.api()
+        &health_plan(
+            "interrupt",
+            stack.api(),
+            r#"{ vus = { count = 4, duration = "3m" } }"#,
+            r#""count(failures) == 0""#,
         ),
     );
     let run_dir = dir.path().join("run");

@@ -170,3 +170,28 @@ pub fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Val
         .and_then(|checks| checks.iter().find(|c| c["id"] == id))
         .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
 }
+
+/// A plan whose one load test `L1` reads the testbed's health at `api` with `executor`: for
+/// tests of the run itself (interrupts, seals, run directories), not of the target.
+pub fn health_plan(name: &str, api: &str, executor: &str, thresholds: &str) -> String {
+    format!(
+        r#"
+[plan]
+name = "{name}"
+limits = {{ duration = "5m", requests = 10000000 }}
+
+[targets.api]
+url = "{api}"
+health = "GET /health"
+
+[scenarios.health]
+steps = [{{ name = "health", request = "GET api:/health" }}, {{ think = "5ms" }}]
+
+[[load]]
+id = "L1"
+scenario = "health"
+executor = {executor}
+thresholds = [{thresholds}]
+"#
+    )
+}
