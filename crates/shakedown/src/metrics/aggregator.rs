@@ -128,8 +128,8 @@ pub struct Aggregator {
     live: Arc<LiveCounters>,
     /// Second 0 of the windows: the start of the run.
     origin: Instant,
-    /// The step slots that are streams: not marked in flight (a stream is open by design).
-    streams: Vec<u32>,
+    /// By step slot: whether it is a stream, not marked in flight (a stream is open by design).
+    streams: Vec<bool>,
 }
 
 impl Aggregator {
@@ -158,7 +158,13 @@ impl Aggregator {
     /// Mark the step slots that are streams (WebSocket, SSE): a stream open for seconds is
     /// working, not waiting, so its seconds are not counted as requests in flight.
     pub fn with_streams(mut self, slots: Vec<u32>) -> Aggregator {
-        self.streams = slots;
+        for slot in slots {
+            let slot = slot as usize;
+            if slot >= self.streams.len() {
+                self.streams.resize(slot + 1, false);
+            }
+            self.streams[slot] = true;
+        }
         self
     }
 
@@ -237,7 +243,13 @@ impl Aggregator {
         let second = self.second(intended);
         let end_second = sample
             .latency
-            .filter(|_| !self.streams.contains(&sample.step))
+            .filter(|_| {
+                !self
+                    .streams
+                    .get(sample.step as usize)
+                    .copied()
+                    .unwrap_or(false)
+            })
             .map(|l| self.second(intended + l));
         let m = &mut self.measurements;
         let Some(step) = m.steps.get_mut(sample.step as usize) else {

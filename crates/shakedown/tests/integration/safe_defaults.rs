@@ -212,3 +212,63 @@ thresholds = ["p(95) < 5s"]
         out.stdout
     );
 }
+
+#[test]
+fn a_fault_test_silent_on_failures_fails_on_failures_outside_the_fault() {
+    // Every iteration reads /health (answered) and /x expecting 201 (the server answers 200):
+    // failures before the fault and after the recovery, which no fault explains.
+    let server = RawServer::start(Behaviour::HugeBody { size: 16 });
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+[plan]
+name = "fault-default"
+limits = {{ duration = "1m", requests = 10000 }}
+
+[targets.api]
+url = "{}"
+health = "GET /health"
+control = {{ driver = "exec", restart = "true", timeout = "5s" }}
+
+[scenarios.s]
+steps = [
+  {{ name = "health", request = "GET api:/health" }},
+  {{ name = "x", request = "GET api:/x", expect = {{ status = [201] }} }},
+  {{ think = "50ms" }},
+]
+
+[[faults]]
+id = "C1"
+load = {{ scenario = "s", executor = {{ vus = {{ count = 1, duration = "4s" }} }} }}
+timeline = [{{ at = "1500ms", restart = "api" }}]
+recovery = {{ probe = "GET api:/health", healthy = 2, within = "10s" }}
+expect = ["recovery < 10s"]
+"#,
+        server.url()
+    );
+    let plan = write_plan(dir.path(), &text);
+    let run = dir.path().join("run");
+    let out = run_plan(&plan, &run, &[], Duration::from_secs(60));
+    assert_eq!(out.code, 1, "NO-GO:\n{}\n{}", out.stdout, out.stderr);
+    let check = &report_json(&run)["checks"][0];
+    assert_eq!(check["status"], "FAIL", "{check}");
+    let default = check["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["default"] == true)
+        .unwrap_or_else(|| panic!("no default threshold: {check}"));
+    assert_eq!(
+        default["expression"],
+        "count(failures){window=outside_fault} == 0"
+    );
+    assert!(
+        default["measured"].as_f64().unwrap() > 0.0,
+        "the failures outside the fault were counted: {default}"
+    );
+    let reason = check["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("count(failures){window=outside_fault} == 0 (default)"),
+        "{reason}"
+    );
+}
