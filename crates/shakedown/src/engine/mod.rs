@@ -98,7 +98,7 @@ async fn run_phases(
     let redactor = Redactor::new(&plan.secrets);
     let dir = RunDir::create(&options.out_dir)
         .with_context(|| format!("cannot create run directory {}", options.out_dir.display()))?;
-    dir.write_file(EFFECTIVE_PLAN, &plan.redacted_source, &redactor)
+    dir.write_file(EFFECTIVE_PLAN, &plan.redacted_source)
         .context("cannot write the effective plan")?;
     let ledger = Ledger::create(&dir.path().join(HISTORY), plan.clone(), redactor.clone())
         .context("cannot create history.jsonl")?;
@@ -329,7 +329,7 @@ fn write_latency_log(
         .map_err(std::io::Error::other)
         .and_then(|text| {
             let name = crate::metrics::interval_log::LATENCY_LOG;
-            run.dir.write_file(name, &text, &run.redactor)
+            run.dir.write_file(name, &text)
         });
     if let Err(e) = written {
         tracing::warn!(error = %e, "cannot write the latency interval log");

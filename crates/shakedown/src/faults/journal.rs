@@ -230,8 +230,7 @@ impl Journal {
     /// Append `entry` as one line and fsync it before returning.
     pub fn append(&self, mut entry: Entry) -> std::io::Result<Entry> {
         entry.seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        let json = serde_json::to_string(&entry).map_err(std::io::Error::other)?;
-        let line = format!("{}\n", self.redactor.redact(&json));
+        let line = format!("{}\n", self.redactor.json_line(&entry)?);
         let file = self
             .file
             .lock()

@@ -59,8 +59,8 @@ impl StreamLog {
 
     /// Append one record (redacted). A write error is kept and reported by [`StreamLog::check`].
     pub fn record(&self, record: &StreamRecord) {
-        let line = match serde_json::to_string(record) {
-            Ok(line) => self.redactor.redact(&line).into_owned(),
+        let line = match self.redactor.json_line(record) {
+            Ok(line) => line,
             Err(e) => {
                 tracing::warn!(error = %e, "streams: cannot encode a record");
                 return;

@@ -19,7 +19,7 @@ use super::interpolate::{InterpolationError, Text, interpolate, is_var_name};
 use super::locate::{DisplayPath, Locator, Seg};
 use super::model::{Environment, Limits, Plan, SecretValue, Secrets};
 use super::raw::{RawPlanFile, RawPlanSection, Str};
-use crate::report::redact::Redactor;
+use crate::report::redact::{MIN_SECRET_CHARS, Redactor};
 
 /// A declared secret: where its value comes from.
 pub(super) struct SecretDecl {
@@ -146,7 +146,7 @@ pub fn compile(
             "internal error: the plan section did not compile",
         )]);
     };
-    let redacted_source = redactor.redact(source).into_owned();
+    let redacted_source = redactor.redact_toml(source);
     Ok(Plan {
         name,
         environment,
@@ -484,7 +484,9 @@ limits = { duration = \"10m\", requests = 100000 }";
     }
 
     /// Read every declared secret from the environment. A referenced secret that is unset or
-    /// empty is an error; an unreferenced one is simply left out.
+    /// empty is an error; an unreferenced one is simply left out. A value shorter than
+    /// [`MIN_SECRET_CHARS`] is an error whether referenced or not (it may still be interpolated
+    /// as `${VAR}`), since it could not be redacted safely.
     fn secret_values(&mut self) -> Secrets {
         let mut secrets = Secrets::default();
         let names: Vec<String> = self.secrets.keys().cloned().collect();
@@ -495,8 +497,24 @@ limits = { duration = \"10m\", requests = 100000 }";
             let var = decl.env.value.clone();
             let span = decl.env.span.clone();
             match (self.env)(&var) {
-                Some(value) if !value.is_empty() => {
+                Some(value) if value.chars().count() >= MIN_SECRET_CHARS => {
                     secrets.values.insert(name, SecretValue { env: var, value });
+                }
+                Some(value) if !value.is_empty() => {
+                    let count = value.chars().count();
+                    self.push(
+                        Diagnostic::new(
+                            Some(span),
+                            format!(
+                                "secret `{name}` is too short to redact: its variable `{var}` holds {count} character{}, and a secret needs at least {MIN_SECRET_CHARS}",
+                                if count == 1 { "" } else { "s" }
+                            ),
+                        )
+                        .label(format!("`{name}` is read from ${var}"))
+                        .hint(format!(
+                            "give the service a real credential of {MIN_SECRET_CHARS} or more characters and set it in ${var}; a short value would also match ordinary words and figures, so the evidence could not be redacted safely"
+                        )),
+                    );
                 }
                 value => {
                     let Some(first_use) = self.secret_refs.get(&name).cloned() else {

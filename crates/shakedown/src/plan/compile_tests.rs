@@ -180,9 +180,9 @@ fn interpolation_applies_to_every_string_and_secrets_are_redacted() {
     let text = format!(
         "{HEAD}[vars]\nregion = \"${{REGION:-eu}}\"\n[secrets]\ntoken = {{ env = \"TOKEN\" }}\n\
          [scenarios.s]\nsteps = [{{ request = \"POST api:/${{PREFIX}}/x\", json = {{ r = \"{{{{ vars.region }}}}\", t = \"{{{{ secrets.token }}}}\", literal = \"$${{KEEP}}\" }} }}]\n\
-         # the token's value, leaked into a comment: tok-123\n"
+         # the token's value, leaked into a comment: tok-123-secret\n"
     );
-    let plan = compile_with(&text, &[("PREFIX", "v2"), ("TOKEN", "tok-123")])
+    let plan = compile_with(&text, &[("PREFIX", "v2"), ("TOKEN", "tok-123-secret")])
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plan.vars["region"], serde_json::json!("eu"));
     let StepKind::Http(step) = &plan.scenarios["s"].steps[0].kind else {
@@ -193,8 +193,38 @@ fn interpolation_applies_to_every_string_and_secrets_are_redacted() {
         panic!("json body")
     };
     assert_eq!(body["literal"], "${KEEP}");
-    assert!(!plan.redacted_source.contains("tok-123"));
+    assert!(!plan.redacted_source.contains("tok-123-secret"));
     assert!(plan.redacted_source.contains("[REDACTED:token]"));
+}
+
+#[test]
+fn a_secret_too_short_to_redact_is_refused_without_showing_it() {
+    let text = format!(
+        "{HEAD}[secrets]\nkey = {{ env = \"OPS_KEY\" }}\nspare = {{ env = \"SPARE\" }}\n\
+         [targets.api.headers]\nX-Key = \"{{{{ secrets.key }}}}\"\n"
+    );
+    for short in ["x", "GO", "true", "7chars!"] {
+        let all = errors(&text, &[("OPS_KEY", short)]);
+        assert_eq!(all.len(), 1, "{short}: {all:?}");
+        let d = &all[0];
+        assert!(
+            d.message
+                .contains("secret `key` is too short to redact: its variable `OPS_KEY` holds"),
+            "{}",
+            d.message
+        );
+        assert!(d.hint.contains("8 or more characters"), "{}", d.hint);
+        let shown = format!("{} {} {}", d.message, d.label, d.hint);
+        assert!(!shown.contains(&format!(" {short} ")), "{shown}");
+        assert_eq!(spanned(&text, d), "\"OPS_KEY\"");
+    }
+    // Declared and set, though not referenced: it may still be interpolated as `${SPARE}`.
+    let all = errors(&text, &[("OPS_KEY", "long-enough"), ("SPARE", "p")]);
+    assert!(
+        all[0].message.contains("secret `spare` is too short"),
+        "{all:?}"
+    );
+    compile_with(&text, &[("OPS_KEY", "exactly8")]).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
@@ -225,7 +255,8 @@ fn secrets_are_checked_only_where_referenced() {
     assert!(d.hint.contains("export USED_VAR="), "{}", d.hint);
     let all = errors(&referenced, &[("USED_VAR", "")]);
     assert!(all[0].message.contains("`USED_VAR` is empty"), "{all:?}");
-    let plan = compile_with(&referenced, &[("USED_VAR", "v")]).unwrap_or_else(|e| panic!("{e}"));
+    let plan = compile_with(&referenced, &[("USED_VAR", "v-long-enough")])
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         plan.targets["api"].secrets_used.iter().collect::<Vec<_>>(),
         vec!["used"]

@@ -274,7 +274,7 @@ mod tests {
 
     #[test]
     fn the_example_compiles() {
-        let env = |name: &str| (name == "STAGING_OPS_KEY").then(|| "k3y".to_string());
+        let env = |name: &str| (name == "STAGING_OPS_KEY").then(|| "k3y-for-docs".to_string());
         let plan = crate::plan::compile_str(EXAMPLE, Path::new("example.toml"), &env)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(plan.load_tests.len(), 1);

@@ -142,7 +142,11 @@ raw_table! {
 
 raw_table! {
     /// `NAME = { env = "VAR" }` in `[secrets]`. A secret whose variable is unset or empty is an
-    /// error only if a template references it.
+    /// error only if a template references it. A value shorter than 8 characters is an error
+    /// (referenced or not): it would also match ordinary words and figures, so it could not be
+    /// redacted safely. Every output is redacted of the value in every form it can take on the
+    /// way: as is, quoted or escaped into JSON or a message, percent-encoded, HTML-escaped, and
+    /// base64 (alone or inside a longer value such as a `Basic` header of `user:secret`).
     pub struct RawSecret as "[secrets] NAME" {
         /// The environment variable holding the secret's value.
         env: Option<Str> = "string", Required;

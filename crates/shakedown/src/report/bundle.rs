@@ -3,8 +3,9 @@
 //!
 //! Every file is written atomically, to a temporary file in the same directory that is synced
 //! and then renamed over the old one, so a run interrupted at any moment leaves the previous
-//! complete version of each report, never half of a new one. Every byte goes through the
-//! [`Redactor`] on the way out.
+//! complete version of each report, never half of a new one. The reports are rendered from a
+//! model whose values went through the [`Redactor`]; every other file is redacted by whoever
+//! makes its contents (the effective plan when it is compiled, records when they are made).
 
 use std::fs::{self, File};
 use std::io::{self, Write as _};
@@ -42,27 +43,27 @@ impl RunDir {
     }
 
     /// Render every exporter's file from `report` and write each atomically. The report is
-    /// redacted as a model first (so that escaping in JSON, Markdown, HTML or XML cannot hide a
-    /// secret from the redactor), and each rendered file is redacted again as text.
+    /// redacted as a model first, value by value (so that escaping in JSON, Markdown, HTML or
+    /// XML cannot hide a secret from the redactor, and a replacement cannot break the syntax of a
+    /// file or touch a word of the report that is not an observed or configured value).
     /// `report.html` also shows the witness operations it reads back from `history.jsonl` (whose
     /// records were redacted when written), and names whatever is missing from the directory.
     pub fn write_reports(&self, report: &Report, redactor: &Redactor) -> io::Result<()> {
         let redacted = redact_report(report, redactor)?;
         let evidence = RunEvidence::read(&self.path, &redacted);
         let html = crate::report::html::render(&redacted, &evidence);
-        self.write_file(HtmlExporter.file_name(), &html, redactor)?;
+        self.write_file(HtmlExporter.file_name(), &html)?;
         for exporter in exporters() {
             let contents = exporter.render(&redacted);
-            self.write_file(exporter.file_name(), &contents, redactor)?;
+            self.write_file(exporter.file_name(), &contents)?;
         }
         Ok(())
     }
 
-    /// Write `contents`, redacted, to the file `name` in this directory, atomically. `name` must
-    /// be a plain file name: no directories, no `..`.
-    pub fn write_file(&self, name: &str, contents: &str, redactor: &Redactor) -> io::Result<()> {
+    /// Write `contents` to the file `name` in this directory, atomically. The contents must be
+    /// redacted already. `name` must be a plain file name: no directories, no `..`.
+    pub fn write_file(&self, name: &str, contents: &str) -> io::Result<()> {
         check_file_name(name)?;
-        let contents = redactor.redact(contents);
         write_atomically(&self.path, name, contents.as_bytes())
     }
 }
@@ -171,24 +172,29 @@ mod tests {
 
     #[test]
     fn a_secret_never_reaches_any_file_in_any_escaping() {
+        use base64::Engine as _;
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = RunDir::create(tmp.path()).expect("created");
         let mut report = sample_report();
         report.checks[1].reason = format!("401 with key {CANARY}");
         if let Some(m) = report.checks[0].metrics.as_mut() {
-            m.error_clusters[0].example = format!("echoed <{CANARY}>");
+            // Quoted into a message before redaction, and echoed back in base64.
+            m.error_clusters[0].example = format!(
+                "echoed <{CANARY}>, expected {CANARY:?}, header Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("ops:{CANARY}"))
+            );
         }
         report.preflight[1].url = format!("http://127.0.0.1:9/?api_key={CANARY}");
         report.decide();
         dir.write_reports(&report, &redactor()).expect("written");
-        dir.write_file("plan.toml", &format!("key = \"{CANARY}\"\n"), &redactor())
-            .expect("written");
 
         let escaped = [
             CANARY.to_string(),
             "c4n4ry".to_string(),
             serde_json::to_string(CANARY).expect("json"),
             "c4n4ry&amp;&lt;".to_string(),
+            format!("{CANARY:?}"),
+            base64::engine::general_purpose::STANDARD.encode(format!("ops:{CANARY}")),
         ];
         for name in listing(dir.path()) {
             let text = fs::read_to_string(dir.path().join(&name)).expect("read");
@@ -201,6 +207,8 @@ mod tests {
         }
         let json = fs::read_to_string(dir.path().join("report.json")).expect("read");
         assert!(json.contains("[REDACTED:ops_key]"));
+        let back: Report = serde_json::from_str(&json).expect("still a report");
+        assert_eq!(back.verdict, report.verdict);
     }
 
     #[test]
@@ -221,7 +229,7 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = RunDir::create(&tmp.path().join("run")).expect("created");
         for bad in ["", ".", "..", "../escape.txt", "sub/file", "a\\b"] {
-            let err = dir.write_file(bad, "x", &redactor()).expect_err("rejected");
+            let err = dir.write_file(bad, "x").expect_err("rejected");
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad:?}");
         }
         assert!(!tmp.path().join("escape.txt").exists());
@@ -232,7 +240,7 @@ mod tests {
     fn a_failed_write_reports_the_error_and_keeps_the_old_file() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = RunDir::create(tmp.path()).expect("created");
-        dir.write_file("effective-plan.toml", "old", &redactor())
+        dir.write_file("effective-plan.toml", "old")
             .expect("written");
         // A directory where the target file should go makes the rename fail.
         fs::create_dir(tmp.path().join("report.md")).expect("mkdir");

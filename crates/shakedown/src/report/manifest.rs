@@ -21,7 +21,6 @@ use sha2::{Digest as _, Sha256};
 
 use crate::report::bundle::RunDir;
 use crate::report::model::ToolInfo;
-use crate::report::redact::Redactor;
 
 /// The manifest's file name in the run directory.
 pub const MANIFEST: &str = "manifest.json";
@@ -254,7 +253,7 @@ pub fn seal(dir: &RunDir, info: &SealInfo) -> Result<Manifest, ManifestError> {
     let sealed = render(&manifest)?;
     // Nothing in a manifest is secret (names, sizes, hashes, times); the redactor is only there
     // because every write goes through it. An empty redactor keeps the bytes exactly as hashed.
-    dir.write_file(MANIFEST, &sealed, &Redactor::default())
+    dir.write_file(MANIFEST, &sealed)
         .map_err(|source| ManifestError::Io {
             path: dir.path().join(MANIFEST),
             source,
@@ -457,10 +456,9 @@ mod tests {
     fn sealed_dir() -> (tempfile::TempDir, RunDir) {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = RunDir::create(tmp.path()).expect("created");
-        let r = Redactor::default();
-        dir.write_file("plan.toml", "[plan]\nname = \"x\"\n", &r)
+        dir.write_file("plan.toml", "[plan]\nname = \"x\"\n")
             .expect("plan");
-        dir.write_file("report.json", "{}\n", &r).expect("report");
+        dir.write_file("report.json", "{}\n").expect("report");
         fs::create_dir(tmp.path().join("logs")).expect("mkdir");
         fs::write(tmp.path().join("logs").join("api.log"), "started\n").expect("log");
         let info = SealInfo {

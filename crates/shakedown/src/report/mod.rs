@@ -30,6 +30,7 @@ pub mod markdown_fault;
 mod markdown_verify;
 pub mod model;
 pub mod redact;
+pub mod redact_forms;
 pub mod redact_stream;
 pub mod table;
 pub mod verdict;

@@ -83,7 +83,7 @@ fn gate(s3: &S3Server, bucket: &str, store_bucket: &str, defects: &[&str]) -> se
         ("SHAKEDOWN_API_URL", stack.api()),
         ("TESTBED_PASSWORD", PASSWORD),
         ("S3_ENDPOINT", endpoint.as_str()),
-        ("S3_KEY", "testbed"),
+        ("S3_KEY", "testbed-access-key"),
         ("BUCKET", bucket),
         ("STORE_BUCKET", store_bucket),
     ];
@@ -175,7 +175,7 @@ fn an_unreachable_store_blocks_its_checks_at_preflight_never_pass() {
         ("SHAKEDOWN_API_URL", stack.api()),
         ("TESTBED_PASSWORD", PASSWORD),
         ("S3_ENDPOINT", endpoint.as_str()),
-        ("S3_KEY", "testbed"),
+        ("S3_KEY", "testbed-access-key"),
         ("BUCKET", "gate"),
         ("STORE_BUCKET", "gate"),
     ];

@@ -201,7 +201,10 @@ fn a_referenced_secret_that_is_not_set_says_how_to_set_it() {
         "the unreferenced secret is not an error:\n{}",
         outcome.stderr
     );
-    let set = validate("unset_secret.toml", &[("SHAKEDOWN_TEST_OPS_KEY", "k")]);
+    let set = validate(
+        "unset_secret.toml",
+        &[("SHAKEDOWN_TEST_OPS_KEY", "ops-key-1")],
+    );
     assert_eq!(set.code, Some(0), "{}", set.stderr);
 }
 
@@ -258,7 +261,10 @@ fn every_error_of_a_file_comes_together_in_file_order() {
 fn the_demo_plan_validates() {
     let outcome = validate_path(
         "../../examples/demo.toml",
-        &[("TESTBED_OPS_KEY", "ops"), ("TESTBED_PASSWORD", "pw")],
+        &[
+            ("TESTBED_OPS_KEY", "ops-key-1"),
+            ("TESTBED_PASSWORD", "password-1"),
+        ],
     );
     assert_eq!(outcome.code, Some(0), "{}", outcome.stderr);
 }

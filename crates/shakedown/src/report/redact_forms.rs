@@ -1,0 +1,198 @@
+//! Every form in which a secret can reach the evidence, so that the [`Redactor`] finds it
+//! whatever happened to it on the way: quoted into a JSON string or a Rust message, escaped as
+//! `\uXXXX` by a server that echoes it, percent-encoded into a URL or a form, escaped for HTML,
+//! or base64-encoded (alone, or inside a longer value such as the `Basic` header built from a
+//! URL's `user:secret`).
+//!
+//! Base64 turns each 3 bytes into 4 characters, so the characters that encode a secret depend on
+//! where in the encoded data it starts. For each of the three offsets, the characters that
+//! depend on the secret alone are a form, and so is the whole tail when the secret ends the data
+//! (with and without padding): whatever came before the secret, its encoding is found.
+//!
+//! [`Redactor`]: crate::report::redact::Redactor
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// Bytes kept as they are by URL component encoding (RFC 3986's unreserved characters).
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Bytes kept as they are by `application/x-www-form-urlencoded` (where a space is `+`).
+const FORM: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'*')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_');
+
+/// The shortest base64 fragment worth matching: shorter ones could occur by chance.
+const MIN_FRAGMENT: usize = 8;
+
+/// Every distinct form of `secret`, itself first. Forms shorter than the secret's own length
+/// cannot occur (every encoding here is at least as long as what it encodes, except the
+/// base64 fragments, which are kept only from [`MIN_FRAGMENT`] characters).
+pub fn forms(secret: &str) -> Vec<String> {
+    let mut out = vec![secret.to_string()];
+    let mut add = |form: String| {
+        if !form.is_empty() && !out.contains(&form) {
+            out.push(form);
+        }
+    };
+    add(json_escaped(secret));
+    add(json_ascii_escaped(secret, false));
+    add(json_ascii_escaped(secret, true));
+    add(debug_escaped(secret));
+    add(utf8_percent_encode(secret, COMPONENT).to_string());
+    add(form_encoded(secret));
+    add(html_escaped(secret));
+    for form in base64_forms(secret.as_bytes()) {
+        add(form);
+    }
+    out
+}
+
+/// As inside a JSON string written by serde_json: `"`, `\` and control characters escaped.
+fn json_escaped(secret: &str) -> String {
+    let quoted = serde_json::to_string(secret).unwrap_or_default();
+    unquote(&quoted)
+}
+
+/// As inside a JSON string written by an encoder that escapes everything beyond ASCII (Python's
+/// default), with lower- or upper-case hex digits.
+fn json_ascii_escaped(secret: &str, upper: bool) -> String {
+    let mut out = String::new();
+    for c in json_escaped(secret).chars() {
+        if c.is_ascii() {
+            out.push(c);
+            continue;
+        }
+        let mut units = [0u16; 2];
+        for unit in c.encode_utf16(&mut units) {
+            if upper {
+                out.push_str(&format!("\\u{unit:04X}"));
+            } else {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
+
+/// As inside a Rust `{:?}` of a string (how an observed value is quoted into a message).
+fn debug_escaped(secret: &str) -> String {
+    unquote(&format!("{secret:?}"))
+}
+
+fn unquote(quoted: &str) -> String {
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or(quoted)
+        .to_string()
+}
+
+/// As in a submitted form (`application/x-www-form-urlencoded`).
+fn form_encoded(secret: &str) -> String {
+    utf8_percent_encode(secret, FORM)
+        .to_string()
+        .replace("%20", "+")
+}
+
+/// As escaped in HTML text or an attribute.
+fn html_escaped(secret: &str) -> String {
+    let mut out = String::with_capacity(secret.len());
+    for c in secret.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The base64 (standard and URL-safe) characters that encode `secret` at each of the three
+/// offsets it can start at in longer data, and its whole encoding when it ends the data.
+fn base64_forms(secret: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    for offset in 0..3 {
+        let mut data = vec![0u8; offset];
+        data.extend_from_slice(secret);
+        // Characters before `skip` also encode the unknown bytes in front of the secret.
+        let skip = match offset {
+            0 => 0,
+            1 => 2,
+            _ => 3,
+        };
+        for engine in [&STANDARD, &URL_SAFE] {
+            let encoded = engine.encode(&data);
+            // Whole groups of 3 bytes only: the last partial group also encodes what follows.
+            let whole = data.len() / 3 * 4;
+            if let Some(fragment) = encoded.get(skip..whole) {
+                if fragment.len() >= MIN_FRAGMENT {
+                    out.push(fragment.to_string());
+                }
+            }
+            // The secret ends the data: its last group is known too, padded or not.
+            if let Some(tail) = encoded.get(skip..) {
+                out.push(tail.to_string());
+            }
+        }
+        for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+            if let Some(tail) = engine.encode(&data).get(skip..) {
+                out.push(tail.to_string());
+            }
+        }
+    }
+    out.retain(|form| form.len() >= MIN_FRAGMENT);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(secret: &str, haystack: &str) -> bool {
+        forms(secret).iter().any(|form| haystack.contains(form))
+    }
+
+    #[test]
+    fn quoted_escaped_and_encoded_forms_are_found() {
+        let secret = "pa\"ss\\wörd 1&2";
+        let json = serde_json::to_string(&serde_json::json!({ "echo": secret })).unwrap();
+        assert!(found(secret, &json), "{json}");
+        let python_style = "{\"echo\": \"pa\\\"ss\\\\w\\u00f6rd 1&2\"}";
+        assert!(found(secret, python_style));
+        assert!(found(secret, &format!("expected {secret:?}")));
+        let url = format!("/x?note={}", utf8_percent_encode(secret, COMPONENT));
+        assert!(found(secret, &url), "{url}");
+        assert!(found(secret, "a=1&note=pa%22ss%5Cw%C3%B6rd+1%262"));
+        assert!(found(secret, "<td>pa&quot;ss\\wörd 1&amp;2</td>"));
+    }
+
+    #[test]
+    fn base64_is_found_whatever_comes_before_the_secret() {
+        let secret = "s3cr3t-canary";
+        for user in ["", "a", "ab", "abc", "user", "admin", "operator"] {
+            let basic = STANDARD.encode(format!("{user}:{secret}"));
+            assert!(found(secret, &basic), "user {user:?}: {basic}");
+            let inside = URL_SAFE_NO_PAD.encode(format!("{user}{secret}, and more after it"));
+            assert!(found(secret, &inside), "user {user:?}: {inside}");
+        }
+        assert!(found(secret, &STANDARD.encode(secret)));
+    }
+
+    #[test]
+    fn every_fragment_is_long_enough_not_to_match_by_chance() {
+        for secret in ["12345678", "abcdefgh", "ÿÿÿÿ"] {
+            assert!(forms(secret).iter().all(|f| f.len() >= MIN_FRAGMENT));
+        }
+    }
+}
