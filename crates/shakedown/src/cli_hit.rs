@@ -18,9 +18,11 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::cli_hit_secrets::{HitSecrets, shown_url};
 use crate::engine::{self, RunOptions};
 use crate::metrics::summary::LoadSummary;
 use crate::plan::{MAX_CONCURRENCY, why_capped};
+use crate::report::redact::{MIN_SECRET_CHARS, is_credential_name};
 use crate::workers::Workers;
 
 /// Arguments of `hit`.
@@ -153,9 +155,11 @@ const TEST_ID: &str = "hit";
 /// Run `hit` and return the exit code: 0 when every threshold held and a request succeeded, 1
 /// otherwise.
 pub fn hit(args: &HitArgs, progress: bool) -> anyhow::Result<u8> {
-    let text = plan_text(args)?;
-    let plan =
-        crate::plan::compile_str(&text, Path::new("hit"), &|_| None).map_err(anyhow::Error::new)?;
+    let (text, secrets) = plan_text(args)?;
+    let plan = crate::plan::compile_str(&text, Path::new("hit"), &|var| secrets.lookup(var))
+        .map_err(anyhow::Error::new)?;
+    let redactor = crate::report::redact::Redactor::new(&plan.secrets);
+    crate::report::redact_stream::install(redactor.clone());
     let (dir, temporary) = match &args.out {
         Some(dir) => (dir.clone(), false),
         None => (temp_run_dir(), true),
@@ -198,32 +202,26 @@ pub fn hit(args: &HitArgs, progress: bool) -> anyhow::Result<u8> {
         anyhow::bail!("{reason}");
     }
     if args.json {
-        println!("{}", serde_json::to_string(&summary)?);
+        println!("{}", redactor.json_line(&summary)?);
     } else {
-        println!("{}", human(&summary));
+        println!("{}", redactor.redact(&human(&summary)));
     }
     Ok(if summary.passed { 0 } else { 1 })
 }
 
 /// The plan for these flags, as TOML text (so that it goes through the plan compiler, with its
-/// checks and messages, exactly like a plan file).
-pub fn plan_text(args: &HitArgs) -> anyhow::Result<String> {
-    let url =
-        reqwest::Url::parse(&args.url).with_context(|| format!("`{}` is not a URL", args.url))?;
+/// checks and messages, exactly like a plan file), and the credentials its text refers to.
+pub fn plan_text(args: &HitArgs) -> anyhow::Result<(String, HitSecrets)> {
+    let shown = shown_url(&args.url);
+    let url = reqwest::Url::parse(&args.url).with_context(|| format!("`{shown}` is not a URL"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        anyhow::bail!("`{}` is not an http or https URL", args.url);
+        anyhow::bail!("`{shown}` is not an http or https URL");
     }
-    let host = url
-        .host_str()
-        .with_context(|| format!("`{}` has no host", args.url))?;
-    let base = match url.port() {
-        Some(port) => format!("{}://{host}:{port}", url.scheme()),
-        None => format!("{}://{host}", url.scheme()),
-    };
-    let mut path = url.path().to_string();
-    if let Some(query) = url.query() {
-        path = format!("{path}?{query}");
-    }
+    let mut secrets = HitSecrets::default();
+    let base = secrets
+        .base(&url)
+        .with_context(|| format!("`{shown}` cannot be used"))?;
+    let path = secrets.path_and_query(&url)?;
     if args.connections == 0 {
         anyhow::bail!("-c must be at least 1");
     }
@@ -253,17 +251,31 @@ use -c {MAX_CONCURRENCY} or less, or split the load across machines",
         format!("{} target:{path}", args.method.to_ascii_uppercase()).into(),
     );
     let mut headers = toml::Table::new();
-    for header in &args.headers {
-        let (name, value) = header
-            .split_once(':')
-            .with_context(|| format!("-H `{header}` is not `Name: value`"))?;
-        headers.insert(name.trim().to_string(), value.trim().to_string().into());
+    for (i, header) in args.headers.iter().enumerate() {
+        let (name, value) = header.split_once(':').with_context(|| {
+            format!("-H number {} has no `:`; write it as `Name: value`", i + 1)
+        })?;
+        let (name, value) = (name.trim(), value.trim());
+        let value = if is_credential_name(name) {
+            secrets.reference("header", value, &format!("the value of -H {name}"))?
+        } else {
+            value.to_string()
+        };
+        headers.insert(name.to_string(), value.into());
     }
     if !headers.is_empty() {
         step.insert("headers".into(), headers.into());
     }
     if let Some(body) = &args.body {
-        step.insert("body".into(), body.clone().into());
+        // A body may hold a credential anywhere (a login form, a token in JSON): as a secret, it
+        // is kept out of the sealed plan and redacted wherever a server echoes it. One too short
+        // to redact is left in the plan as it is.
+        let body = if body.chars().count() >= MIN_SECRET_CHARS {
+            secrets.reference("body", body, "--body")?
+        } else {
+            body.clone()
+        };
+        step.insert("body".into(), body.into());
     }
     // Any status is a response; only 2xx counts as a success (the plan's default).
     let (executor, requests_bound, run_seconds) = match args.rate {
@@ -318,7 +330,7 @@ use -c {MAX_CONCURRENCY} or less, or split the load across machines",
     }
     let mut load = toml::Table::new();
     load.insert("id".into(), TEST_ID.into());
-    load.insert("name".into(), format!("hit {}", args.url).into());
+    load.insert("name".into(), format!("hit {shown}").into());
     load.insert("scenario".into(), "hit".into());
     load.insert("executor".into(), executor.into());
     load.insert(
@@ -342,13 +354,15 @@ use -c {MAX_CONCURRENCY} or less, or split the load across machines",
     plan.insert("limits".into(), limits.into());
     let mut scenario = toml::Table::new();
     scenario.insert("steps".into(), toml::Value::Array(vec![step.into()]));
-    Ok([
+    let text = [
+        secrets.section(),
         section("[plan]", plan),
         section("[targets.target]", target),
         section("[scenarios.hit]", scenario),
         section("[[load]]", load),
     ]
-    .concat())
+    .concat();
+    Ok((text, secrets))
 }
 
 /// A TOML section whose values are written inline (the plan parser reads nested tables in
@@ -387,7 +401,7 @@ fn summarise(
         .first()
         .context("the hit plan has no check")?;
     let Some(metrics) = &check.metrics else {
-        let reason = format!("{} did not run: {}", args.url, check.reason);
+        let reason = format!("{} did not run: {}", shown_url(&args.url), check.reason);
         let hint = check
             .hint
             .clone()
@@ -438,7 +452,7 @@ fn summary(
         .collect();
     let nothing_succeeded = m.nothing_succeeded();
     HitSummary {
-        url: args.url.clone(),
+        url: shown_url(&args.url),
         model: if args.rate.is_some() {
             "open"
         } else {
