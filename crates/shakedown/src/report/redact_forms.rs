@@ -71,7 +71,8 @@ pub fn forms(secret: &str) -> Vec<String> {
     for form in percent_forms(secret) {
         add(form);
     }
-    add(html_escaped(secret));
+    // As the HTML report escapes it.
+    add(crate::report::html_chart::esc(secret));
     for form in base64_forms(secret.as_bytes()) {
         add(form);
     }
@@ -161,22 +162,6 @@ fn form_encoded(secret: &str) -> String {
     utf8_percent_encode(secret, FORM)
         .to_string()
         .replace("%20", "+")
-}
-
-/// As escaped in HTML text or an attribute.
-fn html_escaped(secret: &str) -> String {
-    let mut out = String::with_capacity(secret.len());
-    for c in secret.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The base64 (standard and URL-safe) characters that encode `secret` at each of the three
