@@ -47,6 +47,7 @@ name = "Pause a worker while tracked work is submitted"
 load = {{ scenario = "submit", executor = {{ vus = {{ count = 2, duration = "3m" }} }} }}
 timeline = [{{ at = "300ms", pause = "worker", for = "90s" }}]
 recovery = {{ probe = "GET api:/health", healthy = 2, within = "30s" }}
+expect = ["recovery < 30s"]
 "#
     )
 }
