@@ -227,9 +227,12 @@ fn creating_a_ledger_truncates_an_old_history() {
 #[test]
 fn a_failed_write_is_reported_by_every_later_flush() {
     let plan = Arc::new(fixtures::plan(fixtures::settle_config(1000, 10)));
-    // Every write to /dev/full fails with "no space left on device".
-    let ledger =
-        Ledger::create(std::path::Path::new("/dev/full"), plan, Redactor::default()).unwrap();
+    // Every write to /dev/full fails with "no space left on device". Through a link in a
+    // temporary directory, so that the files written beside the history land there, not in /dev.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.jsonl");
+    std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+    let ledger = Ledger::create(&path, plan, Redactor::default()).unwrap();
     for i in 0..200 {
         let key = format!("key-{i:04}-padding-so-that-the-write-buffer-fills-up-quickly");
         let op = ledger.submit_invoke(
