@@ -38,6 +38,10 @@ pub struct StepMetrics {
     pub failures: u64,
     /// Requests that got no response at all.
     pub errors: u64,
+    /// Requests abandoned in flight when the test stopped (not in `requests`).
+    pub cancelled: u64,
+    /// Bytes of response bodies received (read whole or counted and discarded).
+    pub bytes_received: u64,
     /// Counts per status class, indexed like [`STATUS_CLASSES`].
     pub status_classes: [u64; STATUS_CLASSES.len()],
     /// Latency of every request that got a response or an error.
@@ -65,6 +69,8 @@ impl StepMetrics {
         self.requests += other.requests;
         self.failures += other.failures;
         self.errors += other.errors;
+        self.cancelled += other.cancelled;
+        self.bytes_received += other.bytes_received;
         for (mine, theirs) in self.status_classes.iter_mut().zip(other.status_classes) {
             *mine += theirs;
         }
@@ -78,6 +84,8 @@ impl StepMetrics {
             requests: self.requests,
             failures: self.failures,
             errors: self.errors,
+            cancelled: self.cancelled,
+            bytes_received: self.bytes_received,
             status_classes: STATUS_CLASSES
                 .iter()
                 .zip(self.status_classes)
@@ -255,6 +263,8 @@ impl Measurements {
             requests: self.overall.requests,
             failures: self.overall.failures,
             errors: self.overall.errors,
+            cancelled: self.overall.cancelled,
+            bytes_received: self.overall.bytes_received,
             iterations: self.iterations,
             failed_iterations: self.failed_iterations,
             duration_ms: secs * 1000.0,
