@@ -547,7 +547,7 @@ fn hit_counts_large_bodies_without_holding_them() {
         assert_eq!((s.requests, s.failures), (4, 0), "chunked {chunked}: {s:?}");
         assert_eq!(
             s.bytes_received,
-            4 * (MIB as u64) << 20,
+            (4 * MIB as u64) << 20,
             "chunked {chunked}: {s:?}"
         );
         // Holding the bodies would take 256 MiB; counting them takes a read buffer each.
