@@ -149,7 +149,11 @@ impl VirtualUser {
                 self.return_stop_wait(stop);
                 let Some(ex) = ex else {
                     last = None;
-                    self.emit(Event::Cancelled { step: step.slot }).await;
+                    self.emit(Event::Cancelled {
+                        step: step.slot,
+                        scheduled: wait.is_some(),
+                    })
+                    .await;
                     break Attempts::Stopped;
                 };
                 (ex, intended, wait)
@@ -178,7 +182,11 @@ impl VirtualUser {
                 self.return_stop_wait(stop);
                 let Some(ex) = ex else {
                     last = None;
-                    self.emit(Event::Cancelled { step: step.slot }).await;
+                    self.emit(Event::Cancelled {
+                        step: step.slot,
+                        scheduled: wait.is_some(),
+                    })
+                    .await;
                     break Attempts::Stopped;
                 };
                 (ex, intended, wait)

@@ -83,6 +83,9 @@ pub enum Event {
     Cancelled {
         /// Index of the step in [`Measurements::steps`].
         step: u32,
+        /// Open model: it was its iteration's scheduled send (so the schedule's count of sends
+        /// holds it).
+        scheduled: bool,
     },
     /// An iteration ran to its end.
     Iteration {
@@ -213,11 +216,12 @@ impl Aggregator {
                 self.measurements.windows.record_dropped(second);
                 self.live.dropped.fetch_add(1, Ordering::Relaxed);
             }
-            Event::Cancelled { step } => {
+            Event::Cancelled { step, scheduled } => {
                 let m = &mut self.measurements;
                 if let Some(step) = m.steps.get_mut(step as usize) {
                     step.cancelled += 1;
                     m.overall.cancelled += 1;
+                    m.cancelled_sends += u64::from(scheduled);
                 }
             }
             Event::Iteration { failed } => {

@@ -200,6 +200,8 @@ pub struct Measurements {
     pub wait: LatencyHistogram,
     /// Open model: sends that could not start on time.
     pub dropped: u64,
+    /// Open model: scheduled sends cancelled in flight when the test stopped.
+    pub cancelled_sends: u64,
     /// Open model: the rate asked for, averaged over the schedule (None for the closed model).
     pub target_rate: Option<f64>,
 }
@@ -242,6 +244,7 @@ impl Measurements {
         self.service.merge(&other.service);
         self.wait.merge(&other.wait);
         self.dropped += other.dropped;
+        self.cancelled_sends += other.cancelled_sends;
         // Shards of one open-model test each send their share of the rate.
         self.target_rate = match (self.target_rate, other.target_rate) {
             (Some(a), Some(b)) => Some(a + b),

@@ -397,6 +397,11 @@ fn hit_ends_at_its_duration_against_a_silent_server_and_counts_the_cancelled_req
             reason.contains(&format!("all {connections} were cancelled in flight")),
             "{model}: {s:?}"
         );
+        if let Some(dropped) = s.dropped {
+            // The schedule's sends: those cancelled in flight, and those dropped.
+            let share = format!("{dropped} of {} scheduled sends", dropped + connections);
+            assert!(s.warnings.iter().any(|w| w.starts_with(&share)), "{s:?}");
+        }
     }
 }
 
