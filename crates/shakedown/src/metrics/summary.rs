@@ -214,3 +214,46 @@ pub struct WindowSummary {
 pub fn is_zero(n: &u64) -> bool {
     *n == 0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_cancelled_in_flight_are_not_successes() {
+        let none = LoadSummary::default();
+        assert_eq!(
+            none.nothing_succeeded(),
+            None,
+            "nothing sent is judged apart"
+        );
+        let cancelled = LoadSummary {
+            cancelled: 4,
+            ..LoadSummary::default()
+        };
+        let why = cancelled.nothing_succeeded().unwrap_or_default();
+        assert!(
+            why.starts_with("no request succeeded: all 4 were cancelled in flight"),
+            "{why}"
+        );
+        let failed = LoadSummary {
+            requests: 3,
+            failures: 3,
+            errors: 3,
+            cancelled: 2,
+            ..LoadSummary::default()
+        };
+        let why = failed.nothing_succeeded().unwrap_or_default();
+        assert!(
+            why.contains("all 3 failed (3 got no answer, and 2 more were cancelled in flight)"),
+            "{why}"
+        );
+        let one_ok = LoadSummary {
+            requests: 3,
+            failures: 2,
+            cancelled: 5,
+            ..LoadSummary::default()
+        };
+        assert_eq!(one_ok.nothing_succeeded(), None);
+    }
+}
