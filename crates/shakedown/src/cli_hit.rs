@@ -7,6 +7,11 @@
 //! per second on a fixed schedule, at most `-c` in flight). The summary is a few plain lines, or
 //! with `--json` one JSON object ([`HitSummary`]); the exit code is 1 when a `--threshold` fails
 //! or not one request succeeded.
+//!
+//! The load ends at `-d`: requests in flight then are cancelled and counted as `cancelled`
+//! (a server that never answers shows as cancelled requests and no success, not as a run that
+//! lasts the request timeout). Response bodies are counted (`bytes_received`) and dropped as
+//! they arrive, since `hit` checks none.
 
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -88,6 +93,12 @@ pub struct HitSummary {
     pub failures: u64,
     /// Requests that got no response at all (connect errors, timeouts).
     pub errors: u64,
+    /// Requests still in flight at the end of `-d` (or on Ctrl-C), cancelled there: not
+    /// counted in `requests`, `failures` or the latencies, since they got no answer.
+    pub cancelled: u64,
+    /// Bytes of response bodies received. `hit` checks no body, so bodies are counted and
+    /// dropped as they arrive, never held.
+    pub bytes_received: u64,
     /// Responses by status class: "2xx", "4xx", "5xx", "error".
     pub status_classes: std::collections::BTreeMap<String, u64>,
     /// Wall time of the load, seconds.
@@ -330,6 +341,12 @@ use -c {MAX_CONCURRENCY} or less, or split the load across machines",
     }
     let mut load = toml::Table::new();
     load.insert("id".into(), TEST_ID.into());
+    if args.requests.is_none() || (args.rate.is_some() && args.duration.is_some()) {
+        // The load ends at `-d` (or its default), as oha's and wrk's do: requests still in
+        // flight then are cancelled and counted, not waited for up to their timeout. With
+        // `-n` alone the executor has no duration of its own to end at.
+        load.insert("graceful_stop".into(), "0s".into());
+    }
     load.insert("name".into(), format!("hit {shown}").into());
     load.insert("scenario".into(), "hit".into());
     load.insert("executor".into(), executor.into());
@@ -462,6 +479,8 @@ fn summary(
         requests: m.requests,
         failures: m.failures,
         errors: m.errors,
+        cancelled: m.cancelled,
+        bytes_received: m.bytes_received,
         status_classes: status_classes(m),
         duration_s: m.duration_ms / 1000.0,
         requests_per_second: m.requests_per_second,
@@ -581,6 +600,10 @@ fn human(s: &HitSummary) -> String {
     for (class, count) in &s.status_classes {
         out.push_str(&format!("  {class} {count}"));
     }
+    if s.cancelled > 0 {
+        out.push_str(&format!("  cancelled {}", s.cancelled));
+    }
+    out.push_str(&format!("\nbody bytes received {}", s.bytes_received));
     if let (Some(rate), Some(dropped)) = (s.target_rate, s.dropped) {
         out.push_str(&format!("\ntarget rate {rate:.1}/s, dropped {dropped}"));
     }

@@ -53,6 +53,8 @@ impl RequestBudget {
 }
 
 const NOT_STOPPED: u8 = 0;
+/// The executor's duration and its graceful stop are over: not an early stop.
+const ENDED: u8 = 255;
 
 fn encode(reason: StopReason) -> u8 {
     match reason {
@@ -103,6 +105,16 @@ impl StopSignal {
         }
     }
 
+    /// End the test at its executor's duration (and graceful stop): requests in flight are
+    /// abandoned, as on cancellation, but the test ran to completion, so there is no stop
+    /// reason. Ignored if the test already stopped for a reason.
+    pub fn end(&self) {
+        let _ =
+            self.reason
+                .compare_exchange(NOT_STOPPED, ENDED, Ordering::AcqRel, Ordering::Acquire);
+        self.token.cancel();
+    }
+
     /// Whether the test must not start anything new.
     pub fn is_stopped(&self) -> bool {
         self.token.is_cancelled() || self.reason.load(Ordering::Acquire) != NOT_STOPPED
@@ -116,7 +128,11 @@ impl StopSignal {
     /// Why the test stopped: the recorded reason, else the deadline if the parent fired at or
     /// after it (the engine's own deadline watchdog), else cancellation. None if it did not stop.
     pub fn reason(&self, deadline: Instant) -> Option<StopReason> {
-        if let Some(reason) = decode(self.reason.load(Ordering::Acquire)) {
+        let code = self.reason.load(Ordering::Acquire);
+        if code == ENDED {
+            return None;
+        }
+        if let Some(reason) = decode(code) {
             return Some(reason);
         }
         if self.token.is_cancelled() {
@@ -178,5 +194,22 @@ mod tests {
             Some(StopReason::DurationLimit)
         ));
         assert_eq!(t.reason(far), None);
+    }
+
+    #[tokio::test]
+    async fn an_end_abandons_requests_in_flight_without_a_stop_reason() {
+        let parent = CancellationToken::new();
+        let far = Instant::now() + Duration::from_secs(60);
+        let s = StopSignal::new(&parent);
+        s.end();
+        assert!(s.is_stopped());
+        assert!(s.token().is_cancelled());
+        s.stop(StopReason::Cancelled);
+        assert_eq!(s.reason(far), None, "the test ran to its end");
+
+        let s = StopSignal::new(&parent);
+        s.stop(StopReason::RequestLimit);
+        s.end();
+        assert!(matches!(s.reason(far), Some(StopReason::RequestLimit)));
     }
 }

@@ -5,7 +5,7 @@
 //!   starts when every VU has finished. A VU keeps its clients (and pools) across rounds.
 //! - VUs × duration: every VU loops over its scenario until the duration has passed; an
 //!   iteration in flight at the end runs to its end (bounded by the request timeouts and the
-//!   run's deadline).
+//!   run's deadline), or to the test's graceful stop, when its requests are cancelled.
 //! - VUs × iterations: the VUs share one counter of iterations.
 //!
 //! Slots are given scenarios by the weighted mix (largest remainder, see [`super::mix`]).
@@ -32,6 +32,16 @@ pub fn planned_iterations(executor: &Executor) -> Option<u64> {
         Executor::VusDuration { .. } => None,
         Executor::VusIterations { iterations, .. } => Some(iterations),
         Executor::Arrival(ref rate) => Some(rate.planned_sends()),
+    }
+}
+
+/// How long the executor sends for, if it has a duration (its end is where a graceful stop
+/// starts).
+pub fn duration(executor: &Executor) -> Option<std::time::Duration> {
+    match executor {
+        Executor::VusDuration { duration, .. } => Some(*duration),
+        Executor::Arrival(rate) => Some(rate.duration()),
+        Executor::Rounds { .. } | Executor::VusIterations { .. } => None,
     }
 }
 

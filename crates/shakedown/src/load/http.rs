@@ -2,7 +2,8 @@
 //! exchange = send a request, read the body with a size cap, time it.
 //!
 //! A body larger than the cap is a failure ("body larger than cap"), never an allocation of
-//! whatever the server chose to send. Errors are described by their cause chain without the URL,
+//! whatever the server chose to send. A body that no check reads is counted and dropped as it
+//! arrives ([`BodyRead::Count`]), so it has no cap and holds no memory. Errors are described by their cause chain without the URL,
 //! so that they cluster well and do not leak query strings.
 
 use std::time::Duration;
@@ -73,6 +74,63 @@ pub enum ExchangeError {
     },
 }
 
+/// How a response body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyRead {
+    /// Keep the whole body, for the checks that read it; one larger than `cap` bytes is a
+    /// failure ("body larger than cap").
+    Whole {
+        /// The most bytes kept.
+        cap: usize,
+    },
+    /// Nothing reads the body but a failure message: keep its first `keep` bytes, and count
+    /// and drop the rest, whatever its size. Memory stays at the connection's read buffer.
+    Count {
+        /// Bytes kept from the start of the body.
+        keep: usize,
+    },
+}
+
+impl From<usize> for BodyRead {
+    /// A cap alone: the whole body, at most that many bytes.
+    fn from(cap: usize) -> BodyRead {
+        BodyRead::Whole { cap }
+    }
+}
+
+impl BodyRead {
+    /// Take `data`, the next bytes of the body, into `body`: all of them (an error if that
+    /// passes the cap), or only what fits in the bytes kept.
+    pub fn take(self, body: &mut Vec<u8>, data: &[u8]) -> Result<(), ExchangeError> {
+        match self {
+            BodyRead::Whole { cap } => {
+                if body.len() + data.len() > cap {
+                    return Err(ExchangeError::TooLarge { cap });
+                }
+                body.extend_from_slice(data);
+            }
+            BodyRead::Count { keep } => {
+                let room = keep.saturating_sub(body.len()).min(data.len());
+                body.extend_from_slice(&data[..room]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a body of `length` bytes is refused before it is read.
+    pub fn refuses(self, length: u64) -> bool {
+        matches!(self, BodyRead::Whole { cap } if length > cap as u64)
+    }
+
+    /// The error of a refused body.
+    pub fn too_large(self) -> ExchangeError {
+        match self {
+            BodyRead::Whole { cap } => ExchangeError::TooLarge { cap },
+            BodyRead::Count { keep } => ExchangeError::TooLarge { cap: keep },
+        }
+    }
+}
+
 /// How an exchange ended. The body, if any, is in the caller's buffer.
 #[derive(Debug, Clone)]
 pub struct Exchange {
@@ -82,15 +140,19 @@ pub struct Exchange {
     pub latency: Duration,
     /// What went wrong, if anything.
     pub error: Option<ExchangeError>,
+    /// Bytes of the response body received, kept or not.
+    pub body_bytes: u64,
 }
 
-/// Send `request` and read the response body into `body` (cleared first), at most `cap` bytes.
+/// Send `request` and read the response body into `body` (cleared first) as `read` says: a cap
+/// alone keeps the whole body, at most `cap` bytes.
 pub async fn exchange(
     client: &reqwest::Client,
     request: reqwest::Request,
-    cap: usize,
+    read: impl Into<BodyRead>,
     body: &mut Vec<u8>,
 ) -> Exchange {
+    let read = read.into();
     body.clear();
     let start = Instant::now();
     let mut response = match client.execute(request).await {
@@ -100,25 +162,27 @@ pub async fn exchange(
                 status: None,
                 latency: start.elapsed(),
                 error: Some(classify(&e)),
+                body_bytes: 0,
             };
         }
     };
     let status = Some(response.status().as_u16());
-    let too_large = Some(ExchangeError::TooLarge { cap });
-    if response.content_length().is_some_and(|n| n > cap as u64) {
+    if response.content_length().is_some_and(|n| read.refuses(n)) {
         return Exchange {
             status,
             latency: start.elapsed(),
-            error: too_large,
+            error: Some(read.too_large()),
+            body_bytes: 0,
         };
     }
+    let mut body_bytes = 0u64;
     let error = loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > cap {
-                    break too_large;
+                body_bytes += chunk.len() as u64;
+                if let Err(e) = read.take(body, &chunk) {
+                    break Some(e);
                 }
-                body.extend_from_slice(&chunk);
             }
             Ok(None) => break None,
             Err(e) => break Some(classify(&e)),
@@ -128,6 +192,7 @@ pub async fn exchange(
         status,
         latency: start.elapsed(),
         error,
+        body_bytes,
     }
 }
 

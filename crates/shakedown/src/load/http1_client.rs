@@ -27,7 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-use super::http::{Exchange, ExchangeError};
+use super::http::{BodyRead, Exchange, ExchangeError};
 use super::http1_head::{Framing, ResponseHead, parse_head};
 
 /// The read buffer of one connection, in bytes, enough for a usual response head and a small
@@ -103,14 +103,16 @@ impl Http1Client {
     }
 
     /// Send `request` (its encoded bytes) and read the response body into `body` (cleared
-    /// first), at most `cap` bytes. `head_only` is set for a HEAD request (no body follows).
+    /// first) as `read` says (a cap alone: the whole body, at most `cap` bytes). `head_only`
+    /// is set for a HEAD request (no body follows).
     pub async fn exchange(
         &mut self,
         request: &[u8],
         head_only: bool,
-        cap: usize,
+        read: impl Into<BodyRead>,
         body: &mut Vec<u8>,
     ) -> Http1Response {
+        let read = read.into();
         body.clear();
         let start = Instant::now();
         let deadline = start + self.request_timeout;
@@ -119,9 +121,10 @@ impl Http1Client {
             .take()
             .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline)));
         let mut status = None;
+        let mut body_bytes = 0;
         let outcome = tokio::select! {
             biased;
-            sent = self.send(request, head_only, cap, body, &mut status) => Some(sent),
+            sent = self.send(request, head_only, read, body, (&mut status, &mut body_bytes)) => Some(sent),
             () = expire(&mut timer, deadline) => None,
         };
         self.timer = Some(timer);
@@ -144,6 +147,7 @@ impl Http1Client {
                 status,
                 latency: start.elapsed(),
                 error,
+                body_bytes,
             },
             location,
         }
@@ -154,15 +158,17 @@ impl Http1Client {
         self.buf.clear();
     }
 
-    /// One request on the connection, reopening it once if a reused one was closed.
+    /// One request on the connection, reopening it once if a reused one was closed. The
+    /// status and the body's byte count go to `seen`.
     async fn send(
         &mut self,
         request: &[u8],
         head_only: bool,
-        cap: usize,
+        read: BodyRead,
         body: &mut Vec<u8>,
-        status: &mut Option<u16>,
+        seen: (&mut Option<u16>, &mut u64),
     ) -> Result<Option<String>, ExchangeError> {
+        let (status, body_bytes) = seen;
         let mut reused = true;
         loop {
             let mut io = match self.conn.take() {
@@ -178,9 +184,9 @@ impl Http1Client {
                 &mut self.buf,
                 request,
                 head_only,
-                cap,
+                read,
                 body,
-                status,
+                (&mut *status, &mut *body_bytes),
             )
             .await
             {
@@ -201,6 +207,7 @@ impl Http1Client {
                     // so the request is sent again on a new one.
                     self.buf.clear();
                     body.clear();
+                    *body_bytes = 0;
                 }
                 Attempt::Closed(message) => return Err(ExchangeError::Request(message)),
                 Attempt::Failed(e) => return Err(e),
@@ -229,16 +236,18 @@ async fn expire(timer: &mut Pin<Box<Sleep>>, deadline: Instant) {
     }
 }
 
-/// Write the request and read one response from `io`.
+/// Write the request and read one response from `io`; its status and body byte count go to
+/// `seen`.
 async fn attempt(
     io: &mut TcpStream,
     buf: &mut Vec<u8>,
     request: &[u8],
     head_only: bool,
-    cap: usize,
+    read: BodyRead,
     body: &mut Vec<u8>,
-    status: &mut Option<u16>,
+    seen: (&mut Option<u16>, &mut u64),
 ) -> Attempt {
+    let (status, body_bytes) = seen;
     if let Err(e) = io.write_all(request).await {
         return Attempt::Closed(format!("sending the request: {e}"));
     }
@@ -256,12 +265,12 @@ async fn attempt(
         head.framing
     };
     if let Framing::Length(n) = framing
-        && n > cap as u64
+        && read.refuses(n)
     {
-        return Attempt::Failed(ExchangeError::TooLarge { cap });
+        return Attempt::Failed(read.too_large());
     }
     let reusable = head.keep_alive && !matches!(framing, Framing::Close) && head.status != 101;
-    match read_body(io, buf, framing, cap, body).await {
+    match read_body(io, buf, framing, read, (body, body_bytes)).await {
         Ok(()) => Attempt::Done {
             reusable,
             location: head.location,
@@ -309,27 +318,38 @@ async fn read_head(io: &mut TcpStream, buf: &mut Vec<u8>) -> Result<ResponseHead
     }
 }
 
-/// Read the body into `body` (at most `cap` bytes); `buf` holds what came with the head, and
-/// on return whatever followed the body (which makes the connection unusable).
+/// Read the body into `body` as `read` says, counting its bytes in `received`; `buf` holds
+/// what came with the head, and on return whatever followed the body (which makes the
+/// connection unusable).
 async fn read_body(
     io: &mut TcpStream,
     buf: &mut Vec<u8>,
     mut framing: Framing,
-    cap: usize,
-    body: &mut Vec<u8>,
+    read: BodyRead,
+    out: (&mut Vec<u8>, &mut u64),
 ) -> Result<(), ExchangeError> {
-    let too_large = ExchangeError::TooLarge { cap };
+    let (body, received) = out;
     loop {
         // Take what the buffer holds.
         let mut consumed = 0;
         let mut finished = false;
         match &mut framing {
             Framing::Done => finished = true,
+            Framing::Length(left) if matches!(read, BodyRead::Count { .. }) => {
+                // Counted through the read buffer, never held whole.
+                let n = usize::try_from(*left).unwrap_or(usize::MAX).min(buf.len());
+                read.take(body, &buf[..n])?;
+                *received += n as u64;
+                *left -= n as u64;
+                consumed = n;
+                finished = *left == 0;
+            }
             Framing::Length(left) => {
                 let n = usize::try_from(*left).unwrap_or(usize::MAX).min(buf.len());
                 body.extend_from_slice(&buf[..n]);
                 buf.drain(..n);
                 *left -= n as u64;
+                *received += n as u64;
                 // The rest straight from the socket into the body (whose length the head gave
                 // and the cap allowed), never past its end.
                 while *left > 0 {
@@ -341,17 +361,18 @@ async fn read_body(
                                 "connection closed before the end of the body".to_string(),
                             ));
                         }
-                        Ok(n) => *left -= n as u64,
+                        Ok(n) => {
+                            *left -= n as u64;
+                            *received += n as u64;
+                        }
                         Err(e) => return Err(ExchangeError::Request(e.to_string())),
                     }
                 }
                 finished = true;
             }
             Framing::Close => {
-                if body.len() + buf.len() > cap {
-                    return Err(too_large);
-                }
-                body.extend_from_slice(buf);
+                read.take(body, buf)?;
+                *received += buf.len() as u64;
                 consumed = buf.len();
             }
             Framing::Chunked(decoder) => {
@@ -360,10 +381,8 @@ async fn read_body(
                         .decode(&buf[consumed..])
                         .map_err(|e| ExchangeError::Request(e.to_string()))?;
                     if let Some(range) = decoded.data {
-                        if body.len() + range.len() > cap {
-                            return Err(too_large);
-                        }
-                        body.extend_from_slice(&buf[consumed + range.start..consumed + range.end]);
+                        *received += range.len() as u64;
+                        read.take(body, &buf[consumed + range.start..consumed + range.end])?;
                     }
                     consumed += decoded.consumed;
                 }

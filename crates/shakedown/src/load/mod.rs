@@ -7,8 +7,9 @@
 //! their summary, and why the test stopped early, if it did.
 //!
 //! Bounds: every request takes a unit of the run's [`RequestBudget`]; a spent budget or the
-//! run's deadline stops the test, and cancellation abandons requests in flight. The partial
-//! measurements are returned in every case.
+//! run's deadline stops the test, and cancellation abandons requests in flight. A test with a
+//! `graceful_stop` abandons the requests still in flight that long after its executor's
+//! duration; they are counted as cancelled. The partial measurements are returned in every case.
 
 pub mod budget;
 pub mod executor;
@@ -140,15 +141,26 @@ pub async fn run_load_test(
         },
         body_cap: http::BODY_CAP,
     });
-    // The run's deadline abandons requests in flight, like cancellation.
+    // The run's deadline abandons requests in flight, like cancellation; so does the end of
+    // the executor's duration plus its graceful stop, if the test has one.
     let deadline = env.budget.deadline();
+    let ends = executor::duration(&test.executor)
+        .zip(test.graceful_stop)
+        .map(|(duration, grace)| Instant::now() + duration + grace);
     let watchdog = {
         let rt = rt.clone();
         tokio::spawn(async move {
+            let end = async {
+                match ends {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => {
                     rt.stop.stop(StopReason::DurationLimit);
                 }
+                () = end => rt.stop.end(),
                 _ = rt.stop.token().cancelled() => {}
             }
         })

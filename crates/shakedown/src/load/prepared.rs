@@ -146,6 +146,9 @@ pub struct HttpSpec {
     pub track: Option<TrackSpec>,
     /// Whether the body must be parsed as JSON (captures, JSON assertions, poll).
     pub needs_json: bool,
+    /// Whether a check reads the whole body (JSON, `body_contains`): otherwise it is counted
+    /// and dropped as it arrives, but for the start of it that a failure message quotes.
+    pub needs_body: bool,
     /// Whether any template of the step (target headers included) needs a context.
     pub needs_context: bool,
     /// Whether the step or its target already sets `Idempotency-Key`.
@@ -515,6 +518,10 @@ fn try_prepare_http(
         status: http.expect.status.clone(),
         body_contains: http.expect.body_contains.clone(),
         needs_json: !http.captures.is_empty() || !json.is_empty() || http.poll.is_some(),
+        needs_body: !http.captures.is_empty()
+            || !json.is_empty()
+            || http.poll.is_some()
+            || !http.expect.body_contains.is_empty(),
         json,
         max_latency: http.expect.max_latency,
         poll: http.poll.clone(),

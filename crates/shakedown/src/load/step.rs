@@ -2,14 +2,14 @@
 //! record the submit in the ledger.
 //!
 //! Every attempt (a poll repeats the request) takes one unit of the budget and yields exactly
-//! one sample. An attempt that is still waiting for its poll condition is a success; the attempt
+//! one sample, or one cancellation when the test stops while it is in flight. An attempt that is still waiting for its poll condition is a success; the attempt
 //! at which the step fails carries the failure and its reason.
 
 use minijinja::Value;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use tokio::time::Instant;
 
-use super::http::{Exchange, ExchangeError, excerpt, exchange};
+use super::http::{BodyRead, Exchange, ExchangeError, excerpt, exchange};
 use super::http1_request::encode_request;
 use super::prepared::{
     BodySpec, HeaderSpec, HeaderValueSpec, HttpSpec, PreparedStep, TargetSpec, UrlSpec, join,
@@ -25,6 +25,9 @@ use crate::template::Template;
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Longest body excerpt quoted in a failure message, in characters.
 const EXCERPT: usize = 120;
+/// Bytes kept of a body no check reads: enough for the excerpt of a failure message (at most
+/// four bytes a character, and one more to know it was cut).
+const KEPT_FOR_EXCERPT: usize = EXCERPT * 4 + 1;
 
 /// What one response means for the step.
 enum Judgement {
@@ -140,13 +143,19 @@ impl VirtualUser {
                 let mut stop = self.take_stop_wait();
                 let ex = tokio::select! {
                     biased;
-                    () = stop.as_mut() => {
-                        last = None;
-                        break Attempts::Stopped;
-                    }
-                    ex = exchange(client, attempt, rt.body_cap, &mut self.body) => ex,
+                    () = stop.as_mut() => None,
+                    ex = exchange(client, attempt, self.body_read(spec), &mut self.body) => Some(ex),
                 };
                 self.return_stop_wait(stop);
+                let Some(ex) = ex else {
+                    last = None;
+                    self.emit(Event::Cancelled {
+                        step: step.slot,
+                        scheduled: wait.is_some(),
+                    })
+                    .await;
+                    break Attempts::Stopped;
+                };
                 (ex, intended, wait)
             } else {
                 // The lean client: the request (built or encoded once) is only borrowed.
@@ -167,13 +176,19 @@ impl VirtualUser {
                 let mut stop = self.take_stop_wait();
                 let ex = tokio::select! {
                     biased;
-                    () = stop.as_mut() => {
-                        last = None;
-                        break Attempts::Stopped;
-                    }
-                    ex = self.send_lean(spec, request.as_ref()) => ex,
+                    () = stop.as_mut() => None,
+                    ex = self.send_lean(spec, request.as_ref()) => Some(ex),
                 };
                 self.return_stop_wait(stop);
+                let Some(ex) = ex else {
+                    last = None;
+                    self.emit(Event::Cancelled {
+                        step: step.slot,
+                        scheduled: wait.is_some(),
+                    })
+                    .await;
+                    break Attempts::Stopped;
+                };
                 (ex, intended, wait)
             };
             if let Some(url) = seen_url.take() {
@@ -215,6 +230,7 @@ impl VirtualUser {
                 },
                 intended,
                 wait,
+                body_bytes: ex.body_bytes,
             }))
             .await;
             last = Some(ex);
@@ -300,10 +316,25 @@ impl VirtualUser {
         build_request(&self.rt.prepared.targets[spec.target], spec, ctx, key)
     }
 
+    /// How this step's response bodies are read: whole when a check reads them (captures,
+    /// JSON assertions, poll, `body_contains`, or a key tracked earlier in the iteration whose
+    /// read this request may be), else counted and dropped but for an excerpt.
+    fn body_read(&self, spec: &HttpSpec) -> BodyRead {
+        if spec.needs_body || !self.tracked.is_empty() {
+            BodyRead::Whole {
+                cap: self.rt.body_cap,
+            }
+        } else {
+            BodyRead::Count {
+                keep: KEPT_FOR_EXCERPT,
+            }
+        }
+    }
+
     /// Send the request with the lean client and follow a redirect as reqwest would. `request`
     /// is the built request, or None when the step's request is literal (`spec.wire`).
     async fn send_lean(&mut self, spec: &HttpSpec, request: Option<&reqwest::Request>) -> Exchange {
-        let cap = self.rt.body_cap;
+        let cap = self.body_read(spec);
         let head_only = spec.method == reqwest::Method::HEAD;
         let VirtualUser {
             lean, wire, body, ..
@@ -353,6 +384,7 @@ impl VirtualUser {
         };
         let mut ex = exchange(&client, next, cap, &mut self.body).await;
         ex.latency += first.latency;
+        ex.body_bytes += first.body_bytes;
         ex
     }
 
@@ -512,6 +544,7 @@ fn unsent_exchange(message: String) -> Exchange {
         status: None,
         latency: std::time::Duration::ZERO,
         error: Some(ExchangeError::Request(message)),
+        body_bytes: 0,
     }
 }
 

@@ -225,6 +225,7 @@ pub fn load_test(id: &str, mix: &[(&str, u32)], executor: Executor) -> LoadTest 
         thresholds: Vec::new(),
         samplers: Vec::new(),
         targets: BTreeSet::new(),
+        graceful_stop: None,
     }
 }
 

@@ -193,21 +193,35 @@ async fn poll_until_repeats_until_the_condition_holds_or_times_out() {
 }
 
 #[tokio::test]
-async fn a_body_over_the_cap_is_a_failure() {
+async fn a_body_a_check_reads_over_the_cap_is_a_failure_and_one_none_reads_is_counted() {
     let (url, _) = serve().await;
-    let plan = plan(
-        vec![target("api", &url)],
-        vec![("s", vec![step(http("big", Method::Get, "api", "/big"))])],
-        vec![load_test("L1", &[("s", 1)], rounds(2, 1))],
-    );
-    let (env, _dir) = env(plan, 1000);
-    let out = run_test(&env, 0).await;
+    let run = |read_body: bool| {
+        let mut big = http("big", Method::Get, "api", "/big");
+        if read_body {
+            big.1.expect.body_contains = vec!["x".into()];
+        }
+        plan(
+            vec![target("api", &url)],
+            vec![("s", vec![step(big)])],
+            vec![load_test("L1", &[("s", 1)], rounds(2, 1))],
+        )
+    };
+    let (read, _dir) = env(run(true), 1000);
+    let out = run_test(&read, 0).await;
     let s = &out.summary;
     assert_eq!((s.requests, s.failures, s.errors), (2, 2, 0));
     assert_eq!(
         s.error_clusters[0].signature,
         "2xx GET big: body larger than cap (<n> bytes)"
     );
+
+    // No check reads it: the 5 MiB are counted as they arrive, and the request succeeds.
+    let (counted, _dir) = env(run(false), 1000);
+    let out = run_test(&counted, 0).await;
+    let s = &out.summary;
+    assert_eq!((s.requests, s.failures, s.errors), (2, 0, 0));
+    assert_eq!(s.bytes_received, 2 * 64 * 80 * 1024, "{s:?}");
+    assert_eq!(s.steps[0].bytes_received, s.bytes_received);
 }
 
 #[tokio::test]

@@ -268,6 +268,7 @@ mod tests {
             status,
             latency: Duration::from_millis(1),
             error,
+            body_bytes: 0,
         }
     }
 

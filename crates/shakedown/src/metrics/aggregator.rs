@@ -59,6 +59,8 @@ pub struct TimedSample {
     pub intended: Instant,
     /// Open model: from the intended start to the actual send.
     pub wait: Option<Duration>,
+    /// Bytes of the response body received.
+    pub body_bytes: u64,
 }
 
 /// What virtual users and samplers report.
@@ -74,6 +76,16 @@ pub enum Event {
     Dropped {
         /// Its intended start.
         intended: Instant,
+    },
+    /// A request in flight was abandoned when the test stopped (cancellation, the deadline, or
+    /// the end of its graceful stop): it has no answer, so it is neither a request nor a
+    /// failure, only counted.
+    Cancelled {
+        /// Index of the step in [`Measurements::steps`].
+        step: u32,
+        /// Open model: it was its iteration's scheduled send (so the schedule's count of sends
+        /// holds it).
+        scheduled: bool,
     },
     /// An iteration ran to its end.
     Iteration {
@@ -190,12 +202,27 @@ impl Aggregator {
                     .unwrap_or(now);
                 self.record_request(sample, intended, None);
             }
-            Event::Timed(t) => self.record_request(t.sample, t.intended, t.wait),
+            Event::Timed(t) => {
+                let m = &mut self.measurements;
+                if let Some(step) = m.steps.get_mut(t.sample.step as usize) {
+                    step.bytes_received += t.body_bytes;
+                    m.overall.bytes_received += t.body_bytes;
+                }
+                self.record_request(t.sample, t.intended, t.wait);
+            }
             Event::Dropped { intended } => {
                 self.measurements.dropped += 1;
                 let second = self.second(intended);
                 self.measurements.windows.record_dropped(second);
                 self.live.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Event::Cancelled { step, scheduled } => {
+                let m = &mut self.measurements;
+                if let Some(step) = m.steps.get_mut(step as usize) {
+                    step.cancelled += 1;
+                    m.overall.cancelled += 1;
+                    m.cancelled_sends += u64::from(scheduled);
+                }
             }
             Event::Iteration { failed } => {
                 self.measurements.iterations += 1;
@@ -423,6 +450,7 @@ mod tests {
                 },
                 intended: origin + Duration::from_millis(at_ms),
                 wait: wait_ms.map(Duration::from_millis),
+                body_bytes: 0,
             })
         };
         a.record(timed(100, 10, None, 200));
@@ -483,6 +511,7 @@ mod tests {
                 },
                 intended: origin + Duration::from_millis(500),
                 wait: None,
+                body_bytes: 0,
             })
         };
         a.record(sample(0, 2_800));

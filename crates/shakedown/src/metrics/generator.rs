@@ -18,7 +18,8 @@ pub fn open_model(m: &Measurements) -> Option<OpenModelSummary> {
     let scheduled: u64 = m.windows.iter().map(|(_, w)| w.scheduled).sum();
     Some(OpenModelSummary {
         target_rate,
-        scheduled: scheduled + m.dropped,
+        // Sent and answered, cancelled in flight, or dropped: every send the schedule held.
+        scheduled: scheduled + m.cancelled_sends + m.dropped,
         dropped: m.dropped,
         wait_ms: m.wait.summary(),
         service_ms: m.service.summary(),

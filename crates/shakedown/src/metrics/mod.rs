@@ -38,6 +38,10 @@ pub struct StepMetrics {
     pub failures: u64,
     /// Requests that got no response at all.
     pub errors: u64,
+    /// Requests abandoned in flight when the test stopped (not in `requests`).
+    pub cancelled: u64,
+    /// Bytes of response bodies received (read whole or counted and discarded).
+    pub bytes_received: u64,
     /// Counts per status class, indexed like [`STATUS_CLASSES`].
     pub status_classes: [u64; STATUS_CLASSES.len()],
     /// Latency of every request that got a response or an error.
@@ -65,6 +69,8 @@ impl StepMetrics {
         self.requests += other.requests;
         self.failures += other.failures;
         self.errors += other.errors;
+        self.cancelled += other.cancelled;
+        self.bytes_received += other.bytes_received;
         for (mine, theirs) in self.status_classes.iter_mut().zip(other.status_classes) {
             *mine += theirs;
         }
@@ -78,6 +84,8 @@ impl StepMetrics {
             requests: self.requests,
             failures: self.failures,
             errors: self.errors,
+            cancelled: self.cancelled,
+            bytes_received: self.bytes_received,
             status_classes: STATUS_CLASSES
                 .iter()
                 .zip(self.status_classes)
@@ -192,6 +200,8 @@ pub struct Measurements {
     pub wait: LatencyHistogram,
     /// Open model: sends that could not start on time.
     pub dropped: u64,
+    /// Open model: scheduled sends cancelled in flight when the test stopped.
+    pub cancelled_sends: u64,
     /// Open model: the rate asked for, averaged over the schedule (None for the closed model).
     pub target_rate: Option<f64>,
 }
@@ -234,6 +244,7 @@ impl Measurements {
         self.service.merge(&other.service);
         self.wait.merge(&other.wait);
         self.dropped += other.dropped;
+        self.cancelled_sends += other.cancelled_sends;
         // Shards of one open-model test each send their share of the rate.
         self.target_rate = match (self.target_rate, other.target_rate) {
             (Some(a), Some(b)) => Some(a + b),
@@ -255,6 +266,8 @@ impl Measurements {
             requests: self.overall.requests,
             failures: self.overall.failures,
             errors: self.overall.errors,
+            cancelled: self.overall.cancelled,
+            bytes_received: self.overall.bytes_received,
             iterations: self.iterations,
             failed_iterations: self.failed_iterations,
             duration_ms: secs * 1000.0,

@@ -37,6 +37,12 @@ pub struct StepSummary {
     pub failures: u64,
     /// Requests that got no response at all.
     pub errors: u64,
+    /// Requests abandoned in flight when the test stopped (not counted in `requests`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cancelled: u64,
+    /// Bytes of response bodies received.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bytes_received: u64,
     /// Responses by status class: "2xx", "4xx", "5xx", "error".
     pub status_classes: BTreeMap<String, u64>,
     /// Latency of every request of the step.
@@ -97,6 +103,15 @@ pub struct LoadSummary {
     pub failures: u64,
     /// Requests that got no response.
     pub errors: u64,
+    /// Requests abandoned in flight when the test stopped: by cancellation, the run's deadline,
+    /// or the end of the test's `graceful_stop`. They got no answer to judge, so they are not
+    /// counted in `requests`, `failures` or the latencies.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cancelled: u64,
+    /// Bytes of response bodies received: read whole when a check needs them, counted and
+    /// discarded otherwise.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bytes_received: u64,
     /// Scenario iterations completed (successfully or not).
     pub iterations: u64,
     /// Iterations that failed at some step.
@@ -135,10 +150,24 @@ impl LoadSummary {
     /// Why a check that sent requests cannot pass whatever its thresholds: not one of them
     /// succeeded, so nothing the service did was observed to work. None if one did, or if none
     /// was sent (that is INCONCLUSIVE, judged apart).
+    ///
+    /// Requests cancelled in flight count as sent and not successful: a server that never
+    /// answers fails, however the test ended.
     pub fn nothing_succeeded(&self) -> Option<String> {
+        if self.requests == 0 && self.cancelled > 0 {
+            return Some(format!(
+                "no request succeeded: all {} were cancelled in flight when the test stopped, with no answer, so nothing was observed to work",
+                self.cancelled
+            ));
+        }
+        let cancelled = if self.cancelled > 0 {
+            format!(", and {} more were cancelled in flight", self.cancelled)
+        } else {
+            String::new()
+        };
         (self.requests > 0 && self.failures >= self.requests).then(|| {
             format!(
-                "no request succeeded: all {} failed ({} got no answer), so nothing was observed to work",
+                "no request succeeded: all {} failed ({} got no answer{cancelled}), so nothing was observed to work",
                 self.requests, self.errors
             )
         })
@@ -184,4 +213,47 @@ pub struct WindowSummary {
 /// For `skip_serializing_if`: a count of zero is left out.
 pub fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_cancelled_in_flight_are_not_successes() {
+        let none = LoadSummary::default();
+        assert_eq!(
+            none.nothing_succeeded(),
+            None,
+            "nothing sent is judged apart"
+        );
+        let cancelled = LoadSummary {
+            cancelled: 4,
+            ..LoadSummary::default()
+        };
+        let why = cancelled.nothing_succeeded().unwrap_or_default();
+        assert!(
+            why.starts_with("no request succeeded: all 4 were cancelled in flight"),
+            "{why}"
+        );
+        let failed = LoadSummary {
+            requests: 3,
+            failures: 3,
+            errors: 3,
+            cancelled: 2,
+            ..LoadSummary::default()
+        };
+        let why = failed.nothing_succeeded().unwrap_or_default();
+        assert!(
+            why.contains("all 3 failed (3 got no answer, and 2 more were cancelled in flight)"),
+            "{why}"
+        );
+        let one_ok = LoadSummary {
+            requests: 3,
+            failures: 2,
+            cancelled: 5,
+            ..LoadSummary::default()
+        };
+        assert_eq!(one_ok.nothing_succeeded(), None);
+    }
 }

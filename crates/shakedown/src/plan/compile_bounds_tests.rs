@@ -201,3 +201,34 @@ load = { scenario = "s", executor = { rounds = { concurrency = 4294967295, round
     let span = over[0].span.clone().expect("a position");
     assert_eq!(&text[span], "4294967295");
 }
+
+#[test]
+fn a_graceful_stop_needs_an_executor_with_a_duration() {
+    let vus = "{ vus = { count = 2, duration = \"5s\" } }";
+    let test = &compiled(&format!("{}graceful_stop = \"0s\"\n", plan(100, vus))).load_tests[0];
+    assert_eq!(test.graceful_stop, Some(std::time::Duration::ZERO));
+    let rate = "{ constant_rate = { rate = 10.0, duration = \"5s\", max_in_flight = 4 } }";
+    let text = format!("{}graceful_stop = \"250ms\"\n", plan(100, rate));
+    let test = &compiled(&text).load_tests[0];
+    assert_eq!(
+        test.graceful_stop,
+        Some(std::time::Duration::from_millis(250))
+    );
+    assert_eq!(compiled(&plan(100, vus)).load_tests[0].graceful_stop, None);
+
+    let rounds = "{ rounds = { concurrency = 2, rounds = 1 } }";
+    let (e, at) = error(&format!("{}graceful_stop = \"1s\"\n", plan(100, rounds)));
+    assert_eq!(at, "\"1s\"");
+    assert!(
+        e.message
+            .contains("has a `graceful_stop`, but its executor has no duration to stop at"),
+        "{e:?}"
+    );
+    assert!(e.hint.contains("remove graceful_stop"), "{e:?}");
+    let (e, at) = error(&format!("{}graceful_stop = \"soon\"\n", plan(100, vus)));
+    assert_eq!(at, "\"soon\"");
+    assert!(
+        e.message.contains("graceful_stop of load test `L1`"),
+        "{e:?}"
+    );
+}

@@ -158,6 +158,7 @@ impl Compiler<'_> {
             samplers.as_deref(),
             complete,
         );
+        let graceful_stop = self.graceful_stop(raw, executor.as_ref(), id);
         let samplers = samplers?;
         let mut targets: BTreeSet<String> = used
             .iter()
@@ -173,7 +174,43 @@ impl Compiler<'_> {
             thresholds: thresholds?,
             samplers,
             targets,
+            graceful_stop: graceful_stop?,
         })
+    }
+
+    /// `graceful_stop`, which only an executor with a duration has a use for. The outer None
+    /// is an error (reported); the inner one is "not given".
+    fn graceful_stop(
+        &mut self,
+        raw: &RawLoad,
+        executor: Option<&Executor>,
+        id: &str,
+    ) -> Option<Option<std::time::Duration>> {
+        let Some(value) = &raw.graceful_stop else {
+            return Some(None);
+        };
+        let grace = self.parsed_duration(
+            value,
+            &format!("the graceful_stop of load test `{id}`"),
+            true,
+        )?;
+        if matches!(
+            executor,
+            Some(Executor::Rounds { .. } | Executor::VusIterations { .. })
+        ) {
+            self.push(
+                Diagnostic::new(
+                    Some(value.span()),
+                    format!(
+                        "load test `{id}` has a `graceful_stop`, but its executor has no duration to stop at"
+                    ),
+                )
+                .label("no duration to stop at")
+                .hint("remove graceful_stop, or use an executor with a duration: vus = { count = 10, duration = \"30s\" }, constant_rate or ramping_rate"),
+            );
+            return None;
+        }
+        Some(Some(grace))
     }
 
     fn scenario_ref(&mut self, name: &Str, id: &str, declared: &BTreeSet<&str>) -> Option<String> {

@@ -118,14 +118,29 @@ impl<'d> Node<'d> {
 /// Finds spans by key path in one plan text.
 pub struct Locator<'a> {
     doc: Option<ImDocument<&'a str>>,
+    /// Why the text does not parse, if it does not.
+    error: Option<toml_edit::TomlError>,
 }
 
 impl<'a> Locator<'a> {
-    /// Parse `source`; a text that does not parse locates nothing.
+    /// Parse `source`; a text that does not parse locates nothing, and keeps its syntax error
+    /// (so the plan's text is parsed here once, not once more to find that error).
     pub fn new(source: &'a str) -> Locator<'a> {
-        Locator {
-            doc: ImDocument::parse(source).ok(),
+        match ImDocument::parse(source) {
+            Ok(doc) => Locator {
+                doc: Some(doc),
+                error: None,
+            },
+            Err(error) => Locator {
+                doc: None,
+                error: Some(error),
+            },
         }
+    }
+
+    /// The syntax error of the text, if it does not parse.
+    pub fn syntax_error(&self) -> Option<&toml_edit::TomlError> {
+        self.error.as_ref()
     }
 
     /// The span of the last key of `path` (or of the array element, for an index), or of the

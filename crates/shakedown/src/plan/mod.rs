@@ -11,6 +11,8 @@ mod compile_bounds;
 mod compile_bounds_tests;
 mod compile_control;
 mod compile_faults;
+#[cfg(test)]
+mod compile_fuzz_tests;
 mod compile_load;
 mod compile_open;
 #[cfg(test)]
@@ -70,9 +72,8 @@ pub use diagnostics::{Diagnostic, PlanErrors};
 /// Read and compile the plan at `path`. `env` reads environment variables (the CLI passes
 /// `|name| std::env::var(name).ok()`).
 pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<model::Plan, PlanErrors> {
-    match std::fs::read(path).map(String::from_utf8) {
-        Ok(Ok(text)) => compile_str(&text, path, env),
-        Ok(Err(err)) => Err(not_utf8(path, &err)),
+    match std::fs::read(path) {
+        Ok(bytes) => compile_bytes(bytes, path, env),
         Err(err) => Err(PlanErrors::new(
             path,
             "",
@@ -84,6 +85,18 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<model::
                 .hint("check the path; a plan is a TOML file (see docs/plan.md)"),
             ],
         )),
+    }
+}
+
+/// Compile the bytes of a plan file: UTF-8 text, or an error at the first byte that is not.
+pub fn compile_bytes(
+    bytes: Vec<u8>,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<model::Plan, PlanErrors> {
+    match String::from_utf8(bytes) {
+        Ok(text) => compile_str(&text, path, env),
+        Err(err) => Err(not_utf8(path, &err)),
     }
 }
 

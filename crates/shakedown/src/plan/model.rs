@@ -493,6 +493,9 @@ pub struct LoadTest {
     pub samplers: Vec<Sampler>,
     /// Every target the test touches (steps, track reads, samplers): a BLOCKED target blocks it.
     pub targets: BTreeSet<String>,
+    /// How long iterations in flight at the end of the executor's duration may go on before
+    /// their requests are cancelled (counted as cancelled); None lets them run to their end.
+    pub graceful_stop: Option<Duration>,
 }
 
 /// One entry of a weighted scenario mix.

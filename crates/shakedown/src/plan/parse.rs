@@ -17,12 +17,13 @@ use super::schema::{FieldSchema, Shape, TableSchema, doc_text};
 const SYNTAX_HINT: &str = "fix the TOML syntax here: strings are quoted, an inline table `{ ... }` \
 stays on one line, and a key is written once per table";
 
-/// Parse `source` into the raw plan. On success, also returns a diagnostic for every unknown key.
+/// Parse `source` into the raw plan (`locator` is made from `source`, and holds its syntax
+/// error if it has one). On success, also returns a diagnostic for every unknown key.
 pub fn parse_raw(
     source: &str,
     locator: &Locator<'_>,
 ) -> Result<(RawPlanFile, Vec<Diagnostic>), Box<Diagnostic>> {
-    if let Err(err) = toml_edit::ImDocument::parse(source) {
+    if let Some(err) = locator.syntax_error() {
         // An unclosed string or table can run to the end of the file: point at where it starts.
         let span = err.span().map(|s| {
             let line_end = source

@@ -351,6 +351,13 @@ raw_table! {
         thresholds: Option<Vec<Str>> = "list of strings", DefaultsTo("[]");
         /// Gauges sampled while the test runs, usable in thresholds as `max(NAME)`.
         sample: Option<Vec<Spanned<RawSampler>>> = "list of tables", DefaultsTo("[]"), nested(ListOfTables, &RawSampler::SCHEMA);
+        /// For an executor with a duration (`vus` with `duration`, `constant_rate`,
+        /// `ramping_rate`): how long the iterations in flight when that duration is up may go
+        /// on; then their requests are cancelled. A cancelled request is counted as `cancelled`
+        /// in the test's figures, not as a request, a failure or a latency (it has no answer to
+        /// judge). `"0s"` ends the test at its duration, as `shakedown hit -d` does. Default:
+        /// they run to their end, each request bounded by its target's timeout.
+        graceful_stop: Option<Str> = "duration", Optional;
     }
 }
 

@@ -2,7 +2,8 @@
 //! thresholds and exact request counts; and the latency ground truth: a server that stalls
 //! exactly once for 1 s during a 10 s open-model run at a constant rate, where the correct p99
 //! and p99.9 are known analytically (900 ms and 990 ms), beside a closed-model run that hides the
-//! stall.
+//! stall. Against hostile servers: one that never answers (the load ends at `-d`, its requests
+//! cancelled and counted), and one that sends 64 MiB bodies (counted, not held).
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -331,4 +332,233 @@ fn http2_speaks_h2_to_the_testbed_and_fails_against_an_http1_only_server() {
     ]);
     let h2 = summary(&h2);
     assert_eq!((h2.requests, h2.errors), (3, 3), "{h2:?}");
+}
+
+/// A server that answers `GET /` (preflight's reachability probe) and then holds every other
+/// request without a byte of answer, as a hung service does. It stops accepting after 60 s.
+fn silent_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let until = std::time::Instant::now() + Duration::from_secs(60);
+        let mut held = Vec::new();
+        while std::time::Instant::now() < until && held.len() < 10_000 {
+            let Ok((mut stream, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = [0u8; 4096];
+            let n = std::io::Read::read(&mut stream, &mut buf).unwrap_or(0);
+            if buf[..n].starts_with(b"GET / ") {
+                let reply = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
+                let _ = std::io::Write::write_all(&mut stream, reply.as_bytes());
+            } else {
+                held.push(stream);
+            }
+        }
+    });
+    format!("http://{addr}/hang")
+}
+
+#[test]
+fn hit_ends_at_its_duration_against_a_silent_server_and_counts_the_cancelled_requests() {
+    let url = silent_server();
+    for (model, extra) in [
+        ("closed", &["-c", "4"][..]),
+        ("open", &["--rate", "20", "-c", "8"][..]),
+    ] {
+        let started = std::time::Instant::now();
+        let outcome = hit(&[&[url.as_str(), "-d", "2s", "--json"][..], extra].concat());
+        let took = started.elapsed();
+        eprintln!(
+            "{model} model against a silent server: exit {} after {took:?}",
+            outcome.code
+        );
+        // The request timeout is 30 s: ending within a few seconds of -d means the requests in
+        // flight were cancelled at it, not waited for.
+        assert!(
+            took < Duration::from_secs(15),
+            "{model}: hit -d 2s took {took:?}; stderr:\n{}",
+            outcome.stderr
+        );
+        assert_eq!(outcome.code, 1, "{model}: stderr:\n{}", outcome.stderr);
+        let s = summary(&outcome);
+        assert_eq!(s.model, model, "{s:?}");
+        assert!(s.duration_s < 3.5, "{model}: the load lasted {s:?}");
+        assert_eq!((s.requests, s.failures), (0, 0), "{model}: {s:?}");
+        let connections: u64 = if model == "closed" { 4 } else { 8 };
+        assert_eq!(s.cancelled, connections, "{model}: {s:?}");
+        assert!(!s.passed, "{s:?}");
+        let reason = s.nothing_succeeded.as_deref().unwrap_or_default();
+        assert!(
+            reason.contains(&format!("all {connections} were cancelled in flight")),
+            "{model}: {s:?}"
+        );
+        if let Some(dropped) = s.dropped {
+            // The schedule's sends: those cancelled in flight, and those dropped.
+            let share = format!("{dropped} of {} scheduled sends", dropped + connections);
+            assert!(s.warnings.iter().any(|w| w.starts_with(&share)), "{s:?}");
+        }
+    }
+}
+
+/// A server whose `GET /` (preflight) answers `ok` and every other request answers
+/// `body_mib` MiB of body, with a length or chunked; keep-alive, one thread a connection. It
+/// stops accepting after 120 s.
+fn big_body_server(body_mib: usize, chunked: bool) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let until = std::time::Instant::now() + Duration::from_secs(120);
+        let mut accepted = 0;
+        while std::time::Instant::now() < until && accepted < 100 {
+            let Ok((stream, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            accepted += 1;
+            std::thread::spawn(move || serve_big(stream, body_mib, chunked));
+        }
+    });
+    format!("http://{addr}/big")
+}
+
+fn serve_big(mut stream: std::net::TcpStream, body_mib: usize, chunked: bool) {
+    use std::io::{Read as _, Write as _};
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let mib = vec![b'x'; 1 << 20];
+    let mut pending = Vec::new();
+    for _ in 0..100 {
+        // One request head (no body: GET).
+        let head_end = loop {
+            if let Some(i) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut buf = [0u8; 4096];
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => pending.extend_from_slice(&buf[..n]),
+            }
+        };
+        let preflight = pending.starts_with(b"GET / ");
+        pending.drain(..head_end);
+        let written = if preflight {
+            stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+        } else if chunked {
+            (|| {
+                stream.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")?;
+                for _ in 0..body_mib {
+                    stream.write_all(format!("{:x}\r\n", mib.len()).as_bytes())?;
+                    stream.write_all(&mib)?;
+                    stream.write_all(b"\r\n")?;
+                }
+                stream.write_all(b"0\r\n\r\n")
+            })()
+        } else {
+            (|| {
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                    body_mib << 20
+                );
+                stream.write_all(head.as_bytes())?;
+                for _ in 0..body_mib {
+                    stream.write_all(&mib)?;
+                }
+                Ok(())
+            })()
+        };
+        if written.is_err() {
+            return;
+        }
+    }
+}
+
+/// All of a child's output pipe, read on a thread.
+fn read_pipe<R: std::io::Read + Send + 'static>(
+    pipe: Option<R>,
+) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_string(&mut text);
+        }
+        text
+    })
+}
+
+/// Runs `hit` and samples its peak resident memory (VmHWM, kB) from /proc until it exits.
+fn hit_with_peak_memory(args: &[&str]) -> (Outcome, u64) {
+    let mut command = shakedown();
+    command.arg("hit").args(args);
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn shakedown");
+    let pid = child.id();
+    let out = read_pipe(child.stdout.take());
+    let err = read_pipe(child.stderr.take());
+    let started = std::time::Instant::now();
+    let mut peak_kb = 0;
+    let status = loop {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            let hwm = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+            peak_kb = peak_kb.max(hwm.unwrap_or(0));
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("hit did not finish within {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let outcome = Outcome {
+        code: status.code().unwrap_or(-1),
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    };
+    (outcome, peak_kb)
+}
+
+#[test]
+fn hit_counts_large_bodies_without_holding_them() {
+    const MIB: usize = 64;
+    for chunked in [false, true] {
+        let url = big_body_server(MIB, chunked);
+        let (outcome, peak_kb) = hit_with_peak_memory(&[&url, "-n", "4", "-c", "4", "--json"]);
+        eprintln!(
+            "4 x {MIB} MiB bodies ({}): peak RSS {} MB",
+            if chunked { "chunked" } else { "with a length" },
+            peak_kb / 1024
+        );
+        assert_eq!(
+            outcome.code, 0,
+            "chunked {chunked}: stderr:\n{}",
+            outcome.stderr
+        );
+        let s = summary(&outcome);
+        assert_eq!((s.requests, s.failures), (4, 0), "chunked {chunked}: {s:?}");
+        assert_eq!(
+            s.bytes_received,
+            (4 * MIB as u64) << 20,
+            "chunked {chunked}: {s:?}"
+        );
+        // Holding the bodies would take 256 MiB; counting them takes a read buffer each.
+        assert!(
+            peak_kb < 200 * 1024,
+            "chunked {chunked}: peak RSS {peak_kb} kB for 4 bodies of {MIB} MiB"
+        );
+    }
 }
