@@ -263,7 +263,7 @@ pub fn request_with_userinfo(method: reqwest::Method, mut url: reqwest::Url) -> 
 
 /// The bytes of a body read past an excerpt's cut before redacting it, so that a secret that
 /// straddles the cut is found whole and redacted, never cut to a prefix that escapes redaction.
-const EXCERPT_SLACK: usize = 4096;
+pub const EXCERPT_SLACK: usize = 4096;
 
 /// A short, single-line excerpt of a body for failure messages, with the run's secrets redacted
 /// before it is cut.

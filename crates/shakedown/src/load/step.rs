@@ -26,8 +26,9 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Longest body excerpt quoted in a failure message, in characters.
 const EXCERPT: usize = 120;
 /// Bytes kept of a body no check reads: enough for the excerpt of a failure message (at most
-/// four bytes a character, and one more to know it was cut).
-const KEPT_FOR_EXCERPT: usize = EXCERPT * 4 + 1;
+/// four bytes a character, and one more to know it was cut), and the slack the excerpt reads
+/// past its cut to redact a secret that straddles it.
+const KEPT_FOR_EXCERPT: usize = EXCERPT * 4 + 1 + super::http::EXCERPT_SLACK;
 
 /// What one response means for the step.
 enum Judgement {
