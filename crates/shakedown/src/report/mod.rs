@@ -4,11 +4,13 @@
 //! verdict and reasons; the exporters behind [`export::Exporter`] only render it; [`bundle`]
 //! writes them, redacted and atomically, into the run directory.
 
+pub mod attest;
 pub mod bundle;
 pub mod diff;
 mod diff_markdown;
 #[cfg(test)]
 mod diff_tests;
+pub mod dsse;
 pub mod evidence;
 pub mod export;
 pub mod fault;
