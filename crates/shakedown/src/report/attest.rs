@@ -473,7 +473,8 @@ mod tests {
         crate::report::fixtures::sealed_bundle(tmp.path());
         let subject = Subject::parse(&format!("app@sha256:{}", "1".repeat(64))).expect("subject");
         let redactor = Redactor::new(&Default::default());
-        let signed = sign(tmp.path(), &key, &[subject.clone()], &redactor).expect("signed");
+        let signed =
+            sign(tmp.path(), &key, std::slice::from_ref(&subject), &redactor).expect("signed");
         let verified = verify(tmp.path(), &key.verifying_key()).expect("verified");
         assert_eq!(signed, verified);
         assert_eq!(verified.subject, vec![subject]);
