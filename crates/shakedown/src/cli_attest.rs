@@ -319,4 +319,39 @@ mod tests {
                 .contains("SHAKEDOWN_TEST_UNSET_KEY_VAR is not set")
         );
     }
+
+    #[test]
+    fn a_deploy_policy_refuses_a_signed_no_go_and_another_image() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        crate::report::fixtures::sealed_bundle(tmp.path());
+        let key = SigningKey::from_bytes(&[8; 32]);
+        let image = "c".repeat(64);
+        let subject = Subject::parse(&format!("app@sha256:{image}")).expect("subject");
+        let redactor = crate::report::redact::Redactor::new(&Default::default());
+        crate::report::attest::sign(tmp.path(), &key, &[subject], &redactor).expect("signed");
+        let public = key.verifying_key();
+
+        let genuine = check_attestation(tmp.path(), &public, false, Some(&image));
+        assert!(genuine.accepted(), "{genuine:?}");
+        assert_eq!(genuine.verdict.as_deref(), Some("NO-GO"));
+
+        let no_go = check_attestation(tmp.path(), &public, true, Some(&image));
+        assert!(no_go.valid && !no_go.accepted());
+        assert_eq!(
+            no_go.refused,
+            vec!["--require-go: the signed verdict is NO-GO, not GO".to_string()]
+        );
+
+        let other = check_attestation(tmp.path(), &public, false, Some(&"d".repeat(64)));
+        assert!(!other.accepted());
+        assert!(other.refused[0].starts_with("--subject-digest: no signed subject"));
+
+        let wrong_key = check_attestation(
+            tmp.path(),
+            &SigningKey::from_bytes(&[6; 32]).verifying_key(),
+            false,
+            None,
+        );
+        assert!(!wrong_key.valid && !wrong_key.accepted());
+    }
 }

@@ -16,7 +16,7 @@ pub mod export;
 pub mod fault;
 pub mod fault_windows;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 pub mod html;
 pub mod html_chart;
 mod html_fault;
