@@ -377,7 +377,9 @@ fn check_only(plan: &Plan, only: Option<&[String]>) -> anyhow::Result<()> {
 }
 
 /// Run a plan with Ctrl-C and SIGTERM wired to cancellation, sign the sealed bundle when
-/// `signer` is given, print the summary, and return the verdict's exit code.
+/// `signer` is given, print the summary, and return the verdict's exit code. After a failed
+/// write of evidence the report files on disk may be stale, so `--format json` and `markdown`
+/// print the final report rendered from memory.
 async fn run_plan(
     plan: Arc<Plan>,
     options: RunOptions,
@@ -385,6 +387,7 @@ async fn run_plan(
     signer: Option<&RunSigner>,
 ) -> anyhow::Result<u8> {
     install_redactor(&plan);
+    let redactor = crate::report::redact::Redactor::new(&plan.secrets);
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(cancel_on_signal(cancel.clone()));
     let result = engine::run(Arc::clone(&plan), options, cancel).await;
@@ -393,13 +396,21 @@ async fn run_plan(
     if let Some(signer) = signer {
         sign_run(&plan, &result, signer, output)?;
     }
+    let file = |name: &str| -> anyhow::Result<String> {
+        if result.report.run.write_failure.is_some()
+            && let Some(text) =
+                crate::report::bundle::render_report_file(&result.report, &redactor, name)?
+        {
+            return Ok(text);
+        }
+        std::fs::read_to_string(result.dir.join(name))
+            .with_context(|| format!("cannot read back {name}"))
+    };
     let text = match output.format {
         _ if output.quiet => crate::console::verdict_line(&result.report, &result.dir),
         Format::Human => crate::console::summary(&result.report, &result.dir),
-        Format::Json => std::fs::read_to_string(result.dir.join("report.json"))
-            .context("cannot read back report.json")?,
-        Format::Markdown => std::fs::read_to_string(result.dir.join("report.md"))
-            .context("cannot read back report.md")?,
+        Format::Json => file("report.json")?,
+        Format::Markdown => file("report.md")?,
     };
     println!(
         "{}",

@@ -9,7 +9,8 @@
 //! - [`ledger`]: the history of tracked work, settle, and classification;
 //! - [`report`]: the one report model and its exporters;
 //! - [`proxy`]: the embedded fault proxy and its toxics (network faults between services);
-//! - [`engine`]: the phases of a run, the only place that knows their order;
+//! - [`engine`]: the phases of a run, the only place that knows their order, and [`stop`]: why
+//!   a run stopped early (a safety rule or a failed write of evidence);
 //! - [`cli`]: argument parsing and the mapping of results to exit codes.
 
 pub mod cli;
@@ -31,5 +32,6 @@ pub mod probes;
 pub mod proxy;
 pub mod report;
 pub mod status;
+pub mod stop;
 pub mod template;
 pub mod workers;

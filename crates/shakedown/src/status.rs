@@ -52,7 +52,8 @@ pub enum Verdict {
     NoGo,
     /// No required check failed, but at least one is BLOCKED or INCONCLUSIVE.
     Incomplete,
-    /// The run was interrupted (Ctrl-C, SIGTERM) or stopped by a safety rule.
+    /// The run was interrupted (Ctrl-C, SIGTERM), stopped by a safety rule or a plan bound, or a
+    /// write of its evidence failed (which makes it ABORTED whatever the checks say).
     Aborted,
 }
 

@@ -1,8 +1,9 @@
 //! The fault stage of a run, as the engine drives it: reconcile what earlier runs left, open the
 //! journal, start process targets and check every control before preflight, run the fault tests
 //! after the load tests (in plan order), judge them after the global settle, and at the end stop
-//! the process targets and close the journal. Safety rules (kill file, stop conditions) cancel
-//! the run; their reason replaces the generic one in the report.
+//! the process targets and close the journal. Safety rules (kill file, stop conditions) stop the
+//! run through its [`RunStop`], as a failed write of the journal or of a process log does; the
+//! reason replaces the generic one in the report.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,9 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Run, RunOptions, gate, pending_check};
 use crate::faults::journal::{Entry, Event, Journal, read, states};
 use crate::faults::runner::{FaultEnv, FaultOutcome, run_fault_test};
-use crate::faults::safety::{
-    SafetyStop, production_refusal, spawn_kill_file, spawn_stop_conditions,
-};
+use crate::faults::safety::{production_refusal, spawn_kill_file, spawn_stop_conditions};
 use crate::faults::targets::Controlled;
 use crate::ledger::summary::LedgerSummary;
 use crate::load::LoadEnv;
@@ -42,7 +41,6 @@ pub struct FaultOptions {
 pub struct FaultStage {
     journal: Arc<Journal>,
     controlled: Controlled,
-    safety: SafetyStop,
     watchers: Vec<JoinHandle<()>>,
     outcomes: BTreeMap<String, FaultOutcome>,
     options: FaultOptions,
@@ -59,20 +57,24 @@ pub fn pending_fault_check(test: &FaultTest) -> CheckReport {
 
 impl FaultStage {
     /// Reconcile unfinished earlier runs, open the journal, build the drivers and start the
-    /// safety watchers (which cancel `cancel`).
+    /// safety watchers (which stop the run through `run.stop`, cancelling `cancel`). A failed
+    /// write of the journal is an error here, and has stopped the run.
     pub fn open(
         plan: &Arc<Plan>,
         run: &Run,
         options: &RunOptions,
         cancel: &CancellationToken,
     ) -> anyhow::Result<FaultStage> {
-        for line in crate::faults::reconcile::reconcile_unfinished(run.dir.path()) {
+        for line in crate::faults::reconcile::reconcile_unfinished(run.dir.path(), &run.stop) {
             tracing::warn!("reconciled an unfinished run: {line}");
         }
-        let journal = Arc::new(
-            Journal::open(run.dir.path(), run.redactor.clone())
-                .context("cannot open the fault journal faults.jsonl")?,
-        );
+        let journal = Journal::open(run.dir.path(), run.redactor.clone())
+            .inspect_err(|e| {
+                let path = run.dir.path().join(crate::faults::journal::FAULT_JOURNAL);
+                run.stop.write_failed(&path, e);
+            })
+            .context("cannot open the fault journal faults.jsonl")?;
+        let journal = Arc::new(journal.stopping(run.stop.clone()));
         let pid = i32::try_from(std::process::id()).unwrap_or(0);
         let mut opened = Entry::new("", Event::Opened).by("shakedown");
         opened.owner = Some(run.report.run.id.clone());
@@ -81,20 +83,23 @@ impl FaultStage {
         journal
             .append(opened)
             .context("cannot write faults.jsonl")?;
-        let controlled = Controlled::build(plan, run.dir.path(), Some(journal.clone()));
-        let safety = SafetyStop::default();
-        let mut watchers = spawn_stop_conditions(plan.clone(), cancel.clone(), safety.clone());
+        let controlled = Controlled::build(
+            plan,
+            run.dir.path(),
+            Some(journal.clone()),
+            Some(run.stop.clone()),
+        );
+        let mut watchers = spawn_stop_conditions(plan.clone(), cancel.clone(), run.stop.clone());
         if let Some(path) = &options.faults.kill_file {
             watchers.push(spawn_kill_file(
                 path.clone(),
                 cancel.clone(),
-                safety.clone(),
+                run.stop.clone(),
             ));
         }
         Ok(FaultStage {
             journal,
             controlled,
-            safety,
             watchers,
             outcomes: BTreeMap::new(),
             options: options.faults.clone(),
@@ -202,16 +207,12 @@ impl FaultStage {
         }
     }
 
-    /// Stop the process targets, stop the watchers, put a safety stop's reason in the report,
-    /// and close the journal if nothing is left to undo.
-    pub async fn finish(self, report: &mut Report) {
+    /// Stop the process targets, stop the watchers, and close the journal if nothing is left
+    /// to undo. (What stopped the run goes into the report with its final write.)
+    pub async fn finish(self) {
         self.controlled.stop_processes().await;
         for watcher in &self.watchers {
             watcher.abort();
-        }
-        if let Some(reason) = self.safety.reason() {
-            report.run.interrupted = true;
-            report.run.stop_reason = Some(reason);
         }
         let open = read(self.journal.path())
             .map(|entries| states(&entries).iter().any(|(_, s)| s.open()))

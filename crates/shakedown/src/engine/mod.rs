@@ -3,6 +3,11 @@
 //! preflight -> load tests in plan order -> settle -> verify -> report. The report is rewritten
 //! after every phase, so an interrupted run (Ctrl-C, SIGTERM, a plan bound) still leaves
 //! evidence, and it ends ABORTED rather than pretending its partial figures are a verdict.
+//!
+//! Every writer of the run directory (reports, history, stream records, the fault journal,
+//! process logs) reports its first failed write to the run's [`RunStop`], which cancels the run
+//! like a safety rule does: the load stops, the faults are reverted, and the run ends ABORTED
+//! with the file and the error, writing and sealing whatever still can be written.
 
 mod faults;
 pub mod preflight;
@@ -28,6 +33,7 @@ use crate::report::model::{
 };
 use crate::report::redact::Redactor;
 use crate::status::Status;
+use crate::stop::RunStop;
 
 /// How to run a plan: process concerns, not what to test (that is the plan's).
 #[derive(Debug, Clone)]
@@ -81,8 +87,9 @@ pub async fn run(
 ) -> anyhow::Result<RunResult> {
     let started_at = now_rfc3339();
     let out_dir = options.out_dir.clone();
-    let result = run_phases(plan.clone(), options, cancel).await;
-    seal::seal_run(&plan, &out_dir, &started_at, result)
+    let stop = RunStop::new(cancel.clone());
+    let result = run_phases(plan.clone(), options, cancel, stop.clone()).await;
+    seal::seal_run(&plan, &out_dir, &started_at, result, &stop)
 }
 
 /// Every phase of the run, writing the reports after each.
@@ -90,6 +97,7 @@ async fn run_phases(
     plan: Arc<Plan>,
     options: RunOptions,
     cancel: CancellationToken,
+    stop: RunStop,
 ) -> anyhow::Result<RunResult> {
     // Fault proxies first: targets and process controls connect through them, so their real
     // addresses go into the plan before anything reads it.
@@ -97,16 +105,34 @@ async fn run_phases(
     let plan = proxy_stage.bind(&plan);
     let redactor = Redactor::new(&plan.secrets);
     let dir = RunDir::create(&options.out_dir)
-        .with_context(|| format!("cannot create run directory {}", options.out_dir.display()))?;
-    dir.write_file(EFFECTIVE_PLAN, &plan.redacted_source)
-        .context("cannot write the effective plan")?;
-    let ledger = Ledger::create(&dir.path().join(HISTORY), plan.clone(), redactor.clone())
-        .context("cannot create history.jsonl")?;
-
+        .with_context(|| format!("cannot create run directory {}", options.out_dir.display()))?
+        .stopping(stop.clone());
     let mut run = Run {
         report: initial_report(&plan),
         dir,
         redactor,
+        stop,
+    };
+    // A failed write here has stopped the run already (the files and the error are in `stop`):
+    // nothing ran yet, so the run ends at once, ABORTED.
+    let ledger = run
+        .dir
+        .write_file(EFFECTIVE_PLAN, &plan.redacted_source)
+        .and_then(|()| {
+            Ledger::create_in_run(
+                &run.dir.path().join(HISTORY),
+                plan.clone(),
+                run.redactor.clone(),
+                run.stop.clone(),
+            )
+        });
+    let ledger = match ledger {
+        Ok(ledger) => ledger,
+        Err(_) if run.stop.write_failure().is_some() => {
+            proxy_stage.stop().await;
+            return Ok(run.abort_early());
+        }
+        Err(e) => return Err(e).context("cannot create history.jsonl"),
     };
     run.write()?;
 
@@ -124,7 +150,15 @@ async fn run_phases(
     };
 
     // Faults: reconcile leftovers, open the journal, start process targets before preflight.
-    let mut fault_stage = faults::FaultStage::open(&plan, &run, &options, &cancel)?;
+    let mut fault_stage = match faults::FaultStage::open(&plan, &run, &options, &cancel) {
+        Ok(stage) => stage,
+        Err(_) if run.stop.write_failure().is_some() => {
+            watchdog.abort();
+            proxy_stage.stop().await;
+            return Ok(run.abort_early());
+        }
+        Err(e) => return Err(e),
+    };
     fault_stage.set_proxies(proxy_stage.handles());
     let controls = fault_stage.prepare(&run.redactor).await;
 
@@ -184,7 +218,7 @@ async fn run_phases(
     if let Some(watcher) = watcher {
         run.report.run.watch = Some(watcher.stop().await);
     }
-    ledger.flush().context("cannot write history.jsonl")?;
+    run.flush(&ledger)?;
 
     // Settle, then verify: only for a run that was not interrupted, since a partial settle
     // would turn "not finished yet" into "stuck".
@@ -200,7 +234,7 @@ async fn run_phases(
             (hook.0)().await;
         }
         let outcome = crate::ledger::settle::settle(&ledger, &bound).await;
-        ledger.flush().context("cannot write history.jsonl")?;
+        run.flush(&ledger)?;
         tracing::info!(
             settled = outcome.settled,
             reads = outcome.reads,
@@ -243,33 +277,80 @@ async fn run_phases(
     run.write()?;
     let records = ledgers.as_ref().map(|_| ledger.records());
     verifications::run_verifications(&plan, records.as_deref(), &mut run, &options, &bound).await?;
-    fault_stage.finish(&mut run.report).await;
+    fault_stage.finish().await;
     proxy_stage.stop().await;
 
     watchdog.abort();
-    run.report.run.phase = Phase::Complete;
-    run.report.run.finished_at = Some(now_rfc3339());
-    run.write()?;
-    Ok(RunResult {
-        report: run.report,
-        dir: run.dir.path().to_path_buf(),
-    })
+    Ok(run.finish())
 }
 
-/// The run's mutable state: the report being built and where it is written.
+/// The run's mutable state: the report being built, where it is written, and why the run was
+/// stopped, if it was.
 struct Run {
     report: Report,
     dir: RunDir,
     redactor: Redactor,
+    stop: RunStop,
 }
 
 impl Run {
-    /// Decide the verdict from what is known now and rewrite every report file.
+    /// Decide the verdict from what is known now and rewrite every report file. A failed write
+    /// has stopped the run through [`RunStop`] (the run goes on to its end, reverting its faults,
+    /// and is ABORTED); any other failure is an error.
     fn write(&mut self) -> anyhow::Result<()> {
+        self.note_stop();
         self.report.decide();
-        self.dir
-            .write_reports(&self.report, &self.redactor)
-            .with_context(|| format!("cannot write reports in {}", self.dir.path().display()))
+        match self.dir.write_reports(&self.report, &self.redactor) {
+            Ok(()) => Ok(()),
+            Err(_) if self.stop.write_failure().is_some() => {
+                self.note_stop();
+                self.report.decide();
+                Ok(())
+            }
+            Err(e) => Err(e)
+                .with_context(|| format!("cannot write reports in {}", self.dir.path().display())),
+        }
+    }
+
+    /// Put what stopped the run (a safety rule, a failed write) in the report.
+    fn note_stop(&mut self) {
+        if let Some(reason) = self.stop.reason() {
+            self.report.run.interrupted = true;
+            self.report.run.stop_reason = Some(reason);
+        }
+        self.report.run.write_failure = self.stop.write_failure();
+    }
+
+    /// Flush the history: a failed write has stopped the run already; the error is only
+    /// returned when it did not come from a write.
+    fn flush(&self, ledger: &Ledger) -> anyhow::Result<()> {
+        match ledger.flush() {
+            Err(_) if self.stop.write_failure().is_some() => Ok(()),
+            flushed => flushed.context("cannot write history.jsonl"),
+        }
+    }
+
+    /// The final report of a run stopped before any check started: every check is SKIPPED.
+    fn abort_early(mut self) -> RunResult {
+        for check in &mut self.report.checks {
+            check.status = Status::Skipped;
+            check.reason = "not run: a write of evidence failed before it started".into();
+        }
+        self.finish()
+    }
+
+    /// The final report, written (as far as it can be) and returned.
+    fn finish(mut self) -> RunResult {
+        self.report.run.phase = Phase::Complete;
+        self.report.run.finished_at = Some(now_rfc3339());
+        if let Err(e) = self.write() {
+            // Not a failed write (those are in the report): the reports could not be rendered.
+            tracing::error!(error = %format!("{e:#}"), "cannot write the final report");
+        }
+        RunResult {
+            report: self.report,
+            dir: self.dir.path().to_path_buf(),
+        }
     }
 }
 
@@ -313,7 +394,8 @@ fn gate(
 }
 
 /// Rewrite the run's HdrHistogram interval log from the windows of every test run so far, in
-/// plan order. A failure is logged, not fatal: the report carries the same timeline.
+/// plan order. A failed write has stopped the run (through the run directory); one that could
+/// not be rendered is logged, since the report carries the same timeline.
 fn write_latency_log(
     run: &Run,
     plan: &Plan,
@@ -352,6 +434,8 @@ fn record_stop(report: &mut Report, stop: &StopReason, cancel: &CancellationToke
     }
 }
 
+/// Mark the run interrupted, with the generic reason; what a safety rule or a failed write
+/// said replaces it in `Run::note_stop`.
 fn record_interrupt(report: &mut Report, cancel: &CancellationToken) {
     report.run.interrupted = true;
     if report.run.stop_reason.is_none() {
@@ -399,6 +483,7 @@ fn initial_report(plan: &Plan) -> Report {
             phase: Phase::Preflight,
             interrupted: false,
             stop_reason: None,
+            write_failure: None,
             watch: None,
         },
         verdict: crate::status::Verdict::Incomplete,

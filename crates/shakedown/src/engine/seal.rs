@@ -1,6 +1,8 @@
 //! The last step of every run: seal the run directory with `manifest.json`, after every other
 //! file is final. It runs whether the run finished, was interrupted (which still ends with a
-//! final report) or failed with an error, so that whatever evidence exists is sealed.
+//! final report) or failed with an error, so that whatever evidence exists is sealed. When the
+//! manifest itself cannot be written, the run is ABORTED like after any failed write of
+//! evidence, and stderr says the directory is not sealed.
 
 use std::path::Path;
 
@@ -10,15 +12,19 @@ use super::RunResult;
 use crate::plan::model::Plan;
 use crate::report::bundle::RunDir;
 use crate::report::manifest::{self, SealInfo};
+use crate::stop::RunStop;
 
-/// Seal `out_dir` for the run that ended with `result`, and pass `result` on. A run that
-/// succeeded but cannot be sealed is an error (its evidence could not be made trustworthy); a
-/// run that already failed keeps its own error, and a failed seal is only logged.
+/// Seal `out_dir` for the run that ended with `result`, and pass `result` on. A run whose
+/// manifest could not be written (a failed write, reported to `stop`) ends ABORTED, and stderr
+/// says so; a run that succeeded but cannot be sealed for another reason is an error (its
+/// evidence could not be made trustworthy); a run that already failed keeps its own error, and a
+/// failed seal is only logged.
 pub(super) fn seal_run(
     plan: &Plan,
     out_dir: &Path,
     started_at: &str,
     result: anyhow::Result<RunResult>,
+    stop: &RunStop,
 ) -> anyhow::Result<RunResult> {
     let report = result.as_ref().ok().map(|r| &r.report);
     let info = SealInfo {
@@ -33,6 +39,7 @@ pub(super) fn seal_run(
     // No directory means the run failed before it wrote anything: there is nothing to seal.
     let sealed = if out_dir.is_dir() {
         RunDir::create(out_dir)
+            .map(|dir| dir.stopping(stop.clone()))
             .map_err(anyhow::Error::from)
             .and_then(|dir| manifest::seal(&dir, &info).map_err(anyhow::Error::from))
             .map(|_| ())
@@ -42,6 +49,18 @@ pub(super) fn seal_run(
     };
     match (result, sealed) {
         (Ok(result), Ok(_)) => Ok(result),
+        (Ok(mut result), Err(err)) if stop.write_failure().is_some() => {
+            tracing::error!(
+                "the run directory is not sealed: {err:#}; its files are the evidence that could \
+                 be written, and `verify-bundle` will refuse it"
+            );
+            let run = &mut result.report.run;
+            run.interrupted = true;
+            run.write_failure = stop.write_failure();
+            run.stop_reason = stop.reason();
+            result.report.decide();
+            Ok(result)
+        }
         (Ok(_), Err(err)) => Err(err),
         (Err(err), Ok(_)) => Err(err),
         (Err(err), Err(seal_err)) => {
@@ -88,6 +107,7 @@ limits = { duration = "1m", requests = 10 }
             tmp.path(),
             "2026-01-01T00:00:00.000Z",
             Err(anyhow::anyhow!("the load generator crashed")),
+            &crate::stop::RunStop::unwatched(),
         );
         let err = result.expect_err("the run's error is kept");
         assert!(err.to_string().contains("crashed"));

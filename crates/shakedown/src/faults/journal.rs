@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 use crate::report::redact::Redactor;
+use crate::stop::RunStop;
 
 /// The journal's file name in the run directory.
 pub const FAULT_JOURNAL: &str = "faults.jsonl";
@@ -206,6 +207,8 @@ pub struct Journal {
     file: Mutex<File>,
     seq: AtomicU64,
     redactor: Redactor,
+    /// Where a failed append stops the run (None outside a run).
+    stop: Option<RunStop>,
 }
 
 impl Journal {
@@ -219,7 +222,15 @@ impl Journal {
             file: Mutex::new(file),
             seq: AtomicU64::new(existing),
             redactor,
+            stop: None,
         })
+    }
+
+    /// Stop the run through `stop` when an append fails: the journal is evidence, and an
+    /// unjournalled fault is one that another process could not undo.
+    pub fn stopping(mut self, stop: RunStop) -> Journal {
+        self.stop = Some(stop);
+        self
     }
 
     /// The file.
@@ -235,9 +246,13 @@ impl Journal {
             .file
             .lock()
             .map_err(|_| std::io::Error::other("the journal lock is poisoned"))?;
-        (&*file).write_all(line.as_bytes())?;
-        file.sync_data()?;
-        Ok(entry)
+        let written = (&*file)
+            .write_all(line.as_bytes())
+            .and_then(|()| file.sync_data());
+        if let (Err(error), Some(stop)) = (&written, &self.stop) {
+            stop.write_failed(&self.path, error);
+        }
+        written.map(|()| entry)
     }
 }
 

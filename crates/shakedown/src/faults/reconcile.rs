@@ -9,7 +9,7 @@
 //! its journal appended as before. When `run` reconciles, it also lists what it did in its own
 //! run directory, in `reconciled.jsonl`, each line naming the earlier run in `owner`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use super::journal::{
     Entry, Event, FAULT_JOURNAL, RECONCILED, Revert, append_to, is_closed, opener_alive, read_run,
     record_path, states,
 };
+use crate::stop::RunStop;
 
 /// What reconcile did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -33,9 +34,16 @@ pub fn reconcile(dir: &Path) -> std::io::Result<Reconciled> {
     reconcile_into(dir, None)
 }
 
+/// Where a run's start-up reconcile lists what it did: its own `reconciled.jsonl`, whose
+/// failed write stops the run like any other write of its evidence.
+struct Witness<'a> {
+    path: PathBuf,
+    stop: &'a RunStop,
+}
+
 /// Reconcile `dir`, also listing each record in `witness` (the `reconciled.jsonl` of the run
 /// that does it) with `owner` naming `dir`.
-fn reconcile_into(dir: &Path, witness: Option<&Path>) -> std::io::Result<Reconciled> {
+fn reconcile_into(dir: &Path, witness: Option<&Witness<'_>>) -> std::io::Result<Reconciled> {
     if !dir.join(FAULT_JOURNAL).is_file() {
         return Ok(Reconciled {
             lines: vec![format!(
@@ -51,7 +59,8 @@ fn reconcile_into(dir: &Path, witness: Option<&Path>) -> std::io::Result<Reconci
         if let Some(witness) = witness {
             let mut copy = entry.clone();
             copy.owner = Some(dir.display().to_string());
-            append_to(witness, copy)?;
+            append_to(&witness.path, copy)
+                .inspect_err(|e| witness.stop.write_failed(&witness.path, e))?;
         }
         append_to(&record, entry)
     };
@@ -229,7 +238,7 @@ fn run(command: &str, timeout: Duration) -> Result<String, String> {
 /// Reconcile the unfinished journals a new run in `out_dir` could have inherited: those of its
 /// siblings, skipping closed journals and journals of runs still alive. What it did is listed
 /// in `out_dir/reconciled.jsonl`; `out_dir` itself is always a fresh directory.
-pub fn reconcile_unfinished(out_dir: &Path) -> Vec<String> {
+pub fn reconcile_unfinished(out_dir: &Path, stop: &RunStop) -> Vec<String> {
     let mut dirs = Vec::new();
     if let Some(parent) = out_dir.parent()
         && let Ok(read_dir) = std::fs::read_dir(parent)
@@ -242,7 +251,10 @@ pub fn reconcile_unfinished(out_dir: &Path) -> Vec<String> {
         siblings.sort();
         dirs.extend(siblings.into_iter().rev().take(50));
     }
-    let witness = out_dir.join(RECONCILED);
+    let witness = Witness {
+        path: out_dir.join(RECONCILED),
+        stop,
+    };
     let mut lines = Vec::new();
     for dir in dirs {
         let Ok(entries) = read_run(&dir) else {
@@ -385,7 +397,7 @@ mod tests {
 
         let new = parent.path().join("new");
         std::fs::create_dir(&new).unwrap();
-        let lines = reconcile_unfinished(&new);
+        let lines = reconcile_unfinished(&new, &RunStop::unwatched());
         assert!(lines.iter().any(|l| l.contains("C4#0")), "{lines:?}");
         assert_eq!(
             std::fs::read(old.join(FAULT_JOURNAL)).unwrap(),
@@ -410,7 +422,7 @@ mod tests {
         // Already reconciled: neither a later run nor `reconcile` does it again.
         let newer = parent.path().join("newer");
         std::fs::create_dir(&newer).unwrap();
-        assert!(reconcile_unfinished(&newer).is_empty());
+        assert!(reconcile_unfinished(&newer, &RunStop::unwatched()).is_empty());
         assert!(!newer.join(RECONCILED).exists());
         let again = reconcile(&old).unwrap();
         assert!(again.lines[0].contains("nothing left"), "{again:?}");

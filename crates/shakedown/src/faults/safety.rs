@@ -1,40 +1,21 @@
 //! Safety rules: faults only against targets named in the plan (the compiler enforces it),
 //! `environment = "production"` only with `--allow-production`, a kill file whose appearance
 //! stops the run, and stop conditions (probes that abort the run when they keep failing). A
-//! stop cancels the run, which reverts every applied fault; the reason goes into the report.
+//! stop goes through the run's [`RunStop`], like every other reason to abort: it cancels the
+//! run, which reverts every applied fault, and the reason goes into the report.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::plan::model::{Environment, Plan};
+use crate::stop::RunStop;
 
 /// How often the kill file is looked for.
 const KILL_FILE_POLL: Duration = Duration::from_millis(250);
-
-/// Why a safety rule stopped the run, shared with the engine.
-#[derive(Debug, Clone, Default)]
-pub struct SafetyStop(Arc<Mutex<Option<String>>>);
-
-impl SafetyStop {
-    /// Record `reason` (the first one wins) and cancel the run.
-    pub fn stop(&self, reason: String, run: &CancellationToken) {
-        if let Ok(mut slot) = self.0.lock()
-            && slot.is_none()
-        {
-            *slot = Some(reason);
-        }
-        run.cancel();
-    }
-
-    /// The reason, if a rule stopped the run.
-    pub fn reason(&self) -> Option<String> {
-        self.0.lock().ok().and_then(|s| s.clone())
-    }
-}
 
 /// Why fault tests may not run against this plan's environment, if they may not.
 pub fn production_refusal(plan: &Plan, allow_production: bool) -> Option<String> {
@@ -43,11 +24,11 @@ pub fn production_refusal(plan: &Plan, allow_production: bool) -> Option<String>
 }
 
 /// Watch for `path`; when it appears, stop the run.
-pub fn spawn_kill_file(path: PathBuf, run: CancellationToken, stop: SafetyStop) -> JoinHandle<()> {
+pub fn spawn_kill_file(path: PathBuf, run: CancellationToken, stop: RunStop) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             if path.exists() {
-                stop.stop(format!("stopped by the kill file {}", path.display()), &run);
+                stop.stop(format!("stopped by the kill file {}", path.display()));
                 return;
             }
             tokio::select! {
@@ -62,7 +43,7 @@ pub fn spawn_kill_file(path: PathBuf, run: CancellationToken, stop: SafetyStop) 
 pub fn spawn_stop_conditions(
     plan: Arc<Plan>,
     run: CancellationToken,
-    stop: SafetyStop,
+    stop: RunStop,
 ) -> Vec<JoinHandle<()>> {
     plan.faults
         .stop_conditions
@@ -79,13 +60,10 @@ pub fn spawn_stop_conditions(
                             .await;
                     failed = if ok { 0 } else { failed + 1 };
                     if failed >= condition.failures {
-                        stop.stop(
-                            format!(
-                                "stopped by a stop condition: {} failed {failed} times in a row",
-                                condition.line
-                            ),
-                            &run,
-                        );
+                        stop.stop(format!(
+                            "stopped by a stop condition: {} failed {failed} times in a row",
+                            condition.line
+                        ));
                         return;
                     }
                     tokio::select! {

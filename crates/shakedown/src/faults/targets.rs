@@ -20,6 +20,7 @@ use crate::plan::model_faults::DriverSpec;
 use crate::report::model::TargetCheck;
 use crate::report::redact::Redactor;
 use crate::status::Status;
+use crate::stop::RunStop;
 
 /// One controlled target.
 #[derive(Clone)]
@@ -45,8 +46,14 @@ impl std::fmt::Debug for Controlled {
 }
 
 impl Controlled {
-    /// Build the drivers of `plan`; process targets log into `dir` and journal into `journal`.
-    pub fn build(plan: &Arc<Plan>, dir: &Path, journal: Option<Arc<Journal>>) -> Controlled {
+    /// Build the drivers of `plan`; process targets log into `dir` and journal into `journal`,
+    /// and a failed write of their logs stops the run through `stop`.
+    pub fn build(
+        plan: &Arc<Plan>,
+        dir: &Path,
+        journal: Option<Arc<Journal>>,
+        stop: Option<RunStop>,
+    ) -> Controlled {
         let redactor = Redactor::new(&plan.secrets);
         let mut targets = BTreeMap::new();
         for (name, target) in &plan.targets {
@@ -55,13 +62,16 @@ impl Controlled {
             };
             let (driver, start_timeout): (Arc<dyn Driver>, Duration) = match &control.driver {
                 DriverSpec::Process(spec) => (
-                    Arc::new(ProcessDriver::new(
-                        name,
-                        spec.clone(),
-                        plan.clone(),
-                        dir.to_path_buf(),
-                        journal.clone(),
-                    )),
+                    Arc::new(
+                        ProcessDriver::new(
+                            name,
+                            spec.clone(),
+                            plan.clone(),
+                            dir.to_path_buf(),
+                            journal.clone(),
+                        )
+                        .stopping(stop.clone()),
+                    ),
                     spec.ready_timeout + spec.grace + Duration::from_secs(5),
                 ),
                 DriverSpec::Exec(spec) => (

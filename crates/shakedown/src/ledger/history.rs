@@ -30,6 +30,7 @@ use crate::ledger::spec::{LEDGER_SPEC, LedgerSpec};
 use crate::ledger::summary::LedgerSummary;
 use crate::plan::model::{Method, Plan};
 use crate::report::redact::Redactor;
+use crate::stop::RunStop;
 
 /// Where a tracked submit comes from: the track spec is plan.scenarios[scenario].steps[step].
 #[derive(Debug, Clone, Copy)]
@@ -196,6 +197,8 @@ pub struct Ledger {
     inner: Mutex<Inner>,
     /// SSE streams, recorded next to the history in `streams.jsonl`.
     streams: crate::ledger::streams::StreamLog,
+    /// Where the first failed write stops the run.
+    stop: RunStop,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -220,25 +223,40 @@ struct Draft<'a> {
 impl Ledger {
     /// Create `history.jsonl` at `path` (truncating), redacting everything written with `redactor`,
     /// and write the plan's [`LedgerSpec`] next to it as `ledger-spec.json`, so that the history
-    /// can be checked again offline.
+    /// can be checked again offline. A failed write is only kept (outside a run).
     pub fn create(
         path: &Path,
         plan: Arc<Plan>,
         redactor: Redactor,
     ) -> std::io::Result<Arc<Ledger>> {
+        Ledger::create_in_run(path, plan, redactor, RunStop::unwatched())
+    }
+
+    /// [`Ledger::create`] for a run: the first write of the history, the stream log or the
+    /// spec that fails stops the run through `stop`.
+    pub fn create_in_run(
+        path: &Path,
+        plan: Arc<Plan>,
+        redactor: Redactor,
+        stop: RunStop,
+    ) -> std::io::Result<Arc<Ledger>> {
         let spec = LedgerSpec::from_plan(&plan);
         let mut spec_json = serde_json::to_value(&spec).map_err(std::io::Error::other)?;
         redactor.redact_json(&mut spec_json);
         let spec_text = serde_json::to_string_pretty(&spec_json).map_err(std::io::Error::other)?;
-        std::fs::write(path.with_file_name(LEDGER_SPEC), spec_text + "\n")?;
-        let file = File::create(path)?;
+        let spec_path = path.with_file_name(LEDGER_SPEC);
+        std::fs::write(&spec_path, spec_text + "\n")
+            .inspect_err(|e| stop.write_failed(&spec_path, e))?;
+        let file = File::create(path).inspect_err(|e| stop.write_failed(path, e))?;
         let streams = crate::ledger::streams::StreamLog::new(
             &path.with_file_name(crate::ledger::streams::STREAMS_FILE),
             redactor.clone(),
-        );
+        )
+        .stopping(stop.clone());
         Ok(Arc::new(Ledger {
             path: path.to_path_buf(),
             streams,
+            stop,
             plan,
             redactor,
             start: Instant::now(),
@@ -443,8 +461,14 @@ impl Ledger {
                 format!("{}: an earlier write failed: {error}", self.path.display()),
             ));
         }
-        inner.writer.flush()?;
-        inner.writer.get_ref().sync_data()
+        let flushed = inner
+            .writer
+            .flush()
+            .and_then(|()| inner.writer.get_ref().sync_data());
+        if let Err(error) = &flushed {
+            self.stop.write_failed(&self.path, error);
+        }
+        flushed
     }
 
     /// Milliseconds since the ledger was created: the clock every record is stamped on.
@@ -650,11 +674,11 @@ impl Ledger {
                 inner.writer.write_all(line.as_bytes())?;
                 inner.writer.write_all(b"\n")
             });
-        if let Err(error) = written {
-            if inner.write_error.is_none() {
-                tracing::warn!(%error, "ledger: writing the history failed");
-                inner.write_error = Some(error);
-            }
+        if let Err(error) = written
+            && inner.write_error.is_none()
+        {
+            self.stop.write_failed(&self.path, &error);
+            inner.write_error = Some(error);
         }
         inner.checker.observe(&record);
         record.index

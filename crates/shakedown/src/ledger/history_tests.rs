@@ -256,3 +256,36 @@ fn a_failed_write_is_reported_by_every_later_flush() {
     // The classification does not depend on the file.
     assert_eq!(ledger.summaries()["L1"].tracked, 200);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_first_failed_write_stops_the_run_before_any_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.jsonl");
+    // Every write to /dev/full fails with "no space left on device".
+    std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+    let run = tokio_util::sync::CancellationToken::new();
+    let stop = crate::stop::RunStop::new(run.clone());
+    let plan = Arc::new(fixtures::plan(fixtures::settle_config(1000, 10)));
+    let ledger = Ledger::create_in_run(&path, plan, Redactor::default(), stop.clone()).unwrap();
+    let mut submits = 0;
+    while !run.is_cancelled() && submits < 1_000 {
+        let key = format!("key-{submits:04}");
+        let op = ledger.submit_invoke(site(), "L1/vu-0", &key, Method::Post, "http://127.0.0.1:9");
+        ledger.submit_complete(
+            op,
+            SubmitOutcome::Ok { status: 201 },
+            read("http://127.0.0.1:9/x", Vec::new()),
+            None,
+        );
+        submits += 1;
+    }
+    assert!(
+        run.is_cancelled(),
+        "a full write buffer hit the disk and stopped the run"
+    );
+    let failure = stop.write_failure().expect("the failed write is kept");
+    assert!(failure.contains(&path.display().to_string()), "{failure}");
+    assert!(failure.contains("No space left on device"), "{failure}");
+    assert!(ledger.flush().is_err());
+}

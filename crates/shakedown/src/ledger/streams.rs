@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::ledger::record::{OpFn, OpType, ReadDone, Record};
 use crate::ledger::stream_record::{StreamRecord, missing_ids};
 use crate::report::redact::Redactor;
+use crate::stop::RunStop;
 
 pub use crate::ledger::stream_record::StreamTrace;
 
@@ -38,6 +39,8 @@ pub struct StreamLog {
     path: PathBuf,
     redactor: Redactor,
     inner: Mutex<LogState>,
+    /// Where the first failed write stops the run (None outside a run).
+    stop: Option<RunStop>,
 }
 
 #[derive(Debug, Default)]
@@ -54,7 +57,24 @@ impl StreamLog {
             path: path.to_path_buf(),
             redactor,
             inner: Mutex::new(LogState::default()),
+            stop: None,
         }
+    }
+
+    /// Stop the run through `stop` when a write fails: stream records are evidence.
+    pub fn stopping(mut self, stop: RunStop) -> StreamLog {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// Keep the first write error, and stop the run with it.
+    fn failed(&self, state: &mut LogState, error: &std::io::Error) {
+        if let Some(stop) = &self.stop {
+            stop.write_failed(&self.path, error);
+        }
+        state
+            .error
+            .get_or_insert_with(|| format!("cannot write {}: {error}", self.path.display()));
     }
 
     /// Append one record (redacted). A write error is kept and reported by [`StreamLog::check`].
@@ -76,7 +96,7 @@ impl StreamLog {
             match File::create(&self.path) {
                 Ok(f) => state.writer = Some(BufWriter::new(f)),
                 Err(e) => {
-                    state.error = Some(format!("cannot create {}: {e}", self.path.display()));
+                    self.failed(&mut state, &e);
                     return;
                 }
             }
@@ -88,7 +108,7 @@ impl StreamLog {
             .transpose();
         match written {
             Ok(_) => state.written += 1,
-            Err(e) => state.error = Some(format!("cannot write {}: {e}", self.path.display())),
+            Err(e) => self.failed(&mut state, &e),
         }
     }
 
@@ -111,11 +131,14 @@ impl StreamLog {
         if let Some(error) = &state.error {
             return Err(std::io::Error::other(error.clone()));
         }
-        if let Some(w) = state.writer.as_mut() {
-            w.flush()?;
-            w.get_ref().sync_data()?;
+        let flushed = match state.writer.as_mut() {
+            Some(w) => w.flush().and_then(|()| w.get_ref().sync_data()),
+            None => Ok(()),
+        };
+        if let Err(e) = &flushed {
+            self.failed(&mut state, e);
         }
-        Ok(())
+        flushed
     }
 
     /// Check every recorded stream against the jobs' final states, per test.
@@ -371,6 +394,33 @@ mod tests {
             t.terminal("run_completed", state);
         }
         t.finish(None, 10)
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_failed_write_of_stream_records_stops_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STREAMS_FILE);
+        // Every write to /dev/full fails with "no space left on device".
+        std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+        let run = tokio_util::sync::CancellationToken::new();
+        let stop = RunStop::new(run.clone());
+        let log = StreamLog::new(&path, Redactor::default()).stopping(stop.clone());
+        let record = stream(&[&["1", "2", "3"]], Some("completed"));
+        // Buffered: the first write that reaches the disk is the one that fails.
+        for _ in 0..10_000 {
+            if run.is_cancelled() {
+                break;
+            }
+            log.record(&record);
+        }
+        if !run.is_cancelled() {
+            assert!(log.flush().is_err(), "the flush reaches the disk");
+        }
+        assert!(run.is_cancelled(), "the run is stopped");
+        let failure = stop.write_failure().expect("kept");
+        assert!(failure.contains(STREAMS_FILE), "{failure}");
+        assert!(failure.contains("No space left on device"), "{failure}");
     }
 
     fn check(records: &[StreamRecord], states: &[(&str, &str)]) -> StreamCheckSummary {

@@ -166,15 +166,52 @@ fn causes(e: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
-/// A short, single-line excerpt of a body for failure messages.
+/// A request for a URL with userinfo (`http://user:password@host/`), as curl and browsers send
+/// it: the userinfo leaves the URL and becomes a `Basic` `Authorization` header. Called before a
+/// step's own headers are set, so that an `Authorization` header written in the plan wins.
+pub fn request_with_userinfo(method: reqwest::Method, mut url: reqwest::Url) -> reqwest::Request {
+    let credentials = (!url.username().is_empty() || url.password().is_some()).then(|| {
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let user = decode(url.username());
+        let password = url.password().map(decode).unwrap_or_default();
+        // Clearing userinfo cannot fail on an http(s) URL, the only kind a step sends.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    });
+    let mut request = reqwest::Request::new(method, url);
+    if let Some(encoded) = credentials
+        && let Ok(mut value) = reqwest::header::HeaderValue::from_str(&format!("Basic {encoded}"))
+    {
+        value.set_sensitive(true);
+        request
+            .headers_mut()
+            .insert(reqwest::header::AUTHORIZATION, value);
+    }
+    request
+}
+
+/// The bytes of a body read past an excerpt's cut before redacting it, so that a secret that
+/// straddles the cut is found whole and redacted, never cut to a prefix that escapes redaction.
+const EXCERPT_SLACK: usize = 4096;
+
+/// A short, single-line excerpt of a body for failure messages, with the run's secrets redacted
+/// before it is cut.
 pub fn excerpt(body: &[u8], max: usize) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(max * 4)]);
+    let read = body.len().min(max * 4 + EXCERPT_SLACK);
+    let text = String::from_utf8_lossy(&body[..read]);
+    let text = crate::report::redact_stream::redact_process_text(&text);
     let mut out: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(max)
         .collect();
-    if text.chars().count() > max || body.len() > max * 4 {
+    if text.chars().count() > max || body.len() > read {
         out.push('…');
     }
     out.trim().to_string()
@@ -188,6 +225,21 @@ mod tests {
     fn excerpts_are_short_and_single_line() {
         assert_eq!(excerpt(b"queue\nfull", 50), "queue full");
         assert_eq!(excerpt(b"abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn userinfo_becomes_a_basic_header_and_leaves_the_url() {
+        let url = reqwest::Url::parse("http://ops:p%40ss%20word@127.0.0.1:8080/x?y=1").unwrap();
+        let request = request_with_userinfo(reqwest::Method::GET, url);
+        assert_eq!(request.url().as_str(), "http://127.0.0.1:8080/x?y=1");
+        // base64 of `ops:p@ss word`.
+        assert_eq!(
+            request.headers()[reqwest::header::AUTHORIZATION],
+            "Basic b3BzOnBAc3Mgd29yZA=="
+        );
+        let plain = reqwest::Url::parse("http://127.0.0.1/x").unwrap();
+        let request = request_with_userinfo(reqwest::Method::GET, plain);
+        assert!(request.headers().is_empty());
         assert_eq!(excerpt(&[0xff, b'a'], 10), "\u{fffd}a");
     }
 

@@ -131,7 +131,7 @@ impl SamplerTask {
         };
         let text = join(&target.base_url, &render(&probe.path)?);
         let url = reqwest::Url::parse(&text).map_err(|e| format!("invalid URL {text:?}: {e}"))?;
-        let mut request = reqwest::Request::new(wire_method(probe.method), url);
+        let mut request = crate::load::http::request_with_userinfo(wire_method(probe.method), url);
         let headers = request.headers_mut();
         for h in &target.headers {
             let value = match &h.value {

@@ -454,7 +454,7 @@ pub(super) fn build_request(
             reqwest::Url::parse(&text).map_err(|e| format!("invalid URL {text:?}: {e}"))?
         }
     };
-    let mut request = reqwest::Request::new(spec.method.clone(), url);
+    let mut request = crate::load::http::request_with_userinfo(spec.method.clone(), url);
     let headers = request.headers_mut();
     for h in target.headers.iter().chain(&spec.headers) {
         headers.insert(h.name.clone(), header_value(h, ctx)?);

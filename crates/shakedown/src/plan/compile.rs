@@ -41,6 +41,8 @@ pub(super) struct Compiler<'a> {
     pub warnings: Vec<Diagnostic>,
     /// Declared secrets by name.
     pub secrets: BTreeMap<String, SecretDecl>,
+    /// Passwords in the userinfo of target URLs, by name, for redaction.
+    pub url_passwords: BTreeMap<String, String>,
     /// Referenced secrets, with the first reference.
     pub secret_refs: BTreeMap<String, Range<usize>>,
     /// Declared target names.
@@ -104,6 +106,7 @@ pub fn compile(
         warnings: Vec::new(),
         secrets: BTreeMap::new(),
         secret_refs: BTreeMap::new(),
+        url_passwords: BTreeMap::new(),
         targets: BTreeSet::new(),
         rate_limit: None,
         request_limit: None,
@@ -488,7 +491,10 @@ limits = { duration = \"10m\", requests = 100000 }";
     /// [`MIN_SECRET_CHARS`] is an error whether referenced or not (it may still be interpolated
     /// as `${VAR}`), since it could not be redacted safely.
     fn secret_values(&mut self) -> Secrets {
-        let mut secrets = Secrets::default();
+        let mut secrets = Secrets {
+            url_passwords: std::mem::take(&mut self.url_passwords),
+            ..Secrets::default()
+        };
         let names: Vec<String> = self.secrets.keys().cloned().collect();
         for name in names {
             let Some(decl) = self.secrets.get(&name) else {

@@ -9,6 +9,7 @@ use toml::Spanned;
 
 use super::compile::{Compiler, is_plain_name, key_path};
 use super::diagnostics::Diagnostic;
+use super::interpolate::Text;
 use super::model::{HeaderTemplate, Method, Probe, StatusSet, Target};
 use super::raw::{RawPlanFile, RawTarget, Str};
 use super::raw_forms::{OrderedMap, ProbeForm, StatusForm};
@@ -159,7 +160,46 @@ impl Compiler<'_> {
             );
             return None;
         }
+        self.url_password(url, &text, name);
         Some(value.trim_end_matches('/').to_string())
+    }
+
+    /// Keep the password of a URL's userinfo for redaction (it is sent as a `Basic` header, which
+    /// a server may echo), and warn when the plan spells it out instead of reading a secret.
+    fn url_password(&mut self, url: &Str, text: &Text, name: &str) {
+        let Ok(parsed) = reqwest::Url::parse(text.value.trim()) else {
+            return;
+        };
+        let Some(password) = parsed.password() else {
+            return;
+        };
+        let decoded = percent_encoding::percent_decode_str(password)
+            .decode_utf8_lossy()
+            .into_owned();
+        self.url_passwords
+            .insert(format!("url_password_{name}"), decoded);
+        // The userinfo as written in the plan: between `://` and the first `@` before the path.
+        let raw = url.get_ref().as_str();
+        let after_scheme = raw.split_once("://").map_or(raw, |(_, rest)| rest);
+        let authority = after_scheme.split('/').next().unwrap_or_default();
+        let written = authority
+            .rsplit_once('@')
+            .and_then(|(userinfo, _)| userinfo.split_once(':'))
+            .is_some_and(|(_, password)| !password.contains("${"));
+        if written {
+            self.warnings.push(
+                Diagnostic::new(
+                    Some(text.span.clone()),
+                    format!("the url of target `{name}` spells out a password"),
+                )
+                .label("a password written in the plan")
+                .hint(format!(
+                    "declare it in [secrets] (e.g. {name}_password = {{ env = \"{}_PASSWORD\" }}) and write ${{{}_PASSWORD}} in its place: a plan is shared and sealed with the evidence, and only a secret is checked before the run",
+                    name.to_ascii_uppercase(),
+                    name.to_ascii_uppercase()
+                )),
+            );
+        }
     }
 
     /// Compile a headers table: names must be valid header names; values are templates.

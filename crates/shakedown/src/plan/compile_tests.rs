@@ -656,3 +656,45 @@ fn process_readiness_and_groups_compile() {
     let first = spec(r#"{ driver = "process", command = ["w"] }"#);
     assert!(matches!(first.ready, Readiness::FirstLine));
 }
+
+#[test]
+fn a_password_in_a_target_url_is_redacted_and_a_written_one_is_warned_about() {
+    let plan_for = |url: &str| {
+        format!(
+            "[plan]\nname = \"t\"\nlimits = {{ duration = \"1m\", requests = 100 }}\n\
+             [targets.api]\nurl = \"{url}\"\n"
+        )
+    };
+    // Spelled out in the plan: redacted, and a warning that says how to make it a secret.
+    let plan = ok(&plan_for("http://ops:w0rd%40spelled@127.0.0.1:9"));
+    assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+    assert!(
+        plan.warnings[0].contains("the url of target `api` spells out a password"),
+        "{}",
+        plan.warnings[0]
+    );
+    assert!(!plan.warnings[0].contains("w0rd"), "{}", plan.warnings[0]);
+    let redactor = crate::report::redact::Redactor::new(&plan.secrets);
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode("ops:w0rd@spelled");
+    let echoed = format!("authorization: Basic {basic}");
+    assert!(!redactor.redact(&echoed).contains(&basic[4..]), "{echoed}");
+    assert!(
+        !plan.redacted_source.contains("w0rd"),
+        "{}",
+        plan.redacted_source
+    );
+    // Read from the environment: redacted too, and no warning.
+    let plan = compile_with(
+        &plan_for("http://ops:${API_PASSWORD}@127.0.0.1:9"),
+        &[("API_PASSWORD", "from-the-env")],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    let redactor = crate::report::redact::Redactor::new(&plan.secrets);
+    assert!(
+        !redactor
+            .redact("body: from-the-env")
+            .contains("from-the-env")
+    );
+}

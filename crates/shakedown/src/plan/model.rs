@@ -132,6 +132,10 @@ impl Watch {
 pub struct Secrets {
     /// name -> (environment variable, value).
     pub values: BTreeMap<String, SecretValue>,
+    /// Passwords found in the userinfo of target URLs (`http://user:password@host`), by a name
+    /// such as `url_password_api`: redacted like secrets (a server may echo the `Basic` header
+    /// made from them), but not readable by templates.
+    pub url_passwords: BTreeMap<String, String>,
 }
 
 /// One secret: where it came from and its value.
@@ -151,6 +155,11 @@ impl fmt::Debug for Secrets {
                     .iter()
                     .map(|(k, v)| (k, format!("<redacted from ${}>", v.env))),
             )
+            .entries(
+                self.url_passwords
+                    .keys()
+                    .map(|k| (k, "<redacted from a target URL>".to_string())),
+            )
             .finish()
     }
 }
@@ -161,6 +170,7 @@ impl Secrets {
         self.values
             .values()
             .map(|v| v.value.as_str())
+            .chain(self.url_passwords.values().map(String::as_str))
             .filter(|v| !v.is_empty())
             .collect()
     }

@@ -157,7 +157,9 @@ raw_table! {
     /// A named service under test. Steps address it as `METHOD NAME:/path`.
     pub struct RawTarget as "[targets.NAME]" {
         /// Base URL, `http` or `https`, usually from the environment
-        /// (`"${API_URL:-http://127.0.0.1:8080}"`). A trailing slash is removed.
+        /// (`"${API_URL:-http://127.0.0.1:8080}"`). A trailing slash is removed. A userinfo
+        /// (`http://user:${API_PASSWORD}@host`) is sent as a `Basic` `Authorization` header
+        /// unless the request sets its own, and its password is redacted like a secret.
         url: Option<Str> = "string (URL)", Required;
         /// Headers sent with every request to this target, including probes; values are
         /// templates (usually `{{ secrets.NAME }}`).

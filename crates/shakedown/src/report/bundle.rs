@@ -17,6 +17,7 @@ use crate::report::export::{Exporter as _, exporters};
 use crate::report::html::HtmlExporter;
 use crate::report::model::Report;
 use crate::report::redact::Redactor;
+use crate::stop::RunStop;
 
 /// Makes temporary file names unique within this process; the process id makes them unique
 /// across processes sharing a directory.
@@ -26,6 +27,8 @@ static TEMP_SEQUENCE: AtomicU64 = AtomicU64::new(0);
 #[derive(Debug, Clone)]
 pub struct RunDir {
     path: PathBuf,
+    /// Where a failed write stops the run (None outside a run).
+    stop: Option<RunStop>,
 }
 
 impl RunDir {
@@ -34,7 +37,14 @@ impl RunDir {
         fs::create_dir_all(path)?;
         Ok(RunDir {
             path: path.to_path_buf(),
+            stop: None,
         })
+    }
+
+    /// Stop the run through `stop` when a write of a file fails: every file here is evidence.
+    pub fn stopping(mut self, stop: RunStop) -> RunDir {
+        self.stop = Some(stop);
+        self
     }
 
     /// The directory's path.
@@ -64,8 +74,27 @@ impl RunDir {
     /// redacted already. `name` must be a plain file name: no directories, no `..`.
     pub fn write_file(&self, name: &str, contents: &str) -> io::Result<()> {
         check_file_name(name)?;
-        write_atomically(&self.path, name, contents.as_bytes())
+        let written = write_atomically(&self.path, name, contents.as_bytes());
+        if let (Err(error), Some(stop)) = (&written, &self.stop) {
+            stop.write_failed(&self.path.join(name), error);
+        }
+        written
     }
+}
+
+/// The contents [`RunDir::write_reports`] gives the file `name` (`report.json`, `report.md`,
+/// `junit.xml`) for `report`, redacted the same way; None for another name. For printing a
+/// report whose file could not be written.
+pub fn render_report_file(
+    report: &Report,
+    redactor: &Redactor,
+    name: &str,
+) -> io::Result<Option<String>> {
+    let Some(exporter) = exporters().into_iter().find(|e| e.file_name() == name) else {
+        return Ok(None);
+    };
+    let redacted = redact_report(report, redactor)?;
+    Ok(Some(exporter.render(&redacted)))
 }
 
 /// The report with every string redacted, and whole values under credential-like keys replaced.

@@ -60,6 +60,7 @@ fn run_info() -> RunInfo {
         phase: Phase::Complete,
         interrupted: false,
         stop_reason: None,
+        write_failure: None,
         watch: None,
     }
 }

@@ -90,6 +90,31 @@ mod tests {
     }
 
     #[test]
+    fn a_run_stopped_by_a_failed_write_validates_and_is_aborted() {
+        let mut report = sample_report();
+        report.run.interrupted = true;
+        report.run.write_failure = Some(
+            "cannot write run/history.jsonl: No space left on device (os error 28); free space \
+             on the disk that holds the run directory, or choose another --out"
+                .into(),
+        );
+        report.decide();
+        let json: serde_json::Value =
+            serde_json::from_str(&JsonExporter.render(&report)).expect("report.json is JSON");
+        assert_eq!(errors(&json), Vec::<String>::new());
+        assert_eq!(json["verdict"], "ABORTED");
+        assert_eq!(json["exit_code"], 4);
+        // A report written before the field existed still parses and validates.
+        let mut older = rendered();
+        older["run"]
+            .as_object_mut()
+            .map(|o| o.remove("write_failure"));
+        assert_eq!(errors(&older), Vec::<String>::new());
+        let back: Report = serde_json::from_value(older).expect("an older report parses");
+        assert_eq!(back.run.write_failure, None);
+    }
+
+    #[test]
     fn a_wrong_verdict_string_fails_validation() {
         let mut json = rendered();
         json["verdict"] = "PASSED".into();
@@ -147,6 +172,12 @@ mod tests {
                 "start time that is not a date-time",
                 Box::new(|j| {
                     j["run"]["started_at"] = "yesterday".into();
+                }),
+            ),
+            (
+                "a failed write of evidence with a verdict other than ABORTED",
+                Box::new(|j| {
+                    j["run"]["write_failure"] = "cannot write history.jsonl: disk full".into();
                 }),
             ),
         ];

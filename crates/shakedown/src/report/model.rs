@@ -84,6 +84,11 @@ pub struct RunInfo {
     pub interrupted: bool,
     /// What stopped the run early, in plain words, when `interrupted`.
     pub stop_reason: Option<String>,
+    /// The first write of evidence that failed (the file, the OS error and the fix). It stopped
+    /// the run and makes the verdict ABORTED, since the evidence is incomplete. None when every
+    /// write succeeded (and in reports written before this field existed).
+    #[serde(default)]
+    pub write_failure: Option<String>,
     /// What the ledger's reads during the run did (`[settle.watch]`), once they stopped; absent
     /// when the watch is off or nothing is tracked.
     #[serde(default, skip_serializing_if = "Option::is_none")]

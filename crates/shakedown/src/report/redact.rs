@@ -127,8 +127,12 @@ impl Redactor {
     pub fn new(secrets: &Secrets) -> Redactor {
         let mut forms = Vec::new();
         let mut whole = Vec::new();
-        for (name, secret) in &secrets.values {
-            let value = &secret.value;
+        let named = secrets
+            .values
+            .iter()
+            .map(|(name, secret)| (name, &secret.value))
+            .chain(&secrets.url_passwords);
+        for (name, value) in named {
             let replacement = format!("[REDACTED:{name}]");
             if value.chars().count() < MIN_SECRET_CHARS {
                 if !value.is_empty() {

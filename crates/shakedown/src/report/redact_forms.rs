@@ -13,7 +13,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Bytes kept as they are by URL component encoding (RFC 3986's unreserved characters).
 const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -21,6 +21,28 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+/// The WHATWG URL standard's fragment percent-encode set: what a URL parser (the `url` crate,
+/// every browser) encodes in a fragment. Each set below adds to the one before; a URL written
+/// with a secret in it carries the secret in the form its part's set gives.
+const URL_FRAGMENT: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'<').add(b'>').add(b'`');
+/// The query percent-encode set.
+const URL_QUERY: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'<').add(b'>');
+/// The special-query percent-encode set (the query of an `http` or `https` URL).
+const URL_SPECIAL_QUERY: &AsciiSet = &URL_QUERY.add(b'\'');
+/// The path percent-encode set.
+const URL_PATH: &AsciiSet = &URL_QUERY.add(b'?').add(b'^').add(b'`').add(b'{').add(b'}');
+/// The userinfo percent-encode set.
+const URL_USERINFO: &AsciiSet = &URL_PATH
+    .add(b'/')
+    .add(b':')
+    .add(b';')
+    .add(b'=')
+    .add(b'@')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'|');
 
 /// Bytes kept as they are by `application/x-www-form-urlencoded` (where a space is `+`).
 const FORM: &AsciiSet = &NON_ALPHANUMERIC
@@ -46,9 +68,11 @@ pub fn forms(secret: &str) -> Vec<String> {
     add(json_ascii_escaped(secret, false));
     add(json_ascii_escaped(secret, true));
     add(debug_escaped(secret));
-    add(utf8_percent_encode(secret, COMPONENT).to_string());
-    add(form_encoded(secret));
-    add(html_escaped(secret));
+    for form in percent_forms(secret) {
+        add(form);
+    }
+    // As the HTML report escapes it.
+    add(crate::report::html_chart::esc(secret));
     for form in base64_forms(secret.as_bytes()) {
         add(form);
     }
@@ -95,27 +119,49 @@ fn unquote(quoted: &str) -> String {
         .to_string()
 }
 
+/// Percent-encoded as each part of a URL encodes it, as a URL component, and as a form, each with
+/// upper-case hex digits (as the standards write them) and lower-case ones (as some encoders do).
+fn percent_forms(secret: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let sets = [
+        URL_FRAGMENT,
+        URL_QUERY,
+        URL_SPECIAL_QUERY,
+        URL_PATH,
+        URL_USERINFO,
+        COMPONENT,
+    ];
+    let encoded = sets
+        .into_iter()
+        .map(|set| utf8_percent_encode(secret, set).to_string())
+        .chain([form_encoded(secret)]);
+    for form in encoded {
+        let lower = lower_hex(&form);
+        out.push(form);
+        out.push(lower);
+    }
+    out
+}
+
+/// `text` with the hex digits of every `%XX` in lower case.
+fn lower_hex(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let escape = rest.get(at..at + 3).unwrap_or(&rest[at..]);
+        out.push_str(&escape.to_ascii_lowercase());
+        rest = &rest[at + escape.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// As in a submitted form (`application/x-www-form-urlencoded`).
 fn form_encoded(secret: &str) -> String {
     utf8_percent_encode(secret, FORM)
         .to_string()
         .replace("%20", "+")
-}
-
-/// As escaped in HTML text or an attribute.
-fn html_escaped(secret: &str) -> String {
-    let mut out = String::with_capacity(secret.len());
-    for c in secret.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The base64 (standard and URL-safe) characters that encode `secret` at each of the three
@@ -175,6 +221,29 @@ mod tests {
         assert!(found(secret, &url), "{url}");
         assert!(found(secret, "a=1&note=pa%22ss%5Cw%C3%B6rd+1%262"));
         assert!(found(secret, "<td>pa&quot;ss\\wörd 1&amp;2</td>"));
+        assert!(found(secret, "a=1&note=pa%22ss%5cw%c3%b6rd+1%262"));
+    }
+
+    #[test]
+    fn a_secret_in_any_part_of_a_url_is_found_as_the_url_parser_wrote_it() {
+        let secret = "Qz\"Quote\\Back`{Slash}'Xü y";
+        for (part, url) in [
+            ("query", format!("http://h/x?q={secret}")),
+            // In the path of an http URL, `\` is read as `/`: a change, not an encoding.
+            ("path", format!("http://h/x/{}", secret.replace('\\', "-"))),
+            ("fragment", format!("http://h/x#{secret}")),
+        ] {
+            let parsed = reqwest::Url::parse(&url).expect("url").to_string();
+            let secret = if part == "path" {
+                secret.replace('\\', "-")
+            } else {
+                secret.to_string()
+            };
+            assert!(found(&secret, &parsed), "{part}: {parsed}");
+        }
+        let mut url = reqwest::Url::parse("http://h/").expect("url");
+        url.set_password(Some(secret)).expect("password");
+        assert!(found(secret, url.as_str()), "userinfo: {url}");
     }
 
     #[test]

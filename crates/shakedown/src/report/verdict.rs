@@ -3,9 +3,11 @@
 //! The verdict comes from [`Verdict::decide`] over the statuses of the required checks, the
 //! preflight targets (a target that failed preflight is a failed prerequisite of the whole run, so
 //! it counts as a required BLOCKED check) and `run.interrupted`. Optional checks never change
-//! it. The reasons say why in plain words, most important first: failed checks, blocked checks,
-//! preflight targets no check already explains, inconclusive checks, the interruption, and last,
-//! as notes, optional checks that did not pass.
+//! it. A failed write of evidence (`run.write_failure`) makes it ABORTED whatever the checks
+//! say: the evidence that would back any other verdict is incomplete. The reasons say why in
+//! plain words, most important first: the failed write, failed checks, blocked checks, preflight
+//! targets no check already explains, inconclusive checks, the interruption, and last, as notes,
+//! optional checks that did not pass.
 
 use crate::report::model::{CheckReport, Report, TargetCheck};
 use crate::status::{Status, Verdict};
@@ -22,10 +24,18 @@ impl Report {
             .clone()
             .map(|c| c.status)
             .chain(self.preflight.iter().filter_map(prerequisite_status));
-        self.verdict = Verdict::decide(statuses, self.run.interrupted);
+        self.verdict = match &self.run.write_failure {
+            Some(_) => Verdict::Aborted,
+            None => Verdict::decide(statuses, self.run.interrupted),
+        };
         self.exit_code = self.verdict.exit_code();
 
         let mut reasons = Vec::new();
+        if let Some(failure) = &self.run.write_failure {
+            reasons.push(format!(
+                "aborted: a write of evidence failed, so no verdict can be backed by it: {failure}"
+            ));
+        }
         for status in [Status::Fail, Status::Blocked] {
             reasons.extend(
                 required
@@ -46,7 +56,11 @@ impl Report {
                 .filter(|c| c.status == Status::Inconclusive)
                 .map(check_line),
         );
-        if self.run.interrupted {
+        let stopped_by_the_write = match (&self.run.write_failure, &self.run.stop_reason) {
+            (Some(failure), Some(why)) => why.contains(failure.as_str()),
+            _ => false,
+        };
+        if self.run.interrupted && !stopped_by_the_write {
             reasons.push(match self.run.stop_reason.as_deref() {
                 Some(why) if !why.trim().is_empty() => format!("run stopped early: {}", why.trim()),
                 _ => "run stopped early before it finished".to_string(),
@@ -280,6 +294,42 @@ mod tests {
         r.run.stop_reason = None;
         r.decide();
         assert_eq!(r.reasons, vec!["run stopped early before it finished"]);
+    }
+
+    #[test]
+    fn a_failed_write_of_evidence_is_aborted_whatever_the_checks_say() {
+        let failure = "cannot write run/history.jsonl: No space left on device (os error 28); \
+                       free space on the disk that holds the run directory, or choose another --out";
+        for status in [Status::Pass, Status::Fail, Status::Inconclusive] {
+            let mut r = report_with(vec![], vec![check("L1", status)]);
+            r.run.interrupted = true;
+            r.run.write_failure = Some(failure.into());
+            r.run.stop_reason = Some(format!(
+                "a write of evidence failed, so the run was stopped: {failure}"
+            ));
+            r.decide();
+            assert_eq!(r.verdict, Verdict::Aborted, "{status}");
+            assert_eq!(r.exit_code, 4);
+            assert!(r.reasons[0].starts_with("aborted: a write of evidence failed"));
+            assert!(r.reasons[0].ends_with(failure), "{:?}", r.reasons);
+            assert!(
+                !r.reasons.iter().any(|l| l.starts_with("run stopped early")),
+                "the stop is not said twice: {:?}",
+                r.reasons
+            );
+        }
+        // A safety stop came first: both are said.
+        let mut r = report_with(vec![], vec![check("L1", Status::Pass)]);
+        r.run.interrupted = true;
+        r.run.write_failure = Some(failure.into());
+        r.run.stop_reason = Some("stopped by the kill file STOP".into());
+        r.decide();
+        assert_eq!(r.verdict, Verdict::Aborted);
+        assert_eq!(r.reasons.len(), 2, "{:?}", r.reasons);
+        assert_eq!(
+            r.reasons[1],
+            "run stopped early: stopped by the kill file STOP"
+        );
     }
 
     #[test]

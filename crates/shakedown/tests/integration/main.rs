@@ -9,6 +9,7 @@ mod celery;
 mod check;
 mod demo;
 mod detection;
+mod disk_full;
 mod evidence;
 mod faults;
 mod hit;

@@ -24,6 +24,7 @@ use crate::faults::{Applied, Driver, DriverError, DriverFuture};
 use crate::plan::model::Plan;
 use crate::plan::model_faults::{ControlVerb, ProcessSpec, Readiness};
 use crate::report::redact::Redactor;
+use crate::stop::RunStop;
 
 /// How often readiness is polled.
 const READY_POLL: Duration = Duration::from_millis(100);
@@ -55,6 +56,8 @@ pub struct ProcessDriver {
     logs: PathBuf,
     redactor: Redactor,
     journal: Option<Arc<Journal>>,
+    /// Where a failed write of its logs stops the run (None outside a run).
+    stop: Option<RunStop>,
     state: Arc<Mutex<State>>,
     /// Serialises start/stop/restart so that two never interleave.
     ops: tokio::sync::Mutex<()>,
@@ -76,9 +79,16 @@ impl ProcessDriver {
             plan,
             logs,
             journal,
+            stop: None,
             state: Arc::new(Mutex::new(State::default())),
             ops: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Stop the run through `stop` when writing the logs fails: they are evidence.
+    pub fn stopping(mut self, stop: Option<RunStop>) -> ProcessDriver {
+        self.stop = stop;
+        self
     }
 
     fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
@@ -111,8 +121,8 @@ impl ProcessDriver {
             .append(true)
             .open(&path)
             .and_then(|mut f| writeln!(f, "{line}"));
-        if let Err(e) = written {
-            tracing::debug!(error = %e, "cannot write {}", path.display());
+        if let (Err(e), Some(stop)) = (written, &self.stop) {
+            stop.write_failed(&path, &e);
         }
     }
 
@@ -216,12 +226,21 @@ impl ProcessDriver {
             Readiness::Log(regex) => Some(regex.clone()),
             _ => None,
         };
+        let stop = self.stop.clone();
         tokio::spawn(async move {
             let mut lines = BufReader::new(stream).lines();
+            // After a failed write the lines are still read, so that the process never blocks
+            // on a full pipe, but no longer written.
+            let failed = |e: std::io::Error| {
+                if let Some(stop) = &stop {
+                    stop.write_failed(&logs, &e);
+                }
+            };
             let mut file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&logs)
+                .map_err(failed)
                 .ok();
             while let Ok(Some(line)) = lines.next_line().await {
                 let redacted = redactor.redact(&line);
@@ -237,8 +256,11 @@ impl ProcessDriver {
                     }
                     s.tail.push(name, &redacted);
                 }
-                if let Some(f) = file.as_mut() {
-                    let _ = writeln!(f, "{redacted}");
+                if let Some(f) = file.as_mut()
+                    && let Err(e) = writeln!(f, "{redacted}")
+                {
+                    failed(e);
+                    file = None;
                 }
             }
         });
