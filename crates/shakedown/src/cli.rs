@@ -13,6 +13,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
+use crate::cli_attest::RunSigner;
 use crate::engine::{self, RunOptions};
 use crate::plan::model::Plan;
 use crate::status::EXIT_ERROR;
@@ -117,6 +118,17 @@ pub struct RunFlags {
     /// Stop the run, reverting every fault, when this file appears.
     #[arg(long, value_name = "PATH")]
     pub kill_file: Option<PathBuf>,
+    /// Sign the verdict: after the bundle is sealed, write attestation.json, a DSSE envelope
+    /// around an in-toto statement of the verdict, the checks and manifest.json's SHA-256.
+    /// KEY is an Ed25519 private key in PKCS#8 (PEM, as `openssl genpkey -algorithm ed25519`
+    /// writes, or DER): a file path, or env:NAME for a PEM in an environment variable. A key
+    /// that cannot be used stops the run before it starts (exit 2).
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<String>,
+    /// What the signed verdict is about, NAME@sha256:DIGEST (e.g. the image deployed to the
+    /// system under test), repeatable. Only with --sign; default: the run's sealed plan.toml.
+    #[arg(long = "subject", value_name = "NAME@sha256:DIGEST")]
+    pub subjects: Vec<String>,
     /// Worker threads of the runtime that sends the load (default: one per core, or half the
     /// cores, at least one, when every target is on this machine and needs cores too).
     #[arg(long, value_name = "N")]
@@ -232,6 +244,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Run(args) => {
             let plan = load_plan(&args.plan)?;
+            let signer = RunSigner::from_flags(args.run.sign.as_deref(), &args.run.subjects)?;
             if !output.quiet {
                 print_warnings(&plan);
             }
@@ -247,18 +260,20 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let options = run_options(&plan, &args.run, &output)?;
             let targets = plan.targets.values().map(|t| t.base_url.as_str());
             let workers = Workers::choose(args.run.threads, targets);
-            runtime(workers)?.block_on(run_plan(Arc::new(plan), options, &output))
+            runtime(workers)?.block_on(run_plan(Arc::new(plan), options, &output, signer.as_ref()))
         }
         // The demo's targets are the bundled testbed, on this machine.
-        Command::Demo(args) => runtime(Workers::choose(args.run.threads, ["http://127.0.0.1/"]))?
-            .block_on(async {
+        Command::Demo(args) => {
+            let signer = RunSigner::from_flags(args.run.sign.as_deref(), &args.run.subjects)?;
+            runtime(Workers::choose(args.run.threads, ["http://127.0.0.1/"]))?.block_on(async {
                 let demo = crate::demo::Demo::start(&args.defects, args.workers).await?;
                 let plan = demo.plan()?;
                 let options = run_options(&plan, &args.run, &output)?;
-                let result = run_plan(Arc::new(plan), options, &output).await;
+                let result = run_plan(Arc::new(plan), options, &output, signer.as_ref()).await;
                 demo.stop().await;
                 result
-            }),
+            })
+        }
         Command::VerifyBundle(args) => {
             crate::cli_evidence::verify_bundle(&args, output.format == Format::Json)
         }
@@ -361,17 +376,26 @@ fn check_only(plan: &Plan, only: Option<&[String]>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Run a plan with Ctrl-C and SIGTERM wired to cancellation, print the summary, and return the
-/// verdict's exit code. After a failed write of evidence the report files on disk may be stale,
-/// so `--format json` and `markdown` print the final report rendered from memory.
-async fn run_plan(plan: Arc<Plan>, options: RunOptions, output: &OutputArgs) -> anyhow::Result<u8> {
+/// Run a plan with Ctrl-C and SIGTERM wired to cancellation, sign the sealed bundle when
+/// `signer` is given, print the summary, and return the verdict's exit code. After a failed
+/// write of evidence the report files on disk may be stale, so `--format json` and `markdown`
+/// print the final report rendered from memory.
+async fn run_plan(
+    plan: Arc<Plan>,
+    options: RunOptions,
+    output: &OutputArgs,
+    signer: Option<&RunSigner>,
+) -> anyhow::Result<u8> {
     install_redactor(&plan);
     let redactor = crate::report::redact::Redactor::new(&plan.secrets);
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(cancel_on_signal(cancel.clone()));
-    let result = engine::run(plan, options, cancel).await;
+    let result = engine::run(Arc::clone(&plan), options, cancel).await;
     signals.abort();
     let result = result?;
+    if let Some(signer) = signer {
+        sign_run(&plan, &result, signer, output)?;
+    }
     let file = |name: &str| -> anyhow::Result<String> {
         if result.report.run.write_failure.is_some()
             && let Some(text) =
@@ -393,6 +417,40 @@ async fn run_plan(plan: Arc<Plan>, options: RunOptions, output: &OutputArgs) -> 
         crate::report::redact_stream::redact_process_text(text.trim_end())
     );
     Ok(result.report.exit_code)
+}
+
+/// Write the sealed run's `attestation.json`. A run that cannot be signed is an error (exit 2):
+/// a deploy step waiting for the signed verdict would otherwise find none and not know why.
+fn sign_run(
+    plan: &Plan,
+    result: &engine::RunResult,
+    signer: &RunSigner,
+    output: &OutputArgs,
+) -> anyhow::Result<()> {
+    let redactor = crate::report::redact::Redactor::new(&plan.secrets);
+    let statement =
+        crate::report::attest::sign(&result.dir, &signer.key, &signer.subjects, &redactor)
+            .with_context(|| {
+                format!(
+                    "the run ended {} but its bundle {} could not be signed",
+                    result.report.verdict,
+                    result.dir.display()
+                )
+            })?;
+    if !output.quiet {
+        let subjects: Vec<String> = statement.subject.iter().map(ToString::to_string).collect();
+        eprintln!(
+            "signed: {} ({} for {}, key {})",
+            result
+                .dir
+                .join(crate::report::attest::ATTESTATION)
+                .display(),
+            statement.predicate.shakedown.verdict,
+            subjects.join(", "),
+            crate::report::dsse::key_id(&signer.key.verifying_key())
+        );
+    }
+    Ok(())
 }
 
 /// Cancel the run on the first Ctrl-C or SIGTERM. The engine then stops the load, reverts

@@ -19,6 +19,18 @@ use crate::report::model::Report;
 pub struct VerifyBundleArgs {
     /// The run directory (it holds `manifest.json`).
     pub dir: PathBuf,
+    /// Also check the signed verdict, `attestation.json`, with this Ed25519 public key (PEM
+    /// SubjectPublicKeyInfo, as `openssl pkey -pubout` writes, or DER): its signature, and that
+    /// it signs this bundle's manifest.json. Exit 1 if it is missing or does not hold.
+    #[arg(long, value_name = "PUBKEY")]
+    pub key: Option<PathBuf>,
+    /// With --key: exit 1 unless the signed verdict is GO (what a deploy step asks).
+    #[arg(long, requires = "key")]
+    pub require_go: bool,
+    /// With --key: exit 1 unless a signed subject has this SHA-256 (64 hex digits, with or
+    /// without `sha256:`), e.g. the digest of the image about to be promoted.
+    #[arg(long, requires = "key", value_name = "DIGEST")]
+    pub subject_digest: Option<String>,
 }
 
 /// Arguments of `diff`.
@@ -47,11 +59,30 @@ pub struct ReportArgs {
     pub out: Option<PathBuf>,
 }
 
-/// `shakedown verify-bundle DIR`: the findings on stdout (JSON when `json`), exit 0 if intact,
-/// 1 if anything was edited, removed or added.
+/// `shakedown verify-bundle DIR [--key PUBKEY]`: the findings on stdout (JSON when `json`),
+/// exit 0 if intact (and, with a key, signed and accepted), 1 if anything was edited, removed or
+/// added, or the attestation is missing, does not verify, or is refused by a policy flag.
 pub fn verify_bundle(args: &VerifyBundleArgs, json: bool) -> anyhow::Result<u8> {
+    // Usage errors first: a bad key or digest is exit 2, before anything is read.
+    let key = args
+        .key
+        .as_deref()
+        .map(crate::cli_attest::verifying_key)
+        .transpose()?;
+    let digest = args
+        .subject_digest
+        .as_deref()
+        .map(|d| {
+            crate::report::attest::parse_sha256(d)
+                .map_err(|e| anyhow::anyhow!("--subject-digest: {e}"))
+        })
+        .transpose()?;
     let v = manifest::verify(&args.dir)
         .with_context(|| format!("cannot check {}", args.dir.display()))?;
+    let attestation = key.as_ref().map(|key| {
+        crate::cli_attest::check_attestation(&args.dir, key, args.require_go, digest.as_deref())
+    });
+    let accepted = v.intact() && attestation.as_ref().is_none_or(|a| a.accepted());
     if json {
         let findings: Vec<String> = v.findings.iter().map(ToString::to_string).collect();
         let out = serde_json::json!({
@@ -60,6 +91,8 @@ pub fn verify_bundle(args: &VerifyBundleArgs, json: bool) -> anyhow::Result<u8> 
             "verified": v.verified,
             "findings": findings,
             "manifest": v.manifest,
+            "attestation": attestation,
+            "accepted": accepted,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else if v.intact() {
@@ -87,7 +120,40 @@ pub fn verify_bundle(args: &VerifyBundleArgs, json: bool) -> anyhow::Result<u8> 
             println!("  {finding}");
         }
     }
-    Ok(if v.intact() { 0 } else { 1 })
+    if !json {
+        match &attestation {
+            Some(check) => print_attestation(check),
+            None if args.dir.join(crate::report::attest::ATTESTATION).exists() => println!(
+                "{} present, not checked: give --key PUBKEY to check the signed verdict",
+                crate::report::attest::ATTESTATION
+            ),
+            None => {}
+        }
+    }
+    Ok(if accepted { 0 } else { 1 })
+}
+
+fn print_attestation(check: &crate::cli_attest::AttestationCheck) {
+    let file = crate::report::attest::ATTESTATION;
+    match &check.error {
+        Some(error) => println!("attestation NOT valid: {error}"),
+        None => {
+            println!(
+                "attestation valid: {file} is signed by key {} and signs this manifest.json",
+                check.keyid
+            );
+            println!(
+                "  verdict signed: {}",
+                check.verdict.as_deref().unwrap_or("none")
+            );
+            for subject in &check.subjects {
+                println!("  subject: {subject}");
+            }
+        }
+    }
+    for refusal in &check.refused {
+        println!("refused: {refusal}");
+    }
 }
 
 /// Read a report from a run directory or a `report.json` path.

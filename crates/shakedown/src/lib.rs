@@ -14,6 +14,7 @@
 //! - [`cli`]: argument parsing and the mapping of results to exit codes.
 
 pub mod cli;
+pub mod cli_attest;
 pub mod cli_check;
 pub mod cli_evidence;
 pub mod cli_faults;

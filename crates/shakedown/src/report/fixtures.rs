@@ -289,3 +289,23 @@ pub fn sample_report() -> Report {
     report.decide();
     report
 }
+
+/// A sealed run directory in `dir`: the sample report as `report.json`, a plan, and
+/// `manifest.json` with the report's verdict.
+pub fn sealed_bundle(dir: &std::path::Path) {
+    let report = sample_report();
+    let run = crate::report::bundle::RunDir::create(dir).expect("run directory");
+    let json = serde_json::to_string_pretty(&report).expect("report serialised");
+    run.write_file("report.json", &json)
+        .expect("report written");
+    run.write_file("plan.toml", "[plan]\nname = \"testbed-demo\"\n")
+        .expect("plan written");
+    let info = crate::report::manifest::SealInfo {
+        run_id: Some(report.run.id.clone()),
+        started_at: report.run.started_at.clone(),
+        finished_at: report.run.finished_at.clone().unwrap_or_default(),
+        verdict: Some(report.verdict.to_string()),
+        include_hostname: false,
+    };
+    crate::report::manifest::seal(&run, &info).expect("sealed");
+}

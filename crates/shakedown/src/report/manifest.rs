@@ -5,8 +5,9 @@
 //! The manifest also seals itself: its `seal` field is the SHA-256 of the manifest's own bytes
 //! with that field's value set to zeros, so that editing any byte of the manifest (a time, the
 //! tool version) is caught as surely as editing a report. This is integrity, not authenticity:
-//! anyone who can write the directory can recompute every hash, so an auditor who needs to know
-//! *who* sealed it signs `manifest.json` with their own tooling.
+//! anyone who can write the directory can recompute every hash. Who sealed it is what
+//! `run --sign` adds: `attestation.json` beside the manifest, signing its SHA-256
+//! (`report::attest`), which is why sealing and verification leave that one file out.
 //!
 //! [`verify`] checks a directory against its manifest and lists every edited, missing or extra
 //! file; `shakedown verify-bundle DIR` prints that list.
@@ -26,6 +27,9 @@ use crate::report::model::ToolInfo;
 pub const MANIFEST: &str = "manifest.json";
 /// The manifest format's version; bump it on any incompatible change.
 pub const MANIFEST_VERSION: u32 = 1;
+/// The signed verdict's file name, beside the manifest. It signs the manifest, so the manifest
+/// cannot list it: sealing and verification leave it out (see `report::attest`).
+pub const ATTESTATION: &str = "attestation.json";
 /// The name of the effective plan in the run directory, whose hash the manifest repeats.
 const EFFECTIVE_PLAN: &str = "plan.toml";
 /// The `seal` value while the seal itself is computed.
@@ -172,7 +176,7 @@ pub fn hash_file(path: &Path) -> io::Result<(u64, String)> {
     Ok((total, hex::encode(hasher.finalize())))
 }
 
-/// Every regular file under `dir` except the manifest, with its hash, sorted by path.
+/// Every regular file under `dir` except the manifest and the attestation, with its hash, sorted by path.
 /// Anything that is not a regular file or a directory (a symlink, a socket) is listed with an
 /// empty hash, so that verification reports it rather than following it.
 fn scan(dir: &Path) -> Result<Vec<FileEntry>, ManifestError> {
@@ -198,7 +202,7 @@ fn scan(dir: &Path) -> Result<Vec<FileEntry>, ManifestError> {
             let name = rel_name(&rel);
             if kind.is_dir() {
                 pending.push(rel);
-            } else if name == MANIFEST {
+            } else if name == MANIFEST || name == ATTESTATION {
                 continue;
             } else if kind.is_file() {
                 let (bytes, sha256) =

@@ -4,17 +4,19 @@
 //! verdict and reasons; the exporters behind [`export::Exporter`] only render it; [`bundle`]
 //! writes them, redacted and atomically, into the run directory.
 
+pub mod attest;
 pub mod bundle;
 pub mod diff;
 mod diff_markdown;
 #[cfg(test)]
 mod diff_tests;
+pub mod dsse;
 pub mod evidence;
 pub mod export;
 pub mod fault;
 pub mod fault_windows;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 pub mod html;
 pub mod html_chart;
 mod html_fault;

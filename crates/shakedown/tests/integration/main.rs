@@ -3,6 +3,7 @@
 //! loopback sockets.
 
 mod artifacts;
+mod attest;
 mod bad_targets;
 mod celery;
 mod check;
