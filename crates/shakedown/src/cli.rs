@@ -245,6 +245,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => {
             let plan = load_plan(&args.plan)?;
             let signer = RunSigner::from_flags(args.run.sign.as_deref(), &args.run.subjects)?;
+            forget_signing_key_variable(args.run.sign.as_deref());
             if !output.quiet {
                 print_warnings(&plan);
             }
@@ -265,6 +266,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         // The demo's targets are the bundled testbed, on this machine.
         Command::Demo(args) => {
             let signer = RunSigner::from_flags(args.run.sign.as_deref(), &args.run.subjects)?;
+            forget_signing_key_variable(args.run.sign.as_deref());
             runtime(Workers::choose(args.run.threads, ["http://127.0.0.1/"]))?.block_on(async {
                 let demo = crate::demo::Demo::start(&args.defects, args.workers).await?;
                 let plan = demo.plan()?;
@@ -285,6 +287,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             crate::cli_hit::hit(&args, !output.no_progress && !output.quiet && !args.json)
         }
         Command::Testbed(_) | Command::Guard(_) => Ok(EXIT_ERROR),
+    }
+}
+
+/// With `--sign env:NAME`, remove NAME from shakedown's environment once the key is read, so
+/// that no process it starts (a process target, an exec fault's command) inherits the key.
+#[allow(unsafe_code)]
+fn forget_signing_key_variable(sign: Option<&str>) {
+    if let Some(name) = sign.and_then(|s| s.strip_prefix("env:")) {
+        // SAFETY: called before the runtime is built, while this process runs on one thread,
+        // so nothing reads the environment at the same time.
+        unsafe { std::env::remove_var(name) };
     }
 }
 
