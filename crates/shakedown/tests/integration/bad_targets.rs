@@ -68,11 +68,17 @@ fn garbage_speaking_target_is_blocked_not_hung() {
 }
 
 #[test]
-fn body_larger_than_the_cap_fails_the_step() {
+fn body_larger_than_the_cap_fails_a_step_that_reads_it_and_is_counted_where_none_does() {
     // 256 MiB: far over the cap; reading it whole would show in the failure's timing and memory.
-    let server = RawServer::start(Behaviour::HugeBody { size: 256 << 20 });
+    let size: u64 = 256 << 20;
+    let server = RawServer::start(Behaviour::HugeBody { size });
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(dir.path(), &one_step_plan(&server.url(), "/big"));
+    // A step whose check reads the body: it is held up to the cap, and over it is a failure.
+    let reads = one_step_plan(&server.url(), "/big").replace(
+        r#"request = "GET api:/big" }"#,
+        r#"request = "GET api:/big", expect = { body_contains = ["x"] } }"#,
+    );
+    let plan = write_plan(dir.path(), &reads);
     let out = run_plan(&plan, &dir.path().join("run"), &[], Duration::from_secs(60));
     assert_eq!(
         out.code, 1,
@@ -85,4 +91,22 @@ fn body_larger_than_the_cap_fails_the_step() {
     assert_eq!(check["metrics"]["failures"], 2);
     let clusters = check["metrics"]["error_clusters"].to_string();
     assert!(clusters.contains("cap"), "{clusters}");
+    // The same body where no check reads it: counted as it arrives and dropped, not a failure.
+    let counted = tempfile::tempdir().unwrap();
+    let plan = write_plan(counted.path(), &one_step_plan(&server.url(), "/big"));
+    let out = run_plan(
+        &plan,
+        &counted.path().join("run"),
+        &[],
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        out.code, 0,
+        "GO; stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    let report = report_json(&counted.path().join("run"));
+    let metrics = &report["checks"][0]["metrics"];
+    assert_eq!(metrics["failures"], 0, "{metrics}");
+    assert_eq!(metrics["bytes_received"], 2 * size, "{metrics}");
 }
