@@ -42,7 +42,8 @@ pub struct HitArgs {
     /// How long to send, e.g. 10s or 1m (default 10s unless -n is given).
     #[arg(short = 'd', long)]
     pub duration: Option<String>,
-    /// Send exactly this many requests, then stop.
+    /// Send exactly this many requests, then stop. With -d too, only with --rate (the schedule
+    /// of N sends within -d).
     #[arg(short = 'n', long = "requests")]
     pub requests: Option<u64>,
     /// The open model: send this many requests per second on a fixed schedule, timing each from
@@ -235,6 +236,15 @@ pub fn plan_text(args: &HitArgs) -> anyhow::Result<(String, HitSecrets)> {
     let path = secrets.path_and_query(&url)?;
     if args.connections == 0 {
         anyhow::bail!("-c must be at least 1");
+    }
+    if args.rate.is_none() && args.requests.is_some() && args.duration.is_some() {
+        // Each would be the end of a closed-model run, and neither could be kept exactly if the
+        // other came first.
+        anyhow::bail!(
+            "-n and -d together need --rate: without it, -n ends the run after exactly N requests \
+             and -d after exactly that long; give one of them, or add --rate to send N requests \
+             on a schedule within -d"
+        );
     }
     if args.connections > MAX_CONCURRENCY {
         anyhow::bail!(

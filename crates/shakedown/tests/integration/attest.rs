@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::run::{Outcome, finish, health_plan, run_plan, run_plan_env, shakedown, write_plan};
+use crate::run::{
+    Outcome, files, finish, health_plan, run_plan, run_plan_env, shakedown, write_plan,
+};
 use crate::support::stack::{Stack, StackOptions};
 
 /// The image the run gated, as a deploy pipeline would name it.
@@ -86,24 +88,6 @@ fn verify_with(run: &Path, public: &Path, extra: &[&str]) -> Outcome {
         .arg(public)
         .args(extra);
     finish(command, Duration::from_secs(60))
-}
-
-/// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(d) = pending.pop() {
-        for entry in std::fs::read_dir(&d).expect("readable").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// Change one byte in the middle of `bytes` (to another byte of the same class, so that base64

@@ -13,7 +13,6 @@ use std::time::Duration;
 use crate::faults::proc_state;
 use crate::run::{shakedown, wait_exit, write_plan};
 use crate::support::stack::{Stack, StackOptions};
-use crate::support::wait_for;
 
 const PASSWORD: &str = "pw-disk-full-test";
 
@@ -144,16 +143,7 @@ fn a_full_disk_mid_run_aborts_and_reverts_the_fault() {
     let stdout = collect(child.stdout.take().expect("stdout"));
     let stderr = collect(child.stderr.take().expect("stderr"));
 
-    wait_for(
-        "the pause to be applied",
-        Duration::from_secs(60),
-        Duration::from_millis(50),
-        || {
-            let events = std::fs::read_to_string(run_dir.join("faults.jsonl")).ok()?;
-            events.contains("\"applied\"").then_some(())
-        },
-    );
-    assert_eq!(proc_state(worker), Some('T'), "the worker is frozen");
+    crate::faults::wait_until_paused(&run_dir, worker);
     let filled = disk.fill();
     assert!(filled > 0, "the run left room on the disk to fill");
 

@@ -14,8 +14,8 @@ use nix::unistd::Pid;
 
 use crate::hostile::{Behaviour, RawServer};
 use crate::run::{
-    Outcome, assert_schema_valid, finish, health_plan, report_json, run_plan, shakedown, spawn_run,
-    wait_exit, wait_until_running, write_plan,
+    Outcome, assert_schema_valid, files, finish, health_plan, report_json, run_plan, shakedown,
+    spawn_run, wait_exit, wait_until_running, write_plan,
 };
 use crate::support::stack::{Stack, StackOptions};
 
@@ -150,24 +150,6 @@ fn scan(text: &str, where_: &str, rows: &mut Vec<(String, String, String, usize)
             rows.push((where_.to_string(), secret.to_string(), encoding, count));
         }
     }
-}
-
-/// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(d) = pending.pop() {
-        for entry in std::fs::read_dir(&d).expect("readable").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn verify_bundle(dir: &Path) -> Outcome {

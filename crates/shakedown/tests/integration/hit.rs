@@ -99,6 +99,19 @@ fn connections_over_the_cap_are_refused_before_anything_runs() {
 }
 
 #[test]
+fn n_and_d_together_without_a_rate_are_refused_naming_the_choice() {
+    let url = format!("http://127.0.0.1:{}/", closed_port());
+    let outcome = hit(&[url.as_str(), "-n", "10", "-d", "5s"]);
+    assert_eq!(outcome.code, 2, "stderr:\n{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("-n and -d together need --rate"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(outcome.stdout.is_empty(), "{}", outcome.stdout);
+}
+
+#[test]
 fn a_run_where_no_request_succeeds_exits_1_without_thresholds() {
     // Two runs of 5 and 3 requests, each after one preflight request.
     let url = http1_only_server(10, "503 Service Unavailable");

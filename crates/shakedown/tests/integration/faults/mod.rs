@@ -27,3 +27,18 @@ pub fn proc_state(pid: u32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat.rsplit_once(')')?.1.trim_start().chars().next()
 }
+
+/// Wait until the run in `run_dir` has journaled its pause as applied, and check that the
+/// paused process `pid` is frozen (state `T`).
+pub fn wait_until_paused(run_dir: &Path, pid: u32) {
+    crate::support::wait_for(
+        "the pause to be applied",
+        std::time::Duration::from_secs(60),
+        std::time::Duration::from_millis(50),
+        || {
+            let events = std::fs::read_to_string(run_dir.join("faults.jsonl")).ok()?;
+            events.contains("\"applied\"").then_some(())
+        },
+    );
+    assert_eq!(proc_state(pid), Some('T'), "the paused process is frozen");
+}

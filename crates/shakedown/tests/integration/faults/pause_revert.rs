@@ -59,16 +59,7 @@ fn start_paused(dir: &Path, api: &str, worker_pid: u32) -> (Child, PathBuf) {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn shakedown");
-    wait_for(
-        "the pause to be applied",
-        Duration::from_secs(60),
-        Duration::from_millis(50),
-        || {
-            let events = std::fs::read_to_string(run_dir.join("faults.jsonl")).ok()?;
-            events.contains("\"applied\"").then_some(())
-        },
-    );
-    assert_eq!(proc_state(worker_pid), Some('T'), "the worker is frozen");
+    super::wait_until_paused(&run_dir, worker_pid);
     (child, run_dir)
 }
 
