@@ -14,7 +14,7 @@
 # work the rates move from run to run, and the CPU time per GiB is the steadier figure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p shakedown --example proxy_throughput
+cargo build --release -q -p shakedown-proxy --example proxy_throughput
 line=$(target/release/examples/proxy_throughput)
 echo "$line"
 case "$line" in *'"pass":true'*) ;; *) exit 1 ;; esac

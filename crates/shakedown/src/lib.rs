@@ -8,7 +8,6 @@
 //! - [`load`] and [`metrics`]: virtual users, executors, and mergeable histograms;
 //! - [`ledger`]: the history of tracked work, settle, and classification;
 //! - [`report`]: the one report model and its exporters;
-//! - [`proxy`]: the embedded fault proxy and its toxics (network faults between services);
 //! - [`engine`]: the phases of a run, the only place that knows their order, and [`stop`]: why
 //!   a run stopped early (a safety rule or a failed write of evidence);
 //! - [`cli`]: argument parsing and the mapping of results to exit codes.
@@ -29,7 +28,6 @@ pub mod load;
 pub mod metrics;
 pub mod plan;
 pub mod probes;
-pub mod proxy;
 pub mod report;
 pub mod status;
 pub mod stop;

@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 use crate::plan::model::Plan;
 use crate::plan::model_proxy::{ProxySpec, bind_addresses};
-use crate::proxy::{Proxy, ProxyConfig, probe_upstream};
 use crate::report::model::TargetCheck;
 use crate::report::redact::Redactor;
 use crate::status::Status;
+use shakedown_proxy::{Proxy, ProxyConfig, probe_upstream};
 
 /// The running proxies of a run, by name.
 #[derive(Debug, Default)]

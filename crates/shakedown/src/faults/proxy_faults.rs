@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::undo::{CustomRevert, GUARD_SLACK, Undo};
 use super::{Applied, DriverError};
 use crate::plan::model_proxy::check_name;
-use crate::proxy::{Proxy, ProxyError, ToxicSpec};
+use shakedown_proxy::{Proxy, ProxyError, ToxicSpec};
 
 /// The running proxies of a run, by name.
 pub type Proxies = Arc<BTreeMap<String, Arc<Proxy>>>;

@@ -12,7 +12,7 @@ use super::duration::parse_duration;
 use super::model_faults::FaultAction;
 use super::raw::Str;
 use super::raw_proxy::ToxicForm;
-use crate::proxy::toxics::{self, Direction, KindInfo, ParamType, ParamValue, ToxicSpec};
+use shakedown_proxy::toxics::{self, Direction, KindInfo, ParamType, ParamValue, ToxicSpec};
 
 /// Keys every toxic table takes besides its kind's parameters.
 const COMMON: &[&str] = &["kind", "direction", "toxicity"];
@@ -287,7 +287,7 @@ mod tests {
 
     use crate::plan::model_faults::FaultAction;
     use crate::plan::{Diagnostic, compile_str};
-    use crate::proxy::{Direction, Toxic};
+    use shakedown_proxy::{Direction, Toxic};
 
     fn plan(entry: &str) -> String {
         format!(

@@ -321,7 +321,7 @@ pub enum FaultAction {
         /// The proxy (`[proxies.NAME]`).
         proxy: String,
         /// The toxic; the runner names it after the fault and sets the proxy's own TTL.
-        spec: crate::proxy::ToxicSpec,
+        spec: shakedown_proxy::ToxicSpec,
         /// How long it lasts.
         ttl: Duration,
     },

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use shakedown::proxy::toxics::{Bandwidth, Latency};
-use shakedown::proxy::{ProxyError, Toxic, ToxicEnd, ToxicSpec};
+use shakedown_proxy::toxics::{Bandwidth, Latency};
+use shakedown_proxy::{ProxyError, Toxic, ToxicEnd, ToxicSpec};
 use tokio::io::AsyncReadExt as _;
 
 use super::*;
@@ -57,7 +57,7 @@ async fn removal_under_200_streaming_connections_returns_in_time_100_times() {
                 }),
                 TTL,
             )
-            .direction(shakedown::proxy::Direction::Both)
+            .direction(shakedown_proxy::Direction::Both)
         } else {
             ToxicSpec::new(Toxic::Bandwidth(Bandwidth { rate: 64 * 1024 }), TTL)
         };

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use shakedown::proxy::Direction;
-use shakedown::proxy::toxics::{Latency, Timeout};
+use shakedown_proxy::Direction;
+use shakedown_proxy::toxics::{Latency, Timeout};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::*;
@@ -130,7 +130,7 @@ async fn an_upstream_that_is_down_closes_the_client_and_is_counted() {
         .and_then(|l| l.local_addr())
         .expect("a free port");
     let proxy = proxy(addr, 32);
-    let err = shakedown::proxy::probe_upstream(&addr.to_string(), HANG)
+    let err = shakedown_proxy::probe_upstream(&addr.to_string(), HANG)
         .await
         .expect_err("nothing listens");
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);

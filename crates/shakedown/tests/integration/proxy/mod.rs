@@ -17,7 +17,7 @@ mod toxics;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use shakedown::proxy::{Proxy, ProxyConfig, ProxyStats, Toxic, ToxicSpec};
+use shakedown_proxy::{Proxy, ProxyConfig, ProxyStats, Toxic, ToxicSpec};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;

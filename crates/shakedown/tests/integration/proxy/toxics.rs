@@ -3,10 +3,10 @@
 use std::io::ErrorKind;
 use std::time::Duration;
 
-use shakedown::proxy::toxics::{
+use shakedown_proxy::toxics::{
     Bandwidth, Down, Latency, LimitData, ResetPeer, Slicer, SlowClose, Timeout,
 };
-use shakedown::proxy::{Direction, Toxic, ToxicEnd};
+use shakedown_proxy::{Direction, Toxic, ToxicEnd};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 

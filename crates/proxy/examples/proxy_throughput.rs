@@ -20,7 +20,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use shakedown::proxy::{Proxy, ProxyConfig};
+use shakedown_proxy::{Proxy, ProxyConfig};
 
 const BLOCK: usize = 1024 * 1024;
 const TARGET: f64 = 0.7;

@@ -166,7 +166,7 @@ impl FlowToxics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::toxics::{Bandwidth, Direction, Latency, ResetPeer};
+    use crate::toxics::{Bandwidth, Direction, Latency, ResetPeer};
 
     fn active(id: u64, spec: ToxicSpec) -> Arc<ActiveToxic> {
         Arc::new(ActiveToxic {
