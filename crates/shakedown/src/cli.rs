@@ -15,9 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli_attest::RunSigner;
 use crate::engine::{self, RunOptions};
-use crate::plan::model::Plan;
 use crate::status::EXIT_ERROR;
 use crate::workers::Workers;
+use shakedown_plan::model::Plan;
 
 /// shakedown: a release gate for deployed systems. One plan drives load, verifies that no
 /// work was lost, duplicated or stuck, and writes evidence with a GO / NO-GO verdict.
@@ -189,12 +189,12 @@ pub fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            match err.downcast_ref::<crate::plan::PlanErrors>() {
+            match err.downcast_ref::<shakedown_plan::PlanErrors>() {
                 // Plan diagnostics carry their own "error:" headings, spans and hints.
                 Some(errors) => eprintln!("{errors}"),
                 None => eprintln!(
                     "error: {}",
-                    crate::report::redact_stream::redact_process_text(&format!("{err:#}"))
+                    shakedown_plan::redact::stream::redact_process_text(&format!("{err:#}"))
                 ),
             }
             ExitCode::from(EXIT_ERROR)
@@ -212,16 +212,16 @@ fn init_tracing(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(crate::report::redact_stream::RedactedStderr)
+        .with_writer(shakedown_plan::redact::stream::RedactedStderr)
         .try_init();
 }
 
 /// The plan's warnings, on stderr: legal, but probably not what was meant.
-fn print_warnings(plan: &crate::plan::model::Plan) {
+fn print_warnings(plan: &shakedown_plan::model::Plan) {
     for warning in &plan.warnings {
         eprintln!(
             "{}\n",
-            crate::report::redact_stream::redact_process_text(warning)
+            shakedown_plan::redact::stream::redact_process_text(warning)
         );
     }
 }
@@ -235,9 +235,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             if !output.quiet {
                 println!(
                     "{}",
-                    crate::report::redact_stream::redact_process_text(&crate::console::validated(
-                        &plan
-                    ))
+                    shakedown_plan::redact::stream::redact_process_text(
+                        &crate::console::validated(&plan)
+                    )
                 );
             }
             Ok(0)
@@ -252,7 +252,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             if args.dry_run {
                 println!(
                     "{}",
-                    crate::report::redact_stream::redact_process_text(&crate::console::dry_run(
+                    shakedown_plan::redact::stream::redact_process_text(&crate::console::dry_run(
                         &plan
                     ))
                 );
@@ -308,14 +308,14 @@ fn runtime(workers: Workers) -> anyhow::Result<tokio::runtime::Runtime> {
 /// Load and compile a plan, reading `${VAR}` and secrets from the process environment.
 fn load_plan(path: &Path) -> anyhow::Result<Plan> {
     let plan =
-        crate::plan::load(path, &|name| std::env::var(name).ok()).map_err(anyhow::Error::new)?;
+        shakedown_plan::load(path, &|name| std::env::var(name).ok()).map_err(anyhow::Error::new)?;
     install_redactor(&plan);
     Ok(plan)
 }
 
 /// From here on, logs, error messages and everything printed are redacted with `plan`'s secrets.
 fn install_redactor(plan: &Plan) {
-    crate::report::redact_stream::install(crate::report::redact::Redactor::new(&plan.secrets));
+    shakedown_plan::redact::stream::install(shakedown_plan::redact::Redactor::new(&plan.secrets));
 }
 
 fn run_options(plan: &Plan, flags: &RunFlags, output: &OutputArgs) -> anyhow::Result<RunOptions> {
@@ -400,7 +400,7 @@ async fn run_plan(
     signer: Option<&RunSigner>,
 ) -> anyhow::Result<u8> {
     install_redactor(&plan);
-    let redactor = crate::report::redact::Redactor::new(&plan.secrets);
+    let redactor = shakedown_plan::redact::Redactor::new(&plan.secrets);
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(cancel_on_signal(cancel.clone()));
     let result = engine::run(Arc::clone(&plan), options, cancel).await;
@@ -427,7 +427,7 @@ async fn run_plan(
     };
     println!(
         "{}",
-        crate::report::redact_stream::redact_process_text(text.trim_end())
+        shakedown_plan::redact::stream::redact_process_text(text.trim_end())
     );
     Ok(result.report.exit_code)
 }
@@ -440,7 +440,7 @@ fn sign_run(
     signer: &RunSigner,
     output: &OutputArgs,
 ) -> anyhow::Result<()> {
-    let redactor = crate::report::redact::Redactor::new(&plan.secrets);
+    let redactor = shakedown_plan::redact::Redactor::new(&plan.secrets);
     let statement =
         crate::report::attest::sign(&result.dir, &signer.key, &signer.subjects, &redactor)
             .with_context(|| {

@@ -327,7 +327,7 @@ mod tests {
         let key = SigningKey::from_bytes(&[8; 32]);
         let image = "c".repeat(64);
         let subject = Subject::parse(&format!("app@sha256:{image}")).expect("subject");
-        let redactor = crate::report::redact::Redactor::new(&Default::default());
+        let redactor = shakedown_plan::redact::Redactor::new(&Default::default());
         crate::report::attest::sign(tmp.path(), &key, &[subject], &redactor).expect("signed");
         let public = key.verifying_key();
 

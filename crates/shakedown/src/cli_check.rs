@@ -16,7 +16,7 @@ use crate::ledger::checker::{ALL_CLASSES, class_name};
 use crate::ledger::gate::CheckOutcome;
 use crate::ledger::offline::{OfflineCheck, check_dir};
 use crate::ledger::summary::LedgerSummary;
-use crate::plan::model::LedgerClass;
+use shakedown_plan::model::LedgerClass;
 
 /// Examples printed per class in the human output.
 const EXAMPLES_SHOWN: usize = 3;

@@ -26,9 +26,9 @@ use tokio_util::sync::CancellationToken;
 use crate::cli_hit_secrets::{HitSecrets, shown_url};
 use crate::engine::{self, RunOptions};
 use crate::metrics::summary::LoadSummary;
-use crate::plan::{MAX_CONCURRENCY, why_capped};
-use crate::report::redact::{MIN_SECRET_CHARS, is_credential_name};
 use crate::workers::Workers;
+use shakedown_plan::redact::{MIN_SECRET_CHARS, is_credential_name};
+use shakedown_plan::{MAX_CONCURRENCY, why_capped};
 
 /// Arguments of `hit`.
 #[derive(Debug, Args)]
@@ -168,10 +168,10 @@ const TEST_ID: &str = "hit";
 /// otherwise.
 pub fn hit(args: &HitArgs, progress: bool) -> anyhow::Result<u8> {
     let (text, secrets) = plan_text(args)?;
-    let plan = crate::plan::compile_str(&text, Path::new("hit"), &|var| secrets.lookup(var))
+    let plan = shakedown_plan::compile_str(&text, Path::new("hit"), &|var| secrets.lookup(var))
         .map_err(anyhow::Error::new)?;
-    let redactor = crate::report::redact::Redactor::new(&plan.secrets);
-    crate::report::redact_stream::install(redactor.clone());
+    let redactor = shakedown_plan::redact::Redactor::new(&plan.secrets);
+    shakedown_plan::redact::stream::install(redactor.clone());
     let (dir, temporary) = match &args.out {
         Some(dir) => (dir.clone(), false),
         None => (temp_run_dir(), true),
@@ -259,7 +259,8 @@ use -c {MAX_CONCURRENCY} or less, or split the load across machines",
     }
     let duration = match &args.duration {
         Some(d) => Some(
-            crate::plan::duration::parse_duration(d).map_err(|e| anyhow::anyhow!("-d {d}: {e}"))?,
+            shakedown_plan::duration::parse_duration(d)
+                .map_err(|e| anyhow::anyhow!("-d {d}: {e}"))?,
         ),
         None => None,
     };

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use anyhow::bail;
 
-use crate::report::redact::{MIN_SECRET_CHARS, Redactor, is_credential_name};
+use shakedown_plan::redact::{MIN_SECRET_CHARS, Redactor, is_credential_name};
 
 /// The secrets of one `hit` invocation: each with the variable its plan text reads it from.
 #[derive(Default)]

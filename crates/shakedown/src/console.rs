@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::plan::model::{Executor, Plan, StepKind};
 use crate::report::model::Report;
+use shakedown_plan::model::{Executor, Plan, StepKind};
 
 /// One line: the verdict, the exit code and where the report is.
 pub fn verdict_line(report: &Report, dir: &Path) -> String {
@@ -101,7 +101,7 @@ pub fn dry_run(plan: &Plan) -> String {
             out,
             "target {}: {} ({probes} preflight probes)",
             target.name,
-            crate::report::redact::Redactor::new(&plan.secrets).redact(&target.base_url)
+            shakedown_plan::redact::Redactor::new(&plan.secrets).redact(&target.base_url)
         );
     }
     for test in &plan.load_tests {

@@ -11,7 +11,7 @@ use std::str::FromStr as _;
 
 use anyhow::Context as _;
 
-use crate::plan::model::Plan;
+use shakedown_plan::model::Plan;
 
 /// The demo plan, embedded so that the demo runs from any directory.
 pub const DEMO_PLAN: &str = include_str!("../../../examples/demo.toml");
@@ -63,7 +63,7 @@ impl Demo {
             Some(value) => Some(value.clone()),
             None => std::env::var(name).ok(),
         };
-        crate::plan::compile_str(DEMO_PLAN, Path::new("examples/demo.toml"), &lookup)
+        shakedown_plan::compile_str(DEMO_PLAN, Path::new("examples/demo.toml"), &lookup)
             .map_err(|errors| anyhow::anyhow!("the embedded demo plan is not valid: {errors}"))
     }
 

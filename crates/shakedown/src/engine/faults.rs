@@ -20,11 +20,11 @@ use crate::faults::safety::{production_refusal, spawn_kill_file, spawn_stop_cond
 use crate::faults::targets::Controlled;
 use crate::ledger::summary::LedgerSummary;
 use crate::load::LoadEnv;
-use crate::plan::model::Plan;
-use crate::plan::model_faults::FaultTest;
 use crate::report::model::{CheckKind, CheckReport, Report, TargetCheck};
-use crate::report::redact::Redactor;
 use crate::status::Status;
+use shakedown_plan::model::Plan;
+use shakedown_plan::model_faults::FaultTest;
+use shakedown_plan::redact::Redactor;
 
 /// Fault-related flags of a run (`--allow-production`, `--kill-file`).
 #[derive(Debug, Clone, Default)]
@@ -163,7 +163,7 @@ impl FaultStage {
         bound: &CancellationToken,
         refusal: &Option<String>,
     ) -> Option<CheckReport> {
-        let as_load = crate::plan::model::LoadTest {
+        let as_load = shakedown_plan::model::LoadTest {
             targets: test.targets.clone(),
             ..test.load.clone()
         };

@@ -26,14 +26,14 @@ use tokio_util::sync::CancellationToken;
 use crate::ledger::history::Ledger;
 use crate::ledger::watch::Watcher;
 use crate::load::{LoadEnv, LoadOutcome, RequestBudget, StopReason};
-use crate::plan::model::{LoadTest, Plan};
 use crate::report::bundle::RunDir;
 use crate::report::model::{
     CheckKind, CheckReport, Phase, Report, RunInfo, SCHEMA_VERSION, TargetCheck, ToolInfo,
 };
-use crate::report::redact::Redactor;
 use crate::status::Status;
 use crate::stop::RunStop;
+use shakedown_plan::model::{LoadTest, Plan};
+use shakedown_plan::redact::Redactor;
 
 /// How to run a plan: process concerns, not what to test (that is the plan's).
 #[derive(Debug, Clone)]

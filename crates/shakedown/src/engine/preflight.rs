@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use minijinja::Value;
 
-use crate::plan::model::{Plan, Probe, Target};
 use crate::report::model::TargetCheck;
-use crate::report::redact::Redactor;
 use crate::status::Status;
+use shakedown_plan::model::{Plan, Probe, Target};
+use shakedown_plan::redact::Redactor;
 
 /// The largest body preflight reads from a probe (it only needs the status, but reads the body
 /// so the connection ends cleanly; a hostile server cannot make it read more).
@@ -47,7 +47,7 @@ fn targets_used<'p>(
     plan: &'p Plan,
     only: &[String],
 ) -> Option<std::collections::BTreeSet<&'p str>> {
-    use crate::plan::model_verify::VerifyProbe;
+    use shakedown_plan::model_verify::VerifyProbe;
     let selected = |id: &str| only.iter().any(|o| o == id);
     let calls_targets = plan.verifications.iter().any(|v| {
         selected(&v.id) && matches!(v.probe, VerifyProbe::Http(_) | VerifyProbe::Canary(_))
@@ -225,10 +225,10 @@ async fn check_target(plan: &Plan, target: &Target, redactor: &Redactor) -> Targ
 /// The probe of a target that declares none: any answer to `GET /` shows it is reachable.
 fn reach_probe() -> Probe {
     Probe {
-        method: crate::plan::model::Method::Get,
-        path: crate::template::Template::literal("/"),
+        method: shakedown_plan::model::Method::Get,
+        path: shakedown_plan::template::Template::literal("/"),
         headers: Vec::new(),
-        expect_status: crate::plan::model::StatusSet::Success,
+        expect_status: shakedown_plan::model::StatusSet::Success,
     }
 }
 

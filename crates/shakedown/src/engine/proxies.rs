@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::plan::model::Plan;
-use crate::plan::model_proxy::{ProxySpec, bind_addresses};
 use crate::report::model::TargetCheck;
-use crate::report::redact::Redactor;
 use crate::status::Status;
+use shakedown_plan::model::Plan;
+use shakedown_plan::model_proxy::{ProxySpec, bind_addresses};
+use shakedown_plan::redact::Redactor;
 use shakedown_proxy::{Proxy, ProxyConfig, probe_upstream};
 
 /// The running proxies of a run, by name.

@@ -9,10 +9,10 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use super::RunResult;
-use crate::plan::model::Plan;
 use crate::report::bundle::RunDir;
 use crate::report::manifest::{self, SealInfo};
 use crate::stop::RunStop;
+use shakedown_plan::model::Plan;
 
 /// Seal `out_dir` for the run that ended with `result`, and pass `result` on. A run whose
 /// manifest could not be written (a failed write, reported to `stop`) ends ABORTED, and stderr
@@ -80,8 +80,8 @@ name = "sealed"
 limits = { duration = "1m", requests = 10 }
 "#;
 
-    fn compile(extra: &str) -> crate::plan::model::Plan {
-        crate::plan::compile_str(&format!("{PLAN}{extra}"), Path::new("p.toml"), &|_| None)
+    fn compile(extra: &str) -> shakedown_plan::model::Plan {
+        shakedown_plan::compile_str(&format!("{PLAN}{extra}"), Path::new("p.toml"), &|_| None)
             .unwrap_or_else(|e| panic!("plan compiles: {e}"))
     }
 
@@ -89,7 +89,7 @@ limits = { duration = "1m", requests = 10 }
     fn the_hostname_is_recorded_only_when_the_plan_allows_it() {
         assert!(!compile("").evidence.hostname);
         assert!(compile("\n[evidence]\nhostname = true\n").evidence.hostname);
-        let bad = crate::plan::compile_str(
+        let bad = shakedown_plan::compile_str(
             &format!("{PLAN}\n[evidence]\nhost = true\n"),
             Path::new("p.toml"),
             &|_| None,

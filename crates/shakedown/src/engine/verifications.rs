@@ -4,11 +4,11 @@
 use tokio_util::sync::CancellationToken;
 
 use super::{Run, RunOptions};
-use crate::plan::model::Plan;
-use crate::plan::model_verify::Verification;
 use crate::probes::{VerifyEnv, judge, observe, tracked_jobs};
 use crate::report::model::{CheckKind, CheckReport, TargetCheck};
 use crate::status::Status;
+use shakedown_plan::model::Plan;
+use shakedown_plan::model_verify::Verification;
 
 /// The report entry of a verification before it runs.
 pub fn pending_verify_check(v: &Verification) -> CheckReport {

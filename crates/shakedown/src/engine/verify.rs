@@ -8,9 +8,9 @@ use crate::ledger::streams::StreamCheckSummary;
 use crate::ledger::summary::LedgerSummary;
 use crate::load::LoadOutcome;
 use crate::metrics::thresholds::evaluate;
-use crate::plan::model::{LedgerClass, LoadTest};
 use crate::report::model::{CheckReport, ThresholdResult};
 use crate::status::Status;
+use shakedown_plan::model::{LedgerClass, LoadTest};
 
 /// Judge a completed test.
 pub fn judge(

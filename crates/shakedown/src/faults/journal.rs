@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::report::redact::Redactor;
 use crate::stop::RunStop;
+use shakedown_plan::redact::Redactor;
 
 /// The journal's file name in the run directory.
 pub const FAULT_JOURNAL: &str = "faults.jsonl";

@@ -5,10 +5,10 @@
 
 use crate::ledger::summary::LedgerSummary;
 use crate::metrics::thresholds::evaluate_with;
-use crate::plan::model_faults::{FaultMetric, FaultTest};
 use crate::report::fault::FaultSection;
 use crate::report::model::{CheckReport, ThresholdResult};
 use crate::status::Status;
+use shakedown_plan::model_faults::{FaultMetric, FaultTest};
 
 use super::recovery::worst;
 use super::runner::FaultOutcome;
@@ -80,7 +80,7 @@ pub fn judge(
 /// From recovery to the first read that saw the last of the test's work done, on the test's
 /// clock; None unless the test recovered and every key it tracked was decided and none is stuck.
 pub fn ledger_drain_ms(section: &FaultSection, ledger: &LedgerSummary) -> Option<f64> {
-    use crate::plan::model::LedgerClass;
+    use shakedown_plan::model::LedgerClass;
     let undrained = ledger.count(LedgerClass::Stuck) + ledger.count(LedgerClass::Unknown);
     if undrained > 0 {
         return None;
@@ -178,7 +178,7 @@ pub fn interrupted(check: &mut CheckReport, outcome: &FaultOutcome) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::model::LedgerClass;
+    use shakedown_plan::model::LedgerClass;
 
     #[test]
     fn the_ledger_drain_runs_from_recovery_to_the_last_job_seen_done() {

@@ -32,8 +32,8 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use crate::plan::model_faults::ControlVerb;
 use journal::Revert;
+use shakedown_plan::model_faults::ControlVerb;
 
 /// What a driver call returns: the future of its result.
 pub type DriverFuture<'a, T> = BoxFuture<'a, Result<T, DriverError>>;

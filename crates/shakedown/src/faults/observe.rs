@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 use super::probe;
 use super::recovery::ProbeSample;
 use super::targets::Controlled;
-use crate::plan::model::{Plan, Sampler};
-use crate::plan::model_faults::RecoveryProbe;
+use shakedown_plan::model::{Plan, Sampler};
+use shakedown_plan::model_faults::RecoveryProbe;
 
 /// The most samples kept per series: at the smallest period (50 ms) this is over 15 minutes.
 const MAX_SAMPLES: usize = 20_000;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::engine::preflight::{error_chain, probe_context};
-use crate::plan::model::{Plan, Probe};
+use shakedown_plan::model::{Plan, Probe};
 
 /// The largest body read from a probe.
 const BODY_CAP: usize = 256 * 1024;

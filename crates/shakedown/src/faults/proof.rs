@@ -8,8 +8,8 @@ use std::time::Duration;
 use super::Applied;
 use super::drivers::exec::run_shell;
 use super::targets::Controlled;
-use crate::plan::model::Plan;
-use crate::plan::model_faults::{FaultAction, IdentityProbe};
+use shakedown_plan::model::Plan;
+use shakedown_plan::model_faults::{FaultAction, IdentityProbe};
 
 /// Read `target`'s identity: its `identity` probe if the plan gives one, else the driver's own.
 /// `Ok(None)` means there is no way to read it.
@@ -201,11 +201,11 @@ mod tests {
         let accepted = Applied::accepted("POST /x answered 200");
         let request = FaultAction::Request {
             target: "ops".into(),
-            probe: crate::plan::model::Probe {
-                method: crate::plan::model::Method::Post,
-                path: crate::template::Template::literal("/x"),
+            probe: shakedown_plan::model::Probe {
+                method: shakedown_plan::model::Method::Post,
+                path: shakedown_plan::template::Template::literal("/x"),
                 headers: Vec::new(),
-                expect_status: crate::plan::model::StatusSet::Success,
+                expect_status: shakedown_plan::model::StatusSet::Success,
             },
             line: "POST ops:/x".into(),
         };

@@ -275,7 +275,7 @@ pub fn reconcile_unfinished(out_dir: &Path, stop: &RunStop) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::faults::journal::{Journal, outside_record, read};
-    use crate::report::redact::Redactor;
+    use shakedown_plan::redact::Redactor;
 
     #[test]
     fn a_paused_process_is_resumed_and_a_second_reconcile_changes_nothing() {

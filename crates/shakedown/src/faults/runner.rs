@@ -21,8 +21,8 @@ use super::targets::Controlled;
 use super::undo::{GUARD_SLACK, Undo, spawn_guard};
 use super::{Applied, DriverError, act, bounded};
 use crate::load::{LoadEnv, LoadOutcome};
-use crate::plan::model_faults::{ControlVerb, FaultAction, FaultTest, Trigger};
 use crate::report::fault::{FaultRecord, FaultSection, RecoverySummary};
+use shakedown_plan::model_faults::{ControlVerb, FaultAction, FaultTest, Trigger};
 
 /// How often a `when` condition is checked.
 const WHEN_POLL: Duration = Duration::from_millis(50);

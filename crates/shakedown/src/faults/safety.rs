@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::plan::model::{Environment, Plan};
 use crate::stop::RunStop;
+use shakedown_plan::model::{Environment, Plan};
 
 /// How often the kill file is looked for.
 const KILL_FILE_POLL: Duration = Duration::from_millis(250);

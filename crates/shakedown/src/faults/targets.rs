@@ -15,12 +15,12 @@ use super::drivers::process::ProcessDriver;
 use super::drivers::railway::RailwayDriver;
 use super::journal::Journal;
 use super::{Driver, DriverError, bounded};
-use crate::plan::model::Plan;
-use crate::plan::model_faults::DriverSpec;
 use crate::report::model::TargetCheck;
-use crate::report::redact::Redactor;
 use crate::status::Status;
 use crate::stop::RunStop;
+use shakedown_plan::model::Plan;
+use shakedown_plan::model_faults::DriverSpec;
+use shakedown_plan::redact::Redactor;
 
 /// One controlled target.
 #[derive(Clone)]

@@ -38,7 +38,7 @@ use crate::ledger::record::{
 use crate::ledger::spec::LedgerSpec;
 use crate::ledger::summary::{LedgerSummary, ObjectiveSummary};
 use crate::ledger::trace::KeyTrace;
-use crate::plan::model::{LedgerClass, Plan};
+use shakedown_plan::model::{LedgerClass, Plan};
 
 /// Examples kept per non-ok class and test.
 pub const MAX_EXAMPLES: usize = 32;

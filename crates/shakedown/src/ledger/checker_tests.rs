@@ -5,7 +5,7 @@ use serde_json::json;
 use crate::ledger::checker::{ALL_CLASSES, MAX_EXAMPLES, classify};
 use crate::ledger::fixtures::{self, History};
 use crate::ledger::record::{OpFn, OpType};
-use crate::plan::model::{LedgerClass, Plan};
+use shakedown_plan::model::{LedgerClass, Plan};
 
 fn plan() -> Plan {
     fixtures::plan(fixtures::settle_config(1000, 10))

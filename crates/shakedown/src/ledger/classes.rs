@@ -23,7 +23,7 @@ use crate::ledger::record::OpType;
 use crate::ledger::spec::{Assessment, TrackRules};
 use crate::ledger::summary::LedgerExample;
 use crate::ledger::why;
-use crate::plan::model::LedgerClass;
+use shakedown_plan::model::LedgerClass;
 
 /// Why a key is stuck.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,11 +11,11 @@ use serde_json_path::JsonPath;
 use crate::ledger::history::ReadRequest;
 use crate::ledger::record::{JobView, OpFn, OpType, Record};
 
-use crate::plan::model::{
+use shakedown_plan::model::{
     Environment, Expect, HttpStep, Limits, Method, Plan, Scenario, Secrets, Settle, StatusSet,
     Step, StepKind, Track, TrackOracle, TrackRead, Watch,
 };
-use crate::template::Template;
+use shakedown_plan::template::Template;
 
 /// The scenario holding the tracked step.
 pub const SCENARIO: &str = "submit_run";

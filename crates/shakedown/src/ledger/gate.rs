@@ -17,9 +17,9 @@ use std::collections::BTreeMap;
 
 use crate::ledger::checker::class_name;
 use crate::ledger::summary::LedgerSummary;
-use crate::plan::model::{LedgerClass, Threshold, ThresholdMetric};
 use crate::report::model::CheckReport;
 use crate::status::Status;
+use shakedown_plan::model::{LedgerClass, Threshold, ThresholdMetric};
 
 /// The classes that mean work went wrong: what `shakedown check` exits 1 on.
 pub const VIOLATIONS: [LedgerClass; 8] = [
@@ -173,7 +173,7 @@ pub fn apply_defaults(
 mod tests {
     use super::*;
     use crate::ledger::summary::{LedgerExample, ObjectiveSummary};
-    use crate::plan::model::CmpOp;
+    use shakedown_plan::model::CmpOp;
 
     fn summary(class: LedgerClass, n: u64) -> LedgerSummary {
         let mut s = LedgerSummary::default();

@@ -28,9 +28,9 @@ use crate::ledger::record::{
 };
 use crate::ledger::spec::{LEDGER_SPEC, LedgerSpec};
 use crate::ledger::summary::LedgerSummary;
-use crate::plan::model::{Method, Plan};
-use crate::report::redact::Redactor;
 use crate::stop::RunStop;
+use shakedown_plan::model::{Method, Plan};
+use shakedown_plan::redact::Redactor;
 
 /// Where a tracked submit comes from: the track spec is plan.scenarios[scenario].steps[step].
 #[derive(Debug, Clone, Copy)]

@@ -8,8 +8,8 @@ use crate::ledger::checker::classify;
 use crate::ledger::fixtures;
 use crate::ledger::history::{KeyRead, Ledger, ReadRequest, SubmitOutcome, TrackSite};
 use crate::ledger::record::{OpFn, OpType, Record, SubmitDone, read_history};
-use crate::plan::model::{LedgerClass, Method, SecretValue, Secrets};
-use crate::report::redact::{REDACTED, Redactor};
+use shakedown_plan::model::{LedgerClass, Method, SecretValue, Secrets};
+use shakedown_plan::redact::{REDACTED, Redactor};
 
 const SECRET: &str = "s3cr3t-canary";
 

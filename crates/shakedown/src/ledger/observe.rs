@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::ledger::record::{JobView, MAX_RECORDED_JOBS, ReadDone};
-use crate::plan::model::{Plan, StepKind, Track};
+use shakedown_plan::model::{Plan, StepKind, Track};
 
 /// The track spec of step `step` of scenario `scenario`, if that step is a tracked HTTP step.
 pub fn track_at<'p>(plan: &'p Plan, scenario: &str, step: usize) -> Option<&'p Track> {

@@ -7,7 +7,7 @@ use crate::ledger::checker::classify;
 use crate::ledger::fixtures::{self, History};
 use crate::ledger::record::{JobView, OpFn, OpType};
 use crate::ledger::summary::LedgerSummary;
-use crate::plan::model::LedgerClass;
+use shakedown_plan::model::LedgerClass;
 
 fn judge(history: &History) -> LedgerSummary {
     let plan = fixtures::plan(fixtures::settle_config(1000, 10));

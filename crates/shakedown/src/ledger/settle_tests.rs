@@ -19,8 +19,8 @@ use crate::ledger::history_tests::assert_paired;
 use crate::ledger::record::{OpFn, SettleDone};
 use crate::ledger::settle::settle;
 use crate::ledger::summary::LedgerSummary;
-use crate::plan::model::{LedgerClass, Method};
-use crate::report::redact::Redactor;
+use shakedown_plan::model::{LedgerClass, Method};
+use shakedown_plan::redact::Redactor;
 
 /// The server's behaviour per key, chosen by what follows the `:` in the key's name:
 /// `done-after-N` is `running` until its N-th read, then `completed`; `never` stays `running`;
@@ -159,7 +159,7 @@ fn ledger_confirming(
 }
 
 /// A ledger of the fixture plan with `settle`, and nothing submitted yet.
-fn empty_ledger(dir: &tempfile::TempDir, settle: crate::plan::model::Settle) -> Arc<Ledger> {
+fn empty_ledger(dir: &tempfile::TempDir, settle: shakedown_plan::model::Settle) -> Arc<Ledger> {
     let plan = Arc::new(fixtures::plan(settle));
     Ledger::create(&dir.path().join("history.jsonl"), plan, Redactor::default()).unwrap()
 }

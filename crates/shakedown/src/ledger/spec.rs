@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::record::JobView;
-use crate::plan::model::{Plan, StepKind, Track};
+use shakedown_plan::model::{Plan, StepKind, Track};
 
 /// The spec's file name in the run directory.
 pub const LEDGER_SPEC: &str = "ledger-spec.json";

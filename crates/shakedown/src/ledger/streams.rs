@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ledger::record::{OpFn, OpType, ReadDone, Record};
 use crate::ledger::stream_record::{StreamRecord, missing_ids};
-use crate::report::redact::Redactor;
 use crate::stop::RunStop;
+use shakedown_plan::redact::Redactor;
 
 pub use crate::ledger::stream_record::StreamTrace;
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::model::LedgerClass;
+use shakedown_plan::model::LedgerClass;
 
 /// One example key of a class, with the operations that witness its classification.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -26,7 +26,7 @@ use crate::ledger::record::OpFn;
 use crate::ledger::settle::{self, Clients};
 use crate::ledger::watch_schedule::{Allowance, Refusal, Schedule, Seen};
 use crate::load::{RequestBudget, StopReason};
-use crate::plan::model::{Plan, StepKind};
+use shakedown_plan::model::{Plan, StepKind};
 
 /// Reads in flight at once during the run. Few, and one only while reads take longer than the
 /// read interval: against a service whose latency grows with the requests in flight, the watch's

@@ -20,8 +20,8 @@ use crate::ledger::settle::settle;
 use crate::ledger::watch::{WatchStop, Watcher, watch};
 use crate::ledger::watch_schedule::WATCH_FLOOR;
 use crate::load::RequestBudget;
-use crate::plan::model::{LedgerClass, Method, Plan};
-use crate::report::redact::Redactor;
+use shakedown_plan::model::{LedgerClass, Method, Plan};
+use shakedown_plan::redact::Redactor;
 
 /// The server's jobs, by what follows the `:` in the key, on a clock that starts at `born`:
 /// `steady` runs for 300ms then is `completed`; `flip` is `completed` from 300ms, `running`

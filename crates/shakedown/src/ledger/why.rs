@@ -4,7 +4,7 @@
 use crate::ledger::checker::{KeyHistory, Mark, ReadError, Seen, class_name};
 use crate::ledger::record::{JobView, OpType};
 use crate::ledger::trace::Sighting;
-use crate::plan::model::LedgerClass;
+use shakedown_plan::model::LedgerClass;
 
 /// Longest error text quoted in a reason.
 const MAX_ERROR_CHARS: usize = 160;

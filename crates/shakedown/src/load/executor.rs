@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use super::mix;
 use super::vu::{Flow, Runtime, VirtualUser};
 use crate::metrics::aggregator::Event;
-use crate::plan::model::Executor;
+use shakedown_plan::model::Executor;
 
 /// How many iterations the executor will run, if known in advance (for progress).
 pub fn planned_iterations(executor: &Executor) -> Option<u64> {

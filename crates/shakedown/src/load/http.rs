@@ -270,7 +270,7 @@ pub const EXCERPT_SLACK: usize = 4096;
 pub fn excerpt(body: &[u8], max: usize) -> String {
     let read = body.len().min(max * 4 + EXCERPT_SLACK);
     let text = String::from_utf8_lossy(&body[..read]);
-    let text = crate::report::redact_stream::redact_process_text(&text);
+    let text = shakedown_plan::redact::stream::redact_process_text(&text);
     let mut out: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })

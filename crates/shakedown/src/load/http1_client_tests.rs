@@ -286,8 +286,8 @@ async fn bodies_larger_than_the_read_buffer_arrive_whole() {
 async fn run_one(url: &str, path: &str) -> crate::metrics::summary::LoadSummary {
     use super::super::test_server::{http, load_test, plan, step, target};
     use crate::ledger::history::Ledger;
-    use crate::plan::model::{Executor, Method};
-    use crate::report::redact::Redactor;
+    use shakedown_plan::model::{Executor, Method};
+    use shakedown_plan::redact::Redactor;
 
     let dir = tempfile::tempdir().unwrap();
     let plan = Arc::new(plan(

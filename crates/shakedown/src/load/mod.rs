@@ -23,6 +23,8 @@ pub mod open;
 #[cfg(test)]
 mod open_tests;
 pub mod prepared;
+#[cfg(test)]
+mod prepared_tests;
 pub mod progress;
 pub mod redirect;
 pub mod sampler;
@@ -60,11 +62,11 @@ use crate::ledger::history::Ledger;
 use crate::metrics::Measurements;
 use crate::metrics::aggregator::{Aggregator, CHANNEL_CAPACITY, LiveCounters};
 use crate::metrics::summary::LoadSummary;
-use crate::plan::model::{LoadTest, Plan};
-use crate::report::redact::Redactor;
 use budget::StopSignal;
 use prepared::PreparedTest;
 use progress::Progress;
+use shakedown_plan::model::{LoadTest, Plan};
+use shakedown_plan::redact::Redactor;
 use track::TrackSink;
 use vu::Runtime;
 
@@ -194,7 +196,7 @@ pub async fn run_load_test(
     };
     measurements.elapsed = started.elapsed();
     measurements.started = started.saturating_duration_since(env.run_start);
-    if let crate::plan::model::Executor::Arrival(rate) = &test.executor {
+    if let shakedown_plan::model::Executor::Arrival(rate) = &test.executor {
         measurements.target_rate = Some(rate.expected_sends() / rate.duration().as_secs_f64());
     }
     let summary = measurements.summary();

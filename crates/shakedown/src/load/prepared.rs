@@ -16,11 +16,11 @@ use minijinja::Value;
 use reqwest::header::{HeaderName, HeaderValue};
 
 use super::scope::{JsonTemplate, Shared};
-use crate::plan::model::{
+use shakedown_plan::model::{
     Body, Capture, HeaderTemplate, HttpStep, LoadTest, Method, Plan, PollUntil, Resolve, StatusSet,
     StepKind, Target,
 };
-use crate::template::Template;
+use shakedown_plan::template::Template;
 
 /// A header whose value is fixed or rendered per request.
 #[derive(Debug, Clone)]

@@ -18,7 +18,7 @@ use super::prepared::{HeaderValueSpec, TargetSpec, join, wire_method};
 use super::scope::VuScope;
 use super::vu::Runtime;
 use crate::metrics::aggregator::Event;
-use crate::plan::model::{Plan, Sampler};
+use shakedown_plan::model::{Plan, Sampler};
 
 /// Largest gauge response read, in bytes: gauges are small documents.
 const GAUGE_BODY_CAP: usize = 256 * 1024;
@@ -125,7 +125,7 @@ impl SamplerTask {
 
     fn request(&self, target: &TargetSpec, ctx: &Value) -> Result<reqwest::Request, String> {
         let probe = &self.sampler.probe;
-        let render = |t: &crate::template::Template| {
+        let render = |t: &shakedown_plan::template::Template| {
             t.render(ctx)
                 .map_err(|e| format!("template {:?}: {e}", t.source()))
         };

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use minijinja::Value;
 use minijinja::value::{Enumerator, Object, ObjectRepr};
 
-use crate::template::{NONCE_KEY, RUN_KEY, SEED_KEY, STEP_KEY, Template};
+use shakedown_plan::template::{NONCE_KEY, RUN_KEY, SEED_KEY, STEP_KEY, Template};
 
 /// Per-test values every context shares: secrets, vars and the seed.
 #[derive(Debug, Clone)]

@@ -18,8 +18,8 @@ use super::vu::{StepEnd, VirtualUser};
 use super::{redirect, track};
 use crate::ledger::history::{ScenarioRead, SubmitOutcome};
 use crate::metrics::aggregator::{Event, Failure, RequestSample, TimedSample};
-use crate::plan::model::StatusSet;
-use crate::template::Template;
+use shakedown_plan::model::StatusSet;
+use shakedown_plan::template::Template;
 
 /// The header a tracked step's key is sent in.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";

@@ -14,11 +14,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json_path::JsonPath;
 
-use crate::plan::model::{JsonAssertion, Method, Step, StepKind};
-use crate::plan::model_stream::{
+use shakedown_plan::model::{JsonAssertion, Method, Step, StepKind};
+use shakedown_plan::model_stream::{
     EventMatcher, Reconnect, SseStep, StreamExpect, StreamRequest, Unexpected, WsStep,
 };
-use crate::template::Template;
+use shakedown_plan::template::Template;
 
 /// One beat of a script.
 #[derive(Debug, Clone, Copy)]

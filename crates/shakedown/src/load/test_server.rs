@@ -19,11 +19,11 @@ use serde_json::{Value as JsonValue, json};
 use serde_json_path::JsonPath;
 use tokio::sync::Notify;
 
-use crate::plan::model::{
+use shakedown_plan::model::{
     Body, Capture, Environment, Executor, Expect, HeaderTemplate, HttpStep, Limits, LoadTest,
     Method, MixEntry, Plan, Scenario, Secrets, Settle, StatusSet, Step, StepKind, Target, Watch,
 };
-use crate::template::Template;
+use shakedown_plan::template::Template;
 
 /// What the server saw.
 #[derive(Debug, Default)]

@@ -12,11 +12,11 @@ use tokio_util::sync::CancellationToken;
 use super::test_server::*;
 use super::*;
 use crate::ledger::record::{OpFn, OpType};
-use crate::plan::model::{
+use shakedown_plan::model::{
     CmpOp, Condition, Counter, Executor, GaugeAgg, JsonAssertion, Method, PollUntil, Probe,
     Sampler, Threshold, ThresholdMetric, Track, TrackRead,
 };
-use crate::template::Template;
+use shakedown_plan::template::Template;
 
 /// A bound on every test, so that a bug shows as a failure, never a hang.
 const NO_HANG: Duration = Duration::from_secs(30);

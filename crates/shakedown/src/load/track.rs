@@ -16,8 +16,8 @@ use crate::ledger::history::{
     KeyRead, Ledger, OpId, ReadAfterReplay, ReadRequest, ReplayRequest, ScenarioRead,
     SubmitOutcome, TrackSite,
 };
-use crate::plan::model::{Capture, Method};
-use crate::template::Template;
+use shakedown_plan::model::{Capture, Method};
+use shakedown_plan::template::Template;
 
 /// Where a tracked request is recorded.
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::Measurements;
 use super::signature::{signature, status_class};
 use super::windows::Outcome;
-use crate::report::redact::Redactor;
+use shakedown_plan::redact::Redactor;
 
 /// Capacity of the sample channel: enough to absorb bursts, small enough to bound memory.
 pub const CHANNEL_CAPACITY: usize = 4096;
@@ -351,7 +351,7 @@ impl Aggregator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::model::{SecretValue, Secrets};
+    use shakedown_plan::model::{SecretValue, Secrets};
 
     fn aggregator() -> Aggregator {
         let mut secrets = Secrets::default();

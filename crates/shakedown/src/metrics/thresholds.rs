@@ -6,8 +6,8 @@
 //! passes unobserved.
 
 use crate::ledger::summary::LedgerSummary;
-use crate::plan::model::{Counter, GaugeAgg, Threshold, ThresholdMetric};
 use crate::report::model::ThresholdResult;
+use shakedown_plan::model::{Counter, GaugeAgg, Threshold, ThresholdMetric};
 
 use super::window_thresholds::{self, FaultSeconds};
 use super::{Measurements, StepMetrics};
@@ -121,7 +121,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::plan::model::{CmpOp, LedgerClass};
+    use shakedown_plan::model::{CmpOp, LedgerClass};
 
     fn threshold(source: &str, metric: ThresholdMetric, op: CmpOp, value: f64) -> Threshold {
         Threshold {

@@ -13,8 +13,8 @@ use hdrhistogram::Histogram;
 
 use super::Measurements;
 use super::windows::Window;
-use crate::plan::model::{Counter, Threshold, ThresholdMetric};
-use crate::plan::model_open::WindowScope;
+use shakedown_plan::model::{Counter, Threshold, ThresholdMetric};
+use shakedown_plan::model_open::WindowScope;
 
 /// The seconds of the run (since its start) that fault-scoped thresholds read, as the fault
 /// runner observed them. None means the check has no such window, and thresholds scoped to it
@@ -101,7 +101,7 @@ fn count(counter: Counter, w: &Window) -> Option<u64> {
 mod tests {
     use super::*;
     use crate::metrics::windows::Outcome;
-    use crate::plan::model::CmpOp;
+    use shakedown_plan::model::CmpOp;
 
     fn scoped(metric: ThresholdMetric, window: WindowScope) -> Threshold {
         Threshold {

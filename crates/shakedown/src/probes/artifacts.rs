@@ -10,8 +10,8 @@ use futures::StreamExt;
 use super::VerifyEnv;
 use super::jobs::TrackedJob;
 use super::object_store::Bucket;
-use crate::plan::model_verify::{ArtifactsProbe, Oracle};
 use crate::report::verify::VerifySection;
+use shakedown_plan::model_verify::{ArtifactsProbe, Oracle};
 
 /// Packages checked at once.
 const PARALLEL: usize = 8;
@@ -442,7 +442,7 @@ mod tests {
         ArtifactsProbe {
             oracle: "store".into(),
             bucket: "b".into(),
-            prefix: crate::template::Template::literal("runs/{{ id }}/"),
+            prefix: shakedown_plan::template::Template::literal("runs/{{ id }}/"),
             manifest: "manifest.json".into(),
             manifest_files: serde_json_path::JsonPath::parse("$.files[*]").unwrap(),
             files: vec![],
@@ -464,7 +464,7 @@ mod tests {
         std::fs::write(package.join("manifest.json"), manifest).unwrap();
         let oracle = Oracle {
             name: "store".into(),
-            kind: crate::plan::model_verify::OracleKind::Local(dir.path().display().to_string()),
+            kind: shakedown_plan::model_verify::OracleKind::Local(dir.path().display().to_string()),
             timeout: std::time::Duration::from_secs(5),
         };
         let plan = crate::load::test_server::plan(vec![], vec![], vec![]);

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::VerifyEnv;
 use super::request::{describe, login, send};
-use crate::plan::model_verify::CanaryProbe;
 use crate::report::verify::{LatencyStats, VerifySection};
+use shakedown_plan::model_verify::CanaryProbe;
 
 /// Make `count` calls, one after another, and record their provenance.
 pub async fn run(probe: &CanaryProbe, env: &VerifyEnv<'_>) -> VerifySection {

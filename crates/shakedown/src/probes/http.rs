@@ -2,8 +2,8 @@
 
 use super::VerifyEnv;
 use super::request::{describe, login, send};
-use crate::plan::model_verify::HttpProbe;
 use crate::report::verify::{LatencyStats, VerifySection};
+use shakedown_plan::model_verify::HttpProbe;
 
 /// Send the request once and record what held.
 pub async fn run(probe: &HttpProbe, env: &VerifyEnv<'_>) -> VerifySection {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use super::VerifyEnv;
 use super::object_store::Bucket;
-use crate::plan::model_verify::{IsolationProbe, Oracle};
 use crate::report::verify::VerifySection;
+use shakedown_plan::model_verify::{IsolationProbe, Oracle};
 
 /// List every scanned place and judge each object.
 pub async fn run(probe: &IsolationProbe, oracle: &Oracle, env: &VerifyEnv<'_>) -> VerifySection {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::ledger::observe::track_at;
 use crate::ledger::record::{JobView, OpFn, OpType, ReadDone, Record, SubmitDone, SubmitInvoke};
-use crate::plan::model::Plan;
+use shakedown_plan::model::Plan;
 
 /// One tracked key and the jobs its final read found.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,7 +146,7 @@ executor = { rounds = { concurrency = 1, rounds = 1 } }
 
     #[test]
     fn every_submitted_key_is_tracked_with_its_outcome_and_status() {
-        let plan = crate::plan::compile_str(PLAN, Path::new("jobs.toml"), &|_| None)
+        let plan = shakedown_plan::compile_str(PLAN, Path::new("jobs.toml"), &|_| None)
             .unwrap_or_else(|e| panic!("the plan compiles: {e}"));
         let invoke = serde_json::json!({ "scenario": "submit", "step": 0 });
         let records = [

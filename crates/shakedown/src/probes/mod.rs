@@ -20,12 +20,12 @@ mod sql;
 mod store;
 mod value;
 
-use crate::plan::model::Plan;
-use crate::plan::model_verify::{Oracle, Verification, VerifyProbe};
 use crate::report::model::CheckReport;
-use crate::report::redact::Redactor;
 use crate::report::verify::VerifySection;
 use crate::status::Status;
+use shakedown_plan::model::Plan;
+use shakedown_plan::model_verify::{Oracle, Verification, VerifyProbe};
+use shakedown_plan::redact::Redactor;
 
 pub use jobs::{TrackedJob, tracked_jobs};
 pub use reach::{check_oracles, entry_name as oracle_entry};
@@ -52,7 +52,7 @@ impl VerifyEnv<'_> {
 /// never the URL (it may hold a password).
 fn render_url(
     oracle: &Oracle,
-    url: &crate::template::Template,
+    url: &shakedown_plan::template::Template,
     plan: &Plan,
 ) -> Result<String, String> {
     url.render(&crate::engine::preflight::probe_context(plan))

@@ -12,8 +12,8 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
 use sha2::{Digest, Sha256};
 
-use crate::plan::model::Plan;
-use crate::plan::model_verify::{Oracle, OracleKind};
+use shakedown_plan::model::Plan;
+use shakedown_plan::model_verify::{Oracle, OracleKind};
 
 /// Whether an operation's error means the store could not be reached (nothing was observed),
 /// rather than the store answering with a refusal.
@@ -56,7 +56,7 @@ impl Bucket {
     /// Open `bucket` of `oracle`. Err names what is wrong with the oracle's settings.
     pub fn open(oracle: &Oracle, bucket: &str, plan: &Plan) -> Result<Bucket, String> {
         let ctx = crate::engine::preflight::probe_context(plan);
-        let render = |t: &crate::template::Template, what: &str| {
+        let render = |t: &shakedown_plan::template::Template, what: &str| {
             t.render(&ctx)
                 .map_err(|e| format!("the {what} of oracle `{}`: {e}", oracle.name))
         };

@@ -16,8 +16,8 @@ use serde_json::Value;
 
 use super::VerifyEnv;
 use super::value::{clip, count_holds, same_value, show};
-use crate::plan::model_verify::{Oracle, OracleKind, RedisProbe, RedisRead};
 use crate::report::verify::{LatencyStats, VerifySection};
+use shakedown_plan::model_verify::{Oracle, OracleKind, RedisProbe, RedisRead};
 
 /// Most keys a SCAN counts.
 pub const SCAN_LIMIT: usize = 100_000;
@@ -83,7 +83,7 @@ pub async fn run(probe: &RedisProbe, oracle: &Oracle, env: &VerifyEnv<'_>) -> Ve
 /// A fresh connection to a redis oracle, bounded by its timeout.
 pub(super) async fn connect(
     oracle: &Oracle,
-    plan: &crate::plan::model::Plan,
+    plan: &shakedown_plan::model::Plan,
 ) -> Result<MultiplexedConnection, String> {
     let name = &oracle.name;
     let OracleKind::Redis(url) = &oracle.kind else {
@@ -247,7 +247,7 @@ async fn ttl(
 /// such key) have no seconds left to compare, and fail.
 fn ttl_observed(
     seconds: i64,
-    comparison: &crate::plan::model_verify::Comparison,
+    comparison: &shakedown_plan::model_verify::Comparison,
 ) -> (String, bool) {
     match seconds {
         -2 => ("absent (TTL -2)".into(), false),
@@ -373,8 +373,8 @@ fn explain(oracle: &Oracle, doing: &str, error: RedisError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::model::CmpOp;
-    use crate::plan::model_verify::Comparison;
+    use shakedown_plan::model::CmpOp;
+    use shakedown_plan::model_verify::Comparison;
 
     #[test]
     fn a_ttl_without_expiry_or_key_fails_any_comparison() {
@@ -402,7 +402,9 @@ mod tests {
     fn a_refused_login_names_the_oracle_and_the_fix() {
         let oracle = Oracle {
             name: "cache".into(),
-            kind: OracleKind::Redis(crate::template::Template::literal("redis://127.0.0.1:1")),
+            kind: OracleKind::Redis(shakedown_plan::template::Template::literal(
+                "redis://127.0.0.1:1",
+            )),
             timeout: std::time::Duration::from_secs(2),
         };
         let refused = RedisError::from((ErrorKind::AuthenticationFailed, "invalid password"));

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use minijinja::Value;
 
 use crate::load::{describe_status, json_matches};
-use crate::plan::model::{Body, Plan, Target};
-use crate::plan::model_verify::{Login, ProbeRequest};
-use crate::template::Template;
+use shakedown_plan::model::{Body, Plan, Target};
+use shakedown_plan::model_verify::{Login, ProbeRequest};
+use shakedown_plan::template::Template;
 
 /// The largest response body a probe reads.
 pub const BODY_CAP: usize = 4 * 1024 * 1024;

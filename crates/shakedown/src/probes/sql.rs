@@ -26,9 +26,9 @@ use sqlx::{Column, ConnectOptions, Connection, Executor, Row, Statement, TypeInf
 use super::VerifyEnv;
 use super::jobs::TrackedJob;
 use super::value::{scalar_holds, show};
-use crate::plan::model_verify::{Oracle, OracleKind, ScalarExpect, SqlLedger, SqlProbe};
 use crate::report::verify::{LatencyStats, VerifySection};
 use ledger::GroundTruth;
+use shakedown_plan::model_verify::{Oracle, OracleKind, ScalarExpect, SqlLedger, SqlProbe};
 
 /// Rows kept in the report (they are redacted on output).
 pub const KEPT_ROWS: usize = 20;
@@ -181,7 +181,7 @@ async fn read(
 /// A fresh connection to a postgres oracle, bounded by its timeout.
 pub(super) async fn connect(
     oracle: &Oracle,
-    plan: &crate::plan::model::Plan,
+    plan: &shakedown_plan::model::Plan,
 ) -> Result<PgConnection, String> {
     let name = &oracle.name;
     let OracleKind::Postgres(url) = &oracle.kind else {

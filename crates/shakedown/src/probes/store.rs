@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 
 use super::VerifyEnv;
 use super::object_store::Bucket;
-use crate::plan::model_verify::{Oracle, StoreProbe};
 use crate::report::verify::{LatencyStats, VerifySection};
+use shakedown_plan::model_verify::{Oracle, StoreProbe};
 
 /// Write, read back and delete `count` objects.
 pub async fn run(probe: &StoreProbe, oracle: &Oracle, env: &VerifyEnv<'_>) -> VerifySection {

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::plan::model_verify::{Comparison, ScalarExpect};
+use shakedown_plan::model_verify::{Comparison, ScalarExpect};
 
 /// Longest rendering of a value in a reason or an assertion.
 const SHOWN_CHARS: usize = 120;
@@ -61,7 +61,7 @@ pub fn scalar_holds(expect: &ScalarExpect, observed: &Value) -> (bool, String) {
 /// A count comparison over a count that may have been cut off at `cap`: a capped count is
 /// "at least `cap`", so only a comparison that holds for every such number passes.
 pub fn count_holds(comparison: &Comparison, count: u64, capped: bool) -> bool {
-    use crate::plan::model::CmpOp;
+    use shakedown_plan::model::CmpOp;
     let n = count as f64;
     if !capped {
         return comparison.holds(n);
@@ -90,8 +90,8 @@ pub fn clip(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::model::CmpOp;
     use serde_json::json;
+    use shakedown_plan::model::CmpOp;
 
     fn cmp(op: CmpOp, value: f64) -> Comparison {
         Comparison { op, value }

@@ -20,8 +20,8 @@ use crate::report::bundle::RunDir;
 use crate::report::dsse::{self, DsseError, Envelope, IN_TOTO_PAYLOAD_TYPE};
 use crate::report::manifest::{MANIFEST, Manifest};
 use crate::report::model::{Report, ToolInfo};
-use crate::report::redact::Redactor;
 use crate::status::{Status, Verdict};
+use shakedown_plan::redact::Redactor;
 
 pub use crate::report::manifest::ATTESTATION;
 

@@ -16,8 +16,8 @@ use crate::report::evidence::RunEvidence;
 use crate::report::export::{Exporter as _, exporters};
 use crate::report::html::HtmlExporter;
 use crate::report::model::Report;
-use crate::report::redact::Redactor;
 use crate::stop::RunStop;
+use shakedown_plan::redact::Redactor;
 
 /// Makes temporary file names unique within this process; the process id makes them unique
 /// across processes sharing a directory.
@@ -155,9 +155,9 @@ fn sync_dir(_dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::model::{SecretValue, Secrets};
     use crate::report::fixtures::sample_report;
     use crate::report::model::Report;
+    use shakedown_plan::model::{SecretValue, Secrets};
 
     /// A secret with characters that JSON, Markdown and XML all escape differently.
     const CANARY: &str = "c4n4ry&<\"s3cr3t\">";

@@ -11,12 +11,12 @@ use crate::ledger::summary::{LedgerExample, LedgerSummary};
 use crate::metrics::summary::{
     ErrorCluster, GaugeSummary, LatencySummary, LoadSummary, StepSummary,
 };
-use crate::plan::model::LedgerClass;
 use crate::report::model::{
     CheckKind, CheckReport, Phase, Report, RunInfo, SCHEMA_VERSION, TargetCheck, ThresholdResult,
     ToolInfo,
 };
 use crate::status::{Status, Verdict};
+use shakedown_plan::model::LedgerClass;
 
 /// A required load check with a status and nothing else.
 pub fn check(id: &str, status: Status) -> CheckReport {

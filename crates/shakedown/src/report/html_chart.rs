@@ -444,23 +444,7 @@ fn trim(value: f64) -> String {
     }
 }
 
-/// Escape text and attribute values for HTML and SVG.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            // Control characters other than line breaks and tabs are not allowed in XML.
-            c if c.is_control() && !matches!(c, '\n' | '\t' | '\r') => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use shakedown_plan::redact::forms::esc;
 
 #[cfg(test)]
 mod tests {

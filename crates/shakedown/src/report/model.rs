@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ledger::summary::LedgerSummary;
 use crate::metrics::summary::LoadSummary;
-use crate::plan::model::LedgerClass;
 use crate::status::{Status, Verdict};
+use shakedown_plan::model::LedgerClass;
 
 /// The report's schema version; bump it on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -503,7 +503,7 @@ async fn runs_orphaned_by_a_killed_worker_are_stuck_orphaned_live_and_offline() 
         _ => None,
     };
     let text = plan("60s", "\"stuck == 0\"", 2, 6);
-    let plan = shakedown::plan::compile_str(&text, Path::new("check.toml"), &env)
+    let plan = shakedown_plan::compile_str(&text, Path::new("check.toml"), &env)
         .unwrap_or_else(|e| panic!("plan compiles: {e}"));
     // Kill the worker while it holds a run, then start a new one: with leases that never
     // expire, the held run stays `running` with no progress.

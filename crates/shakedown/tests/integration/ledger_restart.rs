@@ -56,7 +56,7 @@ async fn run_with_restart(
         "TESTBED_PASSWORD" => Some("pw-restart-test".to_string()),
         _ => None,
     };
-    let plan = shakedown::plan::compile_str(PLAN, Path::new("lose-acked.toml"), &env)
+    let plan = shakedown_plan::compile_str(PLAN, Path::new("lose-acked.toml"), &env)
         .unwrap_or_else(|e| panic!("plan compiles: {e}"));
     let restarts = stack.clone();
     let hook = PhaseHook(Arc::new(move || {
@@ -89,7 +89,7 @@ async fn acked_runs_lost_by_a_restart_are_lost_and_no_go() {
     let (report, dir) = run_with_restart(&["lose-acked"]).await;
     let check = &report.checks[0];
     let ledger = check.ledger.as_ref().expect("a ledger summary");
-    let lost = ledger.count(shakedown::plan::model::LedgerClass::Lost);
+    let lost = ledger.count(shakedown_plan::model::LedgerClass::Lost);
     assert!(lost > 0, "lost = {lost}: {ledger:?}");
     assert_eq!(
         check.status,
@@ -100,7 +100,7 @@ async fn acked_runs_lost_by_a_restart_are_lost_and_no_go() {
     assert!(check.reason.contains("lost == 0"), "{}", check.reason);
     assert_eq!(report.verdict, shakedown::status::Verdict::NoGo);
     assert_eq!(report.exit_code, 1);
-    let examples = &ledger.examples[&shakedown::plan::model::LedgerClass::Lost];
+    let examples = &ledger.examples[&shakedown_plan::model::LedgerClass::Lost];
     assert!(!examples.is_empty() && !examples[0].witnesses.is_empty());
     // The history on disk witnesses the lost key's acknowledgement.
     let history = std::fs::read_to_string(dir.path().join("run/history.jsonl")).unwrap();
@@ -113,12 +113,12 @@ async fn the_same_restart_without_the_defect_loses_nothing() {
     let check = &report.checks[0];
     let ledger = check.ledger.as_ref().expect("a ledger summary");
     assert_eq!(
-        ledger.count(shakedown::plan::model::LedgerClass::Lost),
+        ledger.count(shakedown_plan::model::LedgerClass::Lost),
         0,
         "{ledger:?}"
     );
     assert_eq!(
-        ledger.count(shakedown::plan::model::LedgerClass::Ok),
+        ledger.count(shakedown_plan::model::LedgerClass::Ok),
         10,
         "{ledger:?}"
     );

@@ -11,8 +11,8 @@ use futures::FutureExt as _;
 use super::tail;
 use crate::faults::journal::Revert;
 use crate::faults::{Applied, Driver, DriverError, DriverFuture};
-use crate::plan::model_faults::{ControlVerb, ExecSpec};
-use crate::report::redact::Redactor;
+use shakedown_plan::model_faults::{ControlVerb, ExecSpec};
+use shakedown_plan::redact::Redactor;
 
 /// The most output kept from a command, per stream.
 const OUTPUT_CAP: usize = 2048;

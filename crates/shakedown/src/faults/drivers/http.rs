@@ -10,8 +10,8 @@ use futures::FutureExt as _;
 use crate::faults::journal::Revert;
 use crate::faults::probe::send;
 use crate::faults::{Applied, Driver, DriverError, DriverFuture};
-use crate::plan::model::Plan;
-use crate::plan::model_faults::{ControlVerb, HttpSpec};
+use shakedown_plan::model::Plan;
+use shakedown_plan::model_faults::{ControlVerb, HttpSpec};
 
 /// An http-controlled target.
 pub struct HttpDriver {

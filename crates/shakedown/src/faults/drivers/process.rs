@@ -21,10 +21,10 @@ use super::process_ready::{Tail, command_ok, with_env};
 use super::{Delivery, group, is_stopped, proc_start_time, signal_recorded};
 use crate::faults::journal::{Entry, Event, Journal, Revert};
 use crate::faults::{Applied, Driver, DriverError, DriverFuture};
-use crate::plan::model::Plan;
-use crate::plan::model_faults::{ControlVerb, ProcessSpec, Readiness};
-use crate::report::redact::Redactor;
 use crate::stop::RunStop;
+use shakedown_plan::model::Plan;
+use shakedown_plan::model_faults::{ControlVerb, ProcessSpec, Readiness};
+use shakedown_plan::redact::Redactor;
 
 /// How often readiness is polled.
 const READY_POLL: Duration = Duration::from_millis(100);

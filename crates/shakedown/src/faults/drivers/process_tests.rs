@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::process::ProcessDriver;
 use crate::faults::{Driver, DriverError};
-use crate::plan::model_faults::DriverSpec;
+use shakedown_plan::model_faults::DriverSpec;
 
 /// A driver for target `w` of a plan whose control is `control`.
 fn driver(control: &str, logs: &Path) -> ProcessDriver {
@@ -27,7 +27,7 @@ control = {control}
 steps = [{{ request = "GET api:/" }}]
 "#
     );
-    let plan = crate::plan::compile_str(&text, Path::new("p.toml"), &|_| None)
+    let plan = shakedown_plan::compile_str(&text, Path::new("p.toml"), &|_| None)
         .unwrap_or_else(|e| panic!("{e}"));
     let control = plan.targets["w"].control.clone().expect("a control");
     let DriverSpec::Process(spec) = control.driver else {

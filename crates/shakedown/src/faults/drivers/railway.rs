@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use crate::engine::preflight::error_chain;
 use crate::faults::journal::Revert;
 use crate::faults::{Applied, Driver, DriverError, DriverFuture};
-use crate::plan::model::Plan;
-use crate::plan::model_faults::{ControlVerb, RailwayMode, RailwaySpec};
+use shakedown_plan::model::Plan;
+use shakedown_plan::model_faults::{ControlVerb, RailwayMode, RailwaySpec};
 
 /// The latest deployment of a service in an environment.
 pub const LATEST_DEPLOYMENT: &str = "query latestDeployment($serviceId: String!, $environmentId: String!) { deployments(first: 1, input: { serviceId: $serviceId, environmentId: $environmentId }) { edges { node { id status } } } }";

@@ -21,8 +21,8 @@ use std::collections::HashMap;
 
 use super::super::jobs::TrackedJob;
 use crate::ledger::record::OpType;
-use crate::plan::model_verify::SqlLedger;
 use crate::report::verify::VerifySection;
+use shakedown_plan::model_verify::SqlLedger;
 
 /// The keys sent, and what the rows said about each.
 #[derive(Debug)]

@@ -72,7 +72,7 @@ async fn run(
         "LEDGER_DATABASE_URL" => Some(database.clone()),
         _ => None,
     };
-    let plan = shakedown::plan::compile_str(PLAN, Path::new("sql-ledger.toml"), &env)
+    let plan = shakedown_plan::compile_str(PLAN, Path::new("sql-ledger.toml"), &env)
         .unwrap_or_else(|e| panic!("plan compiles: {e}"));
     let dir = tempfile::tempdir().unwrap();
     let options = RunOptions {

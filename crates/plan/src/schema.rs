@@ -120,18 +120,18 @@ macro_rules! raw_table {
 
         impl $name {
             /// This table's keys, types, defaults and docs.
-            pub const SCHEMA: $crate::plan::schema::TableSchema = $crate::plan::schema::TableSchema {
+            pub const SCHEMA: $crate::schema::TableSchema = $crate::schema::TableSchema {
                 title: $title,
                 rust_name: stringify!($name),
                 doc: concat!($($doc, "\n"),*),
                 fields: &[
                     $(
-                        $crate::plan::schema::FieldSchema {
+                        $crate::schema::FieldSchema {
                             ident: stringify!($field),
                             doc: concat!($($fdoc, "\n"),+),
                             kind: $kind,
                             presence: $presence,
-                            nested: $crate::plan::schema::raw_table!(@nested $($nested)?),
+                            nested: $crate::schema::raw_table!(@nested $($nested)?),
                         },
                     )*
                 ],

@@ -97,8 +97,8 @@ mod tests {
     use std::path::Path;
     use std::time::Duration;
 
-    use crate::plan::model::{Plan, StepKind, TrackOracle};
-    use crate::plan::{PlanErrors, compile_str};
+    use crate::model::{Plan, StepKind, TrackOracle};
+    use crate::{PlanErrors, compile_str};
 
     fn plan(track_extra: &str) -> Result<Plan, PlanErrors> {
         let text = format!(

@@ -66,7 +66,7 @@ fn demo_env() -> Vec<(&'static str, &'static str)> {
 
 #[test]
 fn the_demo_plan_compiles() {
-    let text = include_str!("../../../../examples/demo.toml");
+    let text = include_str!("../../../examples/demo.toml");
     let plan = compile_with(text, &demo_env()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plan.name, "testbed-demo");
     assert_eq!(plan.environment, Environment::Local);
@@ -636,7 +636,7 @@ fn a_ready_has_one_form() {
 
 #[test]
 fn process_readiness_and_groups_compile() {
-    use crate::plan::model_faults::{DriverSpec, Readiness};
+    use crate::model_faults::{DriverSpec, Readiness};
     let spec = |control: &str| {
         let plan = ok(&with_process(control));
         match plan.targets["w"].control.clone().expect("control").driver {
@@ -674,7 +674,7 @@ fn a_password_in_a_target_url_is_redacted_and_a_written_one_is_warned_about() {
         plan.warnings[0]
     );
     assert!(!plan.warnings[0].contains("w0rd"), "{}", plan.warnings[0]);
-    let redactor = crate::report::redact::Redactor::new(&plan.secrets);
+    let redactor = crate::redact::Redactor::new(&plan.secrets);
     use base64::Engine as _;
     let basic = base64::engine::general_purpose::STANDARD.encode("ops:w0rd@spelled");
     let echoed = format!("authorization: Basic {basic}");
@@ -691,7 +691,7 @@ fn a_password_in_a_target_url_is_redacted_and_a_written_one_is_warned_about() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
-    let redactor = crate::report::redact::Redactor::new(&plan.secrets);
+    let redactor = crate::redact::Redactor::new(&plan.secrets);
     assert!(
         !redactor
             .redact("body: from-the-env")

@@ -16,7 +16,7 @@ use std::sync::{LazyLock, PoisonError, RwLock};
 
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 
-use crate::report::redact::Redactor;
+use crate::redact::Redactor;
 
 /// The longest partial line held back waiting for its end. A longer line is redacted and passed
 /// on as it is; a secret longer than this could then be split, which no real credential is.
@@ -201,7 +201,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactedStderr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::model::{SecretValue, Secrets};
+    use crate::model::{SecretValue, Secrets};
 
     const CANARY: &str = "canary-7f3a9c-secret";
 

@@ -19,7 +19,7 @@ use super::interpolate::{InterpolationError, Text, interpolate, is_var_name};
 use super::locate::{DisplayPath, Locator, Seg};
 use super::model::{Environment, Limits, Plan, SecretValue, Secrets};
 use super::raw::{RawPlanFile, RawPlanSection, Str};
-use crate::report::redact::{MIN_SECRET_CHARS, Redactor};
+use crate::redact::{MIN_SECRET_CHARS, Redactor};
 
 /// A declared secret: where its value comes from.
 pub(super) struct SecretDecl {
@@ -57,7 +57,7 @@ pub(super) struct Compiler<'a> {
 
 /// Build a path of keys: `key_path!["targets", name]`.
 macro_rules! key_path {
-    ($($seg:expr),* $(,)?) => { [$($crate::plan::locate::Seg::from($seg)),*] };
+    ($($seg:expr),* $(,)?) => { [$($crate::locate::Seg::from($seg)),*] };
 }
 pub(super) use key_path;
 

@@ -42,7 +42,7 @@ pub fn add_failure_default(thresholds: &mut Vec<Threshold>, fault: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::threshold::parse_threshold;
+    use crate::threshold::parse_threshold;
 
     #[test]
     fn a_test_silent_on_failures_gets_the_default_and_a_plan_s_own_wins() {

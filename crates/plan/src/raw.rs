@@ -516,7 +516,7 @@ mod tests {
 
     #[test]
     fn the_demo_plan_deserializes() {
-        let text = include_str!("../../../../examples/demo.toml");
+        let text = include_str!("../../../examples/demo.toml");
         let raw: RawPlanFile = toml::from_str(text).expect("the demo plan is valid TOML");
         assert_eq!(raw.load.map(|l| l.len()), Some(4));
     }

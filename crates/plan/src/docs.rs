@@ -1,7 +1,7 @@
 //! The plan reference, `docs/plan.md`, generated from the raw tables' `///` docs.
 //!
 //! A unit test regenerates the text and fails when the checked-in file differs;
-//! `UPDATE_PLAN_DOCS=1 cargo test -p shakedown --lib plan::docs` rewrites it.
+//! `UPDATE_PLAN_DOCS=1 cargo test -p shakedown-plan docs::` rewrites it.
 
 use std::fmt::Write as _;
 
@@ -182,8 +182,8 @@ pub fn reference() -> String {
     let _ = writeln!(out, "# The plan reference\n");
     let _ = writeln!(
         out,
-        "<!-- Generated from the doc comments in crates/shakedown/src/plan/raw.rs by \
-`UPDATE_PLAN_DOCS=1 cargo test -p shakedown --lib plan::docs`. Do not edit by hand. -->\n"
+        "<!-- Generated from the doc comments on the raw tables of crates/plan by \
+`UPDATE_PLAN_DOCS=1 cargo test -p shakedown-plan docs::`. Do not edit by hand. -->\n"
     );
     let _ = writeln!(out, "{INTRO}\n");
     let _ = writeln!(out, "## Example\n\n```toml\n{EXAMPLE}```\n");
@@ -248,7 +248,7 @@ mod tests {
         let actual = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             actual == expected,
-            "docs/plan.md is stale (or missing): run `UPDATE_PLAN_DOCS=1 cargo test -p shakedown --lib plan::docs` to regenerate it from the doc comments in plan/raw.rs"
+            "docs/plan.md is stale (or missing): run `UPDATE_PLAN_DOCS=1 cargo test -p shakedown-plan docs::` to regenerate it from the doc comments on the raw tables"
         );
     }
 
@@ -275,7 +275,7 @@ mod tests {
     #[test]
     fn the_example_compiles() {
         let env = |name: &str| (name == "STAGING_OPS_KEY").then(|| "k3y-for-docs".to_string());
-        let plan = crate::plan::compile_str(EXAMPLE, Path::new("example.toml"), &env)
+        let plan = crate::compile_str(EXAMPLE, Path::new("example.toml"), &env)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(plan.load_tests.len(), 1);
     }

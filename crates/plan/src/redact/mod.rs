@@ -14,14 +14,17 @@
 //! words and figures; one that reaches a redactor anyway is replaced only where it is a whole
 //! value.
 //!
-//! [`redact_forms`]: crate::report::redact_forms
+//! [`redact_forms`]: crate::redact::forms
+
+pub mod forms;
+pub mod stream;
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
-use crate::plan::model::Secrets;
+use crate::model::Secrets;
 
 /// The placeholder written instead of a secret value.
 pub const REDACTED: &str = "[REDACTED]";
@@ -140,7 +143,7 @@ impl Redactor {
                 }
                 continue;
             }
-            for form in crate::report::redact_forms::forms(value) {
+            for form in crate::redact::forms::forms(value) {
                 forms.push((form, replacement.clone()));
             }
         }
@@ -323,7 +326,7 @@ fn redact_query_params(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::model::SecretValue;
+    use crate::model::SecretValue;
 
     fn redactor() -> Redactor {
         let mut secrets = Secrets::default();

@@ -280,8 +280,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::plan::model::Plan;
-    use crate::plan::{Diagnostic, PlanErrors, compile_str};
+    use crate::model::Plan;
+    use crate::{Diagnostic, PlanErrors, compile_str};
 
     const PLAN: &str = r#"
 [plan]
@@ -372,7 +372,7 @@ executor = { rounds = { concurrency = 1, rounds = 1 } }
             ("api".to_string(), "127.0.0.1:4001".parse().expect("addr")),
             ("db".to_string(), "127.0.0.1:4002".parse().expect("addr")),
         ]);
-        let bound = crate::plan::model_proxy::bind_addresses(&plan, &addrs);
+        let bound = crate::model_proxy::bind_addresses(&plan, &addrs);
         assert_eq!(bound.targets["via"].base_url, "http://127.0.0.1:4001/v1");
         let Some(control) = &bound.targets["app"].control else {
             panic!("app has a control")

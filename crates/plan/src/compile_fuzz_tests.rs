@@ -4,7 +4,7 @@
 //!
 //! It asserts that no case panics and that every error points inside the file (a span within
 //! the text, a line and a column). The figures (cases, errors, panics, the slowest case) are
-//! printed for `cargo test -p shakedown --lib compile_fuzz -- --nocapture`. The seed is fixed,
+//! printed for `cargo test -p shakedown-plan compile_fuzz -- --nocapture`. The seed is fixed,
 //! so a failure names a case that can be replayed: set `SHAKEDOWN_FUZZ_CASE` to its number to
 //! print its text.
 
@@ -16,28 +16,28 @@ use super::compile_bytes;
 
 /// The plans mutated: every example, the reference's example, and the test plans with errors.
 const CORPUS: &[(&str, &str)] = &[
-    ("demo", include_str!("../../../../examples/demo.toml")),
-    ("by-id", include_str!("../../../../examples/by-id.toml")),
+    ("demo", include_str!("../../../examples/demo.toml")),
+    ("by-id", include_str!("../../../examples/by-id.toml")),
     (
         "c3-postgres",
-        include_str!("../../../../examples/c3-postgres.toml"),
+        include_str!("../../../examples/c3-postgres.toml"),
     ),
     (
         "golden-path",
-        include_str!("../../../../examples/golden-path.toml"),
+        include_str!("../../../examples/golden-path.toml"),
     ),
     (
         "railway-staging",
-        include_str!("../../../../examples/railway-staging.toml"),
+        include_str!("../../../examples/railway-staging.toml"),
     ),
     (
         "celery-gate",
-        include_str!("../../../../examples/celery/gate.toml"),
+        include_str!("../../../examples/celery/gate.toml"),
     ),
     ("docs-example", super::docs::EXAMPLE),
     (
         "many-errors",
-        include_str!("../../tests/integration/plans/many_errors.toml"),
+        include_str!("../../shakedown/tests/integration/plans/many_errors.toml"),
     ),
 ];
 

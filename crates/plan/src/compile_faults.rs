@@ -589,7 +589,7 @@ impl Compiler<'_> {
 mod tests {
     use std::path::Path;
 
-    use crate::plan::model_faults::{DriverSpec, FaultAction, FaultMetric, Trigger};
+    use crate::model_faults::{DriverSpec, FaultAction, FaultMetric, Trigger};
 
     const BASE: &str = r#"
 [plan]
@@ -610,8 +610,8 @@ identity = { stdout = "$.boot_id" }
 steps = [{ request = "GET api:/health" }]
 "#;
 
-    fn compile(faults: &str) -> Result<crate::plan::model::Plan, String> {
-        crate::plan::compile_str(&format!("{BASE}{faults}"), Path::new("f.toml"), &|_| None)
+    fn compile(faults: &str) -> Result<crate::model::Plan, String> {
+        crate::compile_str(&format!("{BASE}{faults}"), Path::new("f.toml"), &|_| None)
             .map_err(|e| e.to_string())
     }
 
@@ -645,28 +645,6 @@ expect = ["count(failures) == 0", "recovery < 30s", "availability >= 0.5"]
             Some(DriverSpec::Process(_))
         ));
         assert_eq!(plan.targets["worker"].base_url, "");
-    }
-
-    #[test]
-    fn every_fault_test_has_its_own_step_ids_so_its_keys_are_its_own() {
-        let one = r#"
-[[faults]]
-id = "ID"
-load = { scenario = "s", executor = { rounds = { concurrency = 1, rounds = 1 } } }
-timeline = [{ at = "1s", restart = "worker" }]
-"#;
-        let plan = compile(&format!(
-            "{}{}",
-            one.replace("ID", "C1"),
-            one.replace("ID", "C2")
-        ))
-        .expect("compiles");
-        let prepared = |at: usize| {
-            crate::load::prepared::PreparedTest::new(&plan, &plan.faults.tests[at].load, "run")
-        };
-        let (c1, c2) = (prepared(0), prepared(1));
-        assert_ne!(c1.index, c2.index);
-        assert_ne!(c1.scenarios[0].steps[0].id, c2.scenarios[0].steps[0].id);
     }
 
     #[test]
@@ -704,7 +682,7 @@ expect = ["recovery < 30"]
             r#"control = { driver = "exec", restart = "true" }"#,
             r#"control = { driver = "exec", restart = "true", command = ["x"] }"#,
         );
-        let err = crate::plan::compile_str(&text, Path::new("f.toml"), &|_| None)
+        let err = crate::compile_str(&text, Path::new("f.toml"), &|_| None)
             .expect_err("does not compile")
             .to_string();
         assert!(err.contains("does not take `command`"), "{err}");

@@ -285,8 +285,8 @@ impl Compiler<'_> {
 mod tests {
     use std::path::Path;
 
-    use crate::plan::model_faults::FaultAction;
-    use crate::plan::{Diagnostic, compile_str};
+    use crate::model_faults::FaultAction;
+    use crate::{Diagnostic, compile_str};
     use shakedown_proxy::{Direction, Toxic};
 
     fn plan(entry: &str) -> String {

@@ -9,7 +9,7 @@
 //! depend on the secret alone are a form, and so is the whole tail when the secret ends the data
 //! (with and without padding): whatever came before the secret, its encoding is found.
 //!
-//! [`Redactor`]: crate::report::redact::Redactor
+//! [`Redactor`]: crate::redact::Redactor
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -72,7 +72,7 @@ pub fn forms(secret: &str) -> Vec<String> {
         add(form);
     }
     // As the HTML report escapes it.
-    add(crate::report::html_chart::esc(secret));
+    add(esc(secret));
     for form in base64_forms(secret.as_bytes()) {
         add(form);
     }
@@ -198,6 +198,24 @@ fn base64_forms(secret: &[u8]) -> Vec<String> {
         }
     }
     out.retain(|form| form.len() >= MIN_FRAGMENT);
+    out
+}
+
+/// Escape text and attribute values for HTML and SVG.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // Control characters other than line breaks and tabs are not allowed in XML.
+            c if c.is_control() && !matches!(c, '\n' | '\t' | '\r') => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
     out
 }
 

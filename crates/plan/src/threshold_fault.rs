@@ -111,7 +111,7 @@ pub fn parse_expectation(source: &str) -> Result<Expectation, ThresholdError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::model::{LedgerClass, ThresholdMetric};
+    use crate::model::{LedgerClass, ThresholdMetric};
 
     #[test]
     fn fault_measures_parse_with_units() {
