@@ -14,9 +14,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli_attest::RunSigner;
-use crate::engine::{self, RunOptions};
-use crate::status::EXIT_ERROR;
 use crate::workers::Workers;
+use shakedown_core::engine::{self, RunOptions};
+use shakedown_core::status::EXIT_ERROR;
 use shakedown_plan::model::Plan;
 
 /// shakedown: a release gate for deployed systems. One plan drives load, verifies that no
@@ -46,6 +46,7 @@ pub enum Command {
         plan: PathBuf,
     },
     /// Start the bundled testbed on loopback and run the demo gate against it. No setup needed.
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
     /// Check a run directory against its manifest.json: exit 1 if any file was edited, removed
     /// or added since the run sealed it.
@@ -65,6 +66,7 @@ pub enum Command {
     /// throughput: the ad-hoc mode, on the same engine as plans. Exit 1 if a --threshold fails.
     Hit(crate::cli_hit::HitArgs),
     /// Run the bundled testbed (the reference system under test). Used by `demo` and the tests.
+    #[cfg(feature = "demo")]
     #[command(hide = true)]
     Testbed(testbed::cli::TestbedArgs),
     /// Enforce a pause's TTL outside the run (started by `run`, detached).
@@ -86,6 +88,7 @@ pub struct RunArgs {
 }
 
 /// Arguments of `demo`.
+#[cfg(feature = "demo")]
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Switch on a seeded defect in the testbed (repeatable), to watch a check catch it.
@@ -175,6 +178,7 @@ pub fn main() -> ExitCode {
             }
         };
     }
+    #[cfg(feature = "demo")]
     if let Command::Testbed(args) = cli.command {
         let launcher = testbed::cli::Launcher::current_exe(&["testbed"]);
         return match testbed::cli::run(args, launcher) {
@@ -264,6 +268,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             runtime(workers)?.block_on(run_plan(Arc::new(plan), options, &output, signer.as_ref()))
         }
         // The demo's targets are the bundled testbed, on this machine.
+        #[cfg(feature = "demo")]
         Command::Demo(args) => {
             let signer = RunSigner::from_flags(args.run.sign.as_deref(), &args.run.subjects)?;
             forget_signing_key_variable(args.run.sign.as_deref());
@@ -286,7 +291,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Hit(args) => {
             crate::cli_hit::hit(&args, !output.no_progress && !output.quiet && !args.json)
         }
-        Command::Testbed(_) | Command::Guard(_) => Ok(EXIT_ERROR),
+        #[cfg(feature = "demo")]
+        Command::Testbed(_) => Ok(EXIT_ERROR),
+        Command::Guard(_) => Ok(EXIT_ERROR),
     }
 }
 
@@ -412,7 +419,7 @@ async fn run_plan(
     let file = |name: &str| -> anyhow::Result<String> {
         if result.report.run.write_failure.is_some()
             && let Some(text) =
-                crate::report::bundle::render_report_file(&result.report, &redactor, name)?
+                shakedown_core::report::bundle::render_report_file(&result.report, &redactor, name)?
         {
             return Ok(text);
         }
@@ -442,7 +449,7 @@ fn sign_run(
 ) -> anyhow::Result<()> {
     let redactor = shakedown_plan::redact::Redactor::new(&plan.secrets);
     let statement =
-        crate::report::attest::sign(&result.dir, &signer.key, &signer.subjects, &redactor)
+        shakedown_core::report::attest::sign(&result.dir, &signer.key, &signer.subjects, &redactor)
             .with_context(|| {
                 format!(
                     "the run ended {} but its bundle {} could not be signed",
@@ -456,11 +463,11 @@ fn sign_run(
             "signed: {} ({} for {}, key {})",
             result
                 .dir
-                .join(crate::report::attest::ATTESTATION)
+                .join(shakedown_core::report::attest::ATTESTATION)
                 .display(),
             statement.predicate.shakedown.verdict,
             subjects.join(", "),
-            crate::report::dsse::key_id(&signer.key.verifying_key())
+            shakedown_core::report::dsse::key_id(&signer.key.verifying_key())
         );
     }
     Ok(())

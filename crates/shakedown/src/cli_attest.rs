@@ -13,7 +13,7 @@ use std::path::Path;
 use ed25519_dalek::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
-use crate::report::attest::Subject;
+use shakedown_core::report::attest::Subject;
 
 /// How to make a key pair, for error messages.
 const KEYGEN: &str = "make one with `openssl genpkey -algorithm ed25519 -out signing.pem` and \
@@ -202,8 +202,8 @@ pub fn check_attestation(
     require_go: bool,
     subject_digest: Option<&str>,
 ) -> AttestationCheck {
-    let keyid = crate::report::dsse::key_id(key);
-    let statement = match crate::report::attest::verify(dir, key) {
+    let keyid = shakedown_core::report::dsse::key_id(key);
+    let statement = match shakedown_core::report::attest::verify(dir, key) {
         Ok(statement) => statement,
         Err(err) => {
             return AttestationCheck {
@@ -218,7 +218,7 @@ pub fn check_attestation(
     };
     let verdict = statement.predicate.shakedown.verdict;
     let mut refused = Vec::new();
-    if require_go && verdict != crate::status::Verdict::Go {
+    if require_go && verdict != shakedown_core::status::Verdict::Go {
         refused.push(format!(
             "--require-go: the signed verdict is {verdict}, not GO"
         ));
@@ -323,12 +323,13 @@ mod tests {
     #[test]
     fn a_deploy_policy_refuses_a_signed_no_go_and_another_image() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        crate::report::fixtures::sealed_bundle(tmp.path());
+        shakedown_core::report::fixtures::sealed_bundle(tmp.path());
         let key = SigningKey::from_bytes(&[8; 32]);
         let image = "c".repeat(64);
         let subject = Subject::parse(&format!("app@sha256:{image}")).expect("subject");
         let redactor = shakedown_plan::redact::Redactor::new(&Default::default());
-        crate::report::attest::sign(tmp.path(), &key, &[subject], &redactor).expect("signed");
+        shakedown_core::report::attest::sign(tmp.path(), &key, &[subject], &redactor)
+            .expect("signed");
         let public = key.verifying_key();
 
         let genuine = check_attestation(tmp.path(), &public, false, Some(&image));

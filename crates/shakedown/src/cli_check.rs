@@ -12,10 +12,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::ledger::checker::{ALL_CLASSES, class_name};
-use crate::ledger::gate::CheckOutcome;
-use crate::ledger::offline::{OfflineCheck, check_dir};
-use crate::ledger::summary::LedgerSummary;
+use shakedown_core::ledger::checker::{ALL_CLASSES, class_name};
+use shakedown_core::ledger::gate::CheckOutcome;
+use shakedown_core::ledger::offline::{OfflineCheck, check_dir};
+use shakedown_core::ledger::summary::LedgerSummary;
 use shakedown_plan::model::LedgerClass;
 
 /// Examples printed per class in the human output.

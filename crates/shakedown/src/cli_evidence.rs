@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::report::diff::{self, DiffOptions, Rule};
-use crate::report::evidence::RunEvidence;
-use crate::report::manifest;
-use crate::report::model::Report;
+use shakedown_core::report::diff::{self, DiffOptions, Rule};
+use shakedown_core::report::evidence::RunEvidence;
+use shakedown_core::report::manifest;
+use shakedown_core::report::model::Report;
 
 /// Arguments of `verify-bundle`.
 #[derive(Debug, Args)]
@@ -73,7 +73,7 @@ pub fn verify_bundle(args: &VerifyBundleArgs, json: bool) -> anyhow::Result<u8> 
         .subject_digest
         .as_deref()
         .map(|d| {
-            crate::report::attest::parse_sha256(d)
+            shakedown_core::report::attest::parse_sha256(d)
                 .map_err(|e| anyhow::anyhow!("--subject-digest: {e}"))
         })
         .transpose()?;
@@ -123,10 +123,16 @@ pub fn verify_bundle(args: &VerifyBundleArgs, json: bool) -> anyhow::Result<u8> 
     if !json {
         match &attestation {
             Some(check) => print_attestation(check),
-            None if args.dir.join(crate::report::attest::ATTESTATION).exists() => println!(
-                "{} present, not checked: give --key PUBKEY to check the signed verdict",
-                crate::report::attest::ATTESTATION
-            ),
+            None if args
+                .dir
+                .join(shakedown_core::report::attest::ATTESTATION)
+                .exists() =>
+            {
+                println!(
+                    "{} present, not checked: give --key PUBKEY to check the signed verdict",
+                    shakedown_core::report::attest::ATTESTATION
+                )
+            }
             None => {}
         }
     }
@@ -134,7 +140,7 @@ pub fn verify_bundle(args: &VerifyBundleArgs, json: bool) -> anyhow::Result<u8> 
 }
 
 fn print_attestation(check: &crate::cli_attest::AttestationCheck) {
-    let file = crate::report::attest::ATTESTATION;
+    let file = shakedown_core::report::attest::ATTESTATION;
     match &check.error {
         Some(error) => println!("attestation NOT valid: {error}"),
         None => {
@@ -205,7 +211,7 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<u8> {
     for problem in &evidence.problems {
         eprintln!("warning: {problem}");
     }
-    let html = crate::report::html::render(&report, &evidence);
+    let html = shakedown_core::report::html::render(&report, &evidence);
     match &args.out {
         Some(path) => std::fs::write(path, html)
             .with_context(|| format!("cannot write {}", path.display()))?,

@@ -29,7 +29,7 @@ pub struct GuardArgs {
 
 /// `shakedown reconcile`: 0 when nothing is left applied, 1 when a revert failed.
 pub fn reconcile(args: &ReconcileArgs) -> anyhow::Result<u8> {
-    let done = crate::faults::reconcile::reconcile(&args.run_dir)?;
+    let done = shakedown_core::faults::reconcile::reconcile(&args.run_dir)?;
     for line in &done.lines {
         println!("{line}");
     }
@@ -38,7 +38,7 @@ pub fn reconcile(args: &ReconcileArgs) -> anyhow::Result<u8> {
 
 /// `shakedown guard`: 0 when the fault is reverted (by the run or by the guard).
 pub fn guard(args: &GuardArgs) -> anyhow::Result<u8> {
-    crate::faults::guard::run_guard(&args.journal, &args.fault, args.deadline_ms)
+    shakedown_core::faults::guard::run_guard(&args.journal, &args.fault, args.deadline_ms)
         .map(|_| 0)
         .map_err(anyhow::Error::msg)
 }

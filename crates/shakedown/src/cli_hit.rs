@@ -24,9 +24,9 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli_hit_secrets::{HitSecrets, shown_url};
-use crate::engine::{self, RunOptions};
-use crate::metrics::summary::LoadSummary;
 use crate::workers::Workers;
+use shakedown_core::engine::{self, RunOptions};
+use shakedown_core::metrics::summary::LoadSummary;
 use shakedown_plan::redact::{MIN_SECRET_CHARS, is_credential_name};
 use shakedown_plan::{MAX_CONCURRENCY, why_capped};
 
@@ -437,7 +437,11 @@ fn summarise(
             .unwrap_or_default();
         return Ok((empty(args, workers), Some(format!("{reason}{hint}"))));
     };
-    let histogram = read_latency_log(&result.dir.join(crate::metrics::interval_log::LATENCY_LOG));
+    let histogram = read_latency_log(
+        &result
+            .dir
+            .join(shakedown_core::metrics::interval_log::LATENCY_LOG),
+    );
     Ok((
         summary(
             args,
@@ -458,7 +462,7 @@ fn summary(
     args: &HitArgs,
     workers: Workers,
     m: &LoadSummary,
-    thresholds: &[crate::report::model::ThresholdResult],
+    thresholds: &[shakedown_core::report::model::ThresholdResult],
     histogram: Option<&Histogram<u64>>,
 ) -> HitSummary {
     let l = &m.latency_ms;
@@ -627,7 +631,7 @@ fn human(s: &HitSummary) -> String {
     for t in &s.thresholds {
         let measured = t
             .measured
-            .map(|v| crate::report::model::format_measured(v, &t.unit))
+            .map(|v| shakedown_core::report::model::format_measured(v, &t.unit))
             .unwrap_or_else(|| "not measured".into());
         let verdict = if t.passed { "ok  " } else { "FAIL" };
         out.push_str(&format!(

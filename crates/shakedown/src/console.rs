@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::report::model::Report;
+use shakedown_core::report::model::Report;
 use shakedown_plan::model::{Executor, Plan, StepKind};
 
 /// One line: the verdict, the exit code and where the report is.
@@ -24,7 +24,7 @@ pub fn summary(report: &Report, dir: &Path) -> String {
         // SKIPPED targets have no HTTP probes (e.g. workers run by the process driver).
         if !matches!(
             target.status,
-            crate::status::Status::Pass | crate::status::Status::Skipped
+            shakedown_core::status::Status::Pass | shakedown_core::status::Status::Skipped
         ) {
             let _ = writeln!(
                 out,
@@ -62,7 +62,7 @@ pub fn summary(report: &Report, dir: &Path) -> String {
             p99,
             check.name
         );
-        if check.status != crate::status::Status::Pass {
+        if check.status != shakedown_core::status::Status::Pass {
             let _ = writeln!(out, "       {}", check.reason);
             if let Some(hint) = &check.hint {
                 let _ = writeln!(out, "       hint: {hint}");
@@ -162,7 +162,7 @@ pub fn dry_run(plan: &Plan) -> String {
             let _ = writeln!(out, "  threshold {}", threshold.source);
         }
     }
-    out.push_str(&crate::faults::dry_run::describe(plan));
+    out.push_str(&shakedown_core::faults::dry_run::describe(plan));
     out
 }
 

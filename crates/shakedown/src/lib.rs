@@ -1,16 +1,9 @@
-//! shakedown: a release gate for a deployed system.
+//! shakedown's command line: argument parsing, the commands, the console, and the mapping of
+//! results to exit codes.
 //!
-//! One TOML plan drives load, verifies that no work was lost, duplicated or stuck, and writes
-//! evidence with a GO / NO-GO verdict. The layers, from the bottom:
-//!
-//! - [`plan`]: raw TOML structs, compiled into a validated, immutable [`plan::model::Plan`];
-//! - [`template`]: minijinja templates used by the plan;
-//! - [`load`] and [`metrics`]: virtual users, executors, and mergeable histograms;
-//! - [`ledger`]: the history of tracked work, settle, and classification;
-//! - [`report`]: the one report model and its exporters;
-//! - [`engine`]: the phases of a run, the only place that knows their order, and [`stop`]: why
-//!   a run stopped early (a safety rule or a failed write of evidence);
-//! - [`cli`]: argument parsing and the mapping of results to exit codes.
+//! The work is done by the crates below it: `shakedown-plan` (the plan, compiled and validated),
+//! `shakedown-core` (the run: load, faults, ledger, verification, evidence) and `shakedown-proxy`
+//! (the fault proxy). This crate holds only what a user types and sees.
 
 pub mod cli;
 pub mod cli_attest;
@@ -20,14 +13,6 @@ pub mod cli_faults;
 pub mod cli_hit;
 pub mod cli_hit_secrets;
 pub mod console;
+#[cfg(feature = "demo")]
 pub mod demo;
-pub mod engine;
-pub mod faults;
-pub mod ledger;
-pub mod load;
-pub mod metrics;
-pub mod probes;
-pub mod report;
-pub mod status;
-pub mod stop;
 pub mod workers;

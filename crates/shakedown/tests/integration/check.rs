@@ -508,7 +508,7 @@ async fn runs_orphaned_by_a_killed_worker_are_stuck_orphaned_live_and_offline() 
     // Kill the worker while it holds a run, then start a new one: with leases that never
     // expire, the held run stays `running` with no progress.
     let control = stack.clone();
-    let hook = shakedown::engine::PhaseHook(Arc::new(move || {
+    let hook = shakedown_core::engine::PhaseHook(Arc::new(move || {
         let stack = control.clone();
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -524,14 +524,14 @@ async fn runs_orphaned_by_a_killed_worker_are_stuck_orphaned_live_and_offline() 
         })
     }));
     let dir = tempfile::tempdir().unwrap();
-    let options = shakedown::engine::RunOptions {
+    let options = shakedown_core::engine::RunOptions {
         out_dir: dir.path().join("run"),
         only: None,
         progress: false,
         before_settle: Some(hook),
         faults: Default::default(),
     };
-    let result = shakedown::engine::run(
+    let result = shakedown_core::engine::run(
         Arc::new(plan),
         options,
         tokio_util::sync::CancellationToken::new(),
@@ -550,5 +550,5 @@ async fn runs_orphaned_by_a_killed_worker_are_stuck_orphaned_live_and_offline() 
     assert!(why.starts_with("stuck, orphaned (running"), "{why}");
     assert_eq!(l1["counts"]["ok"], 5, "{l1}");
     assert_eq!(offline["exit_code"], 1);
-    assert_eq!(result.report.verdict, shakedown::status::Verdict::NoGo);
+    assert_eq!(result.report.verdict, shakedown_core::status::Verdict::NoGo);
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use shakedown::engine::{PhaseHook, RunOptions};
+use shakedown_core::engine::{PhaseHook, RunOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::stack::{Stack, StackOptions};
@@ -42,7 +42,7 @@ thresholds = ["count(failures) == 0", "lost == 0"]
 
 async fn run_with_restart(
     defects: &[&str],
-) -> (shakedown::report::model::Report, tempfile::TempDir) {
+) -> (shakedown_core::report::model::Report, tempfile::TempDir) {
     let stack = Stack::start(
         StackOptions::new()
             .workers(1)
@@ -78,7 +78,7 @@ async fn run_with_restart(
         before_settle: Some(hook),
         faults: Default::default(),
     };
-    let result = shakedown::engine::run(Arc::new(plan), options, CancellationToken::new())
+    let result = shakedown_core::engine::run(Arc::new(plan), options, CancellationToken::new())
         .await
         .expect("the run completes");
     (result.report, dir)
@@ -93,12 +93,12 @@ async fn acked_runs_lost_by_a_restart_are_lost_and_no_go() {
     assert!(lost > 0, "lost = {lost}: {ledger:?}");
     assert_eq!(
         check.status,
-        shakedown::status::Status::Fail,
+        shakedown_core::status::Status::Fail,
         "{}",
         check.reason
     );
     assert!(check.reason.contains("lost == 0"), "{}", check.reason);
-    assert_eq!(report.verdict, shakedown::status::Verdict::NoGo);
+    assert_eq!(report.verdict, shakedown_core::status::Verdict::NoGo);
     assert_eq!(report.exit_code, 1);
     let examples = &ledger.examples[&shakedown_plan::model::LedgerClass::Lost];
     assert!(!examples.is_empty() && !examples[0].witnesses.is_empty());
@@ -124,9 +124,9 @@ async fn the_same_restart_without_the_defect_loses_nothing() {
     );
     assert_eq!(
         check.status,
-        shakedown::status::Status::Pass,
+        shakedown_core::status::Status::Pass,
         "{}",
         check.reason
     );
-    assert_eq!(report.verdict, shakedown::status::Verdict::Go);
+    assert_eq!(report.verdict, shakedown_core::status::Verdict::Go);
 }

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use shakedown::engine::{PhaseHook, RunOptions};
-use shakedown::report::verify::VerifySection;
-use shakedown::status::Status;
+use shakedown_core::engine::{PhaseHook, RunOptions};
+use shakedown_core::report::verify::VerifySection;
+use shakedown_core::status::Status;
 use sqlx::{Connection, PgConnection};
 use tokio_util::sync::CancellationToken;
 
@@ -64,7 +64,7 @@ async fn run(
     api: &str,
     database: &str,
     before_settle: Option<PhaseHook>,
-) -> shakedown::report::model::Report {
+) -> shakedown_core::report::model::Report {
     let (api, database) = (api.to_string(), database.to_string());
     let env = move |name: &str| match name {
         "SHAKEDOWN_API_URL" => Some(api.clone()),
@@ -82,7 +82,7 @@ async fn run(
         before_settle,
         faults: Default::default(),
     };
-    let result = shakedown::engine::run(Arc::new(plan), options, CancellationToken::new())
+    let result = shakedown_core::engine::run(Arc::new(plan), options, CancellationToken::new())
         .await
         .expect("the run completes");
     let written = crate::run::report_json(&dir.path().join("run"));
@@ -90,7 +90,7 @@ async fn run(
     result.report
 }
 
-fn ledger_check(report: &shakedown::report::model::Report) -> (&Status, &str, &VerifySection) {
+fn ledger_check(report: &shakedown_core::report::model::Report) -> (&Status, &str, &VerifySection) {
     let check = report
         .checks
         .iter()

@@ -15,8 +15,8 @@ pub mod evidence;
 pub mod export;
 pub mod fault;
 pub mod fault_windows;
-#[cfg(test)]
-pub(crate) mod fixtures;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod html;
 pub mod html_chart;
 mod html_fault;
