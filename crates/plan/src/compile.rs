@@ -13,22 +13,22 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::diagnostics::Diagnostic;
-use super::duration::{DURATION_HINT, parse_duration};
-use super::interpolate::{InterpolationError, Text, interpolate, is_var_name};
-use super::locate::{DisplayPath, Locator, Seg};
-use super::model::{Environment, Limits, Plan, SecretValue, Secrets};
-use super::raw::{RawPlanFile, RawPlanSection, Str};
+use crate::diagnostics::Diagnostic;
+use crate::duration::{DURATION_HINT, parse_duration};
+use crate::interpolate::{InterpolationError, Text, interpolate, is_var_name};
+use crate::locate::{DisplayPath, Locator, Seg};
+use crate::model::{Environment, Limits, Plan, SecretValue, Secrets};
+use crate::raw::{RawPlanFile, RawPlanSection, Str};
 use crate::redact::{MIN_SECRET_CHARS, Redactor};
 
 /// A declared secret: where its value comes from.
-pub(super) struct SecretDecl {
+pub(crate) struct SecretDecl {
     /// The environment variable.
     pub env: Text,
 }
 
 /// State shared by every check of one compilation.
-pub(super) struct Compiler<'a> {
+pub(crate) struct Compiler<'a> {
     pub source: &'a str,
     pub env: &'a dyn Fn(&str) -> Option<String>,
     pub locator: &'a Locator<'a>,
@@ -59,7 +59,7 @@ pub(super) struct Compiler<'a> {
 macro_rules! key_path {
     ($($seg:expr),* $(,)?) => { [$($crate::locate::Seg::from($seg)),*] };
 }
-pub(super) use key_path;
+pub(crate) use key_path;
 
 impl From<&str> for Seg {
     fn from(key: &str) -> Seg {
@@ -80,7 +80,7 @@ impl From<usize> for Seg {
 }
 
 /// Whether `name` is a valid name for targets, steps, load ids and gauges.
-pub(super) fn is_plain_name(name: &str) -> bool {
+pub(crate) fn is_plain_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .chars()
@@ -123,7 +123,7 @@ pub fn compile(
     let mut load_tests = cx.load_tests(raw, &scenarios);
     let proxies = cx.proxies(raw);
     let mut faults = cx.fault_plan(raw, &scenarios, &targets, &load_tests);
-    super::compile_proxy::mark_proxy_users(&targets, &mut load_tests, &mut faults);
+    crate::proxies::compile::mark_proxy_users(&targets, &mut load_tests, &mut faults);
     let oracles = cx.oracles(raw);
     let test_ids = load_tests
         .iter()
@@ -138,7 +138,7 @@ pub fn compile(
     }
     cx.unread_vars(raw);
     let warnings =
-        super::diagnostics::render_warnings(path, source, redact(cx.warnings, &redactor))
+        crate::diagnostics::render_warnings(path, source, redact(cx.warnings, &redactor))
             .into_iter()
             .map(|w| redactor.redact(&w).into_owned())
             .collect();
@@ -169,7 +169,7 @@ pub fn compile(
         proxies,
         oracles,
         verifications,
-        evidence: super::model::Evidence {
+        evidence: crate::model::Evidence {
             hostname: raw
                 .evidence
                 .as_ref()
@@ -558,7 +558,7 @@ limits = { duration = \"10m\", requests = 100000 }";
         &mut self,
         value: &Spanned<toml::Value>,
         what: &str,
-        template: Option<&super::scope::Scope<'_>>,
+        template: Option<&crate::scope::Scope<'_>>,
     ) -> Option<serde_json::Value> {
         let span = value.span();
         self.json_inner(value.get_ref(), &span, what, template)
@@ -569,7 +569,7 @@ limits = { duration = \"10m\", requests = 100000 }";
         value: &toml::Value,
         span: &Range<usize>,
         what: &str,
-        template: Option<&super::scope::Scope<'_>>,
+        template: Option<&crate::scope::Scope<'_>>,
     ) -> Option<serde_json::Value> {
         use serde_json::Value as J;
         Some(match value {

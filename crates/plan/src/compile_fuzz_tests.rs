@@ -12,7 +12,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::compile_bytes;
+use crate::compile_bytes;
 
 /// The plans mutated: every example, the reference's example, and the test plans with errors.
 const CORPUS: &[(&str, &str)] = &[
@@ -34,7 +34,7 @@ const CORPUS: &[(&str, &str)] = &[
         "celery-gate",
         include_str!("../../../examples/celery/gate.toml"),
     ),
-    ("docs-example", super::docs::EXAMPLE),
+    ("docs-example", crate::docs::EXAMPLE),
     (
         "many-errors",
         include_str!("../../shakedown/tests/integration/plans/many_errors.toml"),

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use super::model::{
+use crate::model::{
     Body, CmpOp, Counter, Environment, Executor, GaugeAgg, LedgerClass, Method, Plan, StatusSet,
     StepKind, ThresholdMetric,
 };
-use super::{Diagnostic, PlanErrors, compile_str};
+use crate::{Diagnostic, PlanErrors, compile_str};
 
 const HEAD: &str = r#"
 [plan]
@@ -636,7 +636,7 @@ fn a_ready_has_one_form() {
 
 #[test]
 fn process_readiness_and_groups_compile() {
-    use crate::model_faults::{DriverSpec, Readiness};
+    use crate::faults::model::{DriverSpec, Readiness};
     let spec = |control: &str| {
         let plan = ok(&with_process(control));
         match plan.targets["w"].control.clone().expect("control").driver {

@@ -5,11 +5,11 @@
 
 use std::fmt::Write as _;
 
-use super::duration::DURATION_HINT;
-use super::raw::RawPlanFile;
-use super::request_line::method_names;
-use super::schema::{Presence, Shape, TableSchema, doc_text};
-use super::threshold::THRESHOLD_GRAMMAR;
+use crate::duration::DURATION_HINT;
+use crate::load::threshold::THRESHOLD_GRAMMAR;
+use crate::raw::RawPlanFile;
+use crate::request_line::method_names;
+use crate::schema::{Presence, Shape, TableSchema, doc_text};
 
 /// A small complete plan, shown in the reference (and compiled by a test).
 pub const EXAMPLE: &str = r#"[plan]

@@ -5,70 +5,63 @@
 //! [`PlanErrors`] (every problem of the file, rendered with positions and hints) comes out. The
 //! environment is injected, so that tests are deterministic.
 
-mod compile;
-mod compile_bounds;
+mod bounds;
 #[cfg(test)]
-mod compile_bounds_tests;
-mod compile_control;
-mod compile_faults;
+mod bounds_tests;
+mod compile;
 #[cfg(test)]
 mod compile_fuzz_tests;
-mod compile_load;
-mod compile_open;
-#[cfg(test)]
-mod compile_open_tests;
-mod compile_proxy;
-mod compile_settle;
-#[cfg(test)]
-mod compile_settle_tests;
-mod compile_step;
-mod compile_stream;
-#[cfg(test)]
-mod compile_stream_tests;
-mod compile_target;
 #[cfg(test)]
 mod compile_tests;
-mod compile_toxic;
-mod compile_track;
-mod compile_track_oracle;
-mod compile_verify;
-mod compile_verify_http;
-mod compile_verify_stores;
-#[cfg(test)]
-mod compile_verify_tests;
 pub mod diagnostics;
 pub mod docs;
 pub mod duration;
-pub mod interpolate;
+mod faults;
+mod interpolate;
+mod load;
 mod locate;
 pub mod model;
-pub mod model_faults;
-pub mod model_open;
-pub mod model_proxy;
-pub mod model_stream;
-pub mod model_verify;
 mod parse;
-pub mod proxy_addr;
-pub mod raw;
-pub mod raw_faults;
-pub mod raw_forms;
-pub mod raw_open;
-pub mod raw_proxy;
-pub mod raw_stream;
-pub mod raw_verify;
+mod proxies;
+mod raw;
+mod raw_forms;
 pub mod redact;
-pub mod request_line;
-pub mod schema;
+mod request_line;
+mod scenarios;
+mod schema;
 mod scope;
+mod settle;
+#[cfg(test)]
+mod settle_tests;
+mod streams;
+mod targets;
 pub mod template;
-pub mod threshold;
-pub mod threshold_default;
-pub mod threshold_fault;
-pub mod threshold_scope;
+mod verify;
+
+/// The model of `[[faults]]`, as the engine has named it so far: see [`model`].
+pub mod model_faults {
+    pub use crate::faults::model::*;
+}
+/// The model of open (arrival-rate) load, as the engine has named it so far: see [`model`].
+pub mod model_open {
+    pub use crate::load::model_open::*;
+}
+/// The model of `[proxies]`, as the engine has named it so far: see [`model`].
+pub mod model_proxy {
+    pub use crate::proxies::model::*;
+}
+/// The model of WebSocket and SSE steps, as the engine has named it so far: see [`model`].
+pub mod model_stream {
+    pub use crate::streams::model::*;
+}
+/// The model of `[[verify]]` and `[oracles]`, as the engine has named it so far: see [`model`].
+pub mod model_verify {
+    pub use crate::verify::model::*;
+}
 
 use std::path::Path;
 
-pub use compile_bounds::{BYTES_PER_USER, MAX_CONCURRENCY, USER_MEMORY_BUDGET, why_capped};
+pub use bounds::{BYTES_PER_USER, MAX_CONCURRENCY, USER_MEMORY_BUDGET, why_capped};
 pub use diagnostics::{Diagnostic, PlanErrors};
 
 /// Read and compile the plan at `path`. `env` reads environment variables (the CLI passes

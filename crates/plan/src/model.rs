@@ -41,15 +41,15 @@ pub struct Plan {
     /// Load tests, in the order they run.
     pub load_tests: Vec<LoadTest>,
     /// Fault tests (run after the load tests) and stop conditions.
-    pub faults: super::model_faults::FaultPlan,
+    pub faults: crate::faults::model::FaultPlan,
     /// What the evidence bundle may record about the machine.
     pub evidence: Evidence,
     /// Fault proxies, by name (`[proxies.NAME]`).
-    pub proxies: BTreeMap<String, super::model_proxy::ProxySpec>,
+    pub proxies: BTreeMap<String, crate::proxies::model::ProxySpec>,
     /// Oracles by name: stores the verification checks read directly.
-    pub oracles: BTreeMap<String, super::model_verify::Oracle>,
+    pub oracles: BTreeMap<String, crate::verify::model::Oracle>,
     /// Verification checks, in plan order, run after settle.
-    pub verifications: Vec<super::model_verify::Verification>,
+    pub verifications: Vec<crate::verify::model::Verification>,
     /// The file the plan came from.
     pub source: PathBuf,
     /// The plan file's text with every secret value redacted: the "effective plan" of the
@@ -203,9 +203,9 @@ pub struct Target {
     /// Secrets this target's headers and probes reference, for fix hints on 401/403.
     pub secrets_used: BTreeSet<String>,
     /// How to read what proves a restart of this target.
-    pub identity: Option<super::model_faults::IdentityProbe>,
+    pub identity: Option<crate::faults::model::IdentityProbe>,
     /// How shakedown controls this target for faults.
-    pub control: Option<super::model_faults::Control>,
+    pub control: Option<crate::faults::model::Control>,
 }
 
 /// A request header whose value is a template.
@@ -309,9 +309,9 @@ pub enum StepKind {
         max: Duration,
     },
     /// A WebSocket session: connect, send, expect events in order, close.
-    Ws(Box<super::model_stream::WsStep>),
+    Ws(Box<crate::streams::model::WsStep>),
     /// A server-sent events stream, resumed with `Last-Event-ID`.
-    Sse(Box<super::model_stream::SseStep>),
+    Sse(Box<crate::streams::model::SseStep>),
 }
 
 /// An HTTP request step.
@@ -532,7 +532,7 @@ pub enum Executor {
         iterations: u64,
     },
     /// Open model: iterations start on a schedule at a constant or ramping rate.
-    Arrival(super::model_open::ArrivalRate),
+    Arrival(crate::load::model_open::ArrivalRate),
 }
 
 /// A periodically sampled gauge: a request whose JSON value is recorded.
@@ -561,13 +561,13 @@ pub struct Threshold {
     pub step: Option<String>,
     /// Restrict latency/count metrics to some seconds of the test, e.g.
     /// `p(99){window=10s..20s} < 200ms` or `{window=during_fault}`.
-    pub window: Option<super::model_open::WindowScope>,
+    pub window: Option<crate::load::model_open::WindowScope>,
     /// Comparison.
     pub op: CmpOp,
     /// Right-hand side, in the metric's unit (milliseconds for latencies).
     pub value: f64,
     /// Added by shakedown, not written in the plan: the default `count(failures) == 0` of a
-    /// test whose thresholds say nothing about failures (see [`super::threshold_default`]).
+    /// test whose thresholds say nothing about failures (see [`crate::load::threshold_default`]).
     pub default: bool,
 }
 

@@ -8,10 +8,10 @@
 
 use std::ops::Range;
 
-use super::diagnostics::Diagnostic;
-use super::locate::{DisplayPath, Locator, Seg};
-use super::raw::{ALL_TABLES, RawPlanFile};
-use super::schema::{FieldSchema, Shape, TableSchema, doc_text};
+use crate::diagnostics::Diagnostic;
+use crate::locate::{DisplayPath, Locator, Seg};
+use crate::raw::{ALL_TABLES, RawPlanFile};
+use crate::schema::{FieldSchema, Shape, TableSchema, doc_text};
 
 /// The hint for TOML syntax errors.
 const SYNTAX_HINT: &str = "fix the TOML syntax here: strings are quoted, an inline table `{ ... }` \

@@ -10,16 +10,16 @@ use std::collections::BTreeMap;
 
 use toml::Spanned;
 
-use super::raw_forms::{OrderedMap, ProbeForm, StatusForm, ThinkForm};
-use super::raw_stream::{RawReconnect, RawSse, RawStreamEvent, RawWs, RawWsClose, RawWsSend};
-use super::schema::Presence::{DefaultsTo, Optional, Required};
-use super::schema::Shape::{ListOfTables, MapOfTables, Table};
-use super::schema::{Nested, raw_table};
+use crate::raw_forms::{OrderedMap, ProbeForm, StatusForm, ThinkForm};
+use crate::schema::Presence::{DefaultsTo, Optional, Required};
+use crate::schema::Shape::{ListOfTables, MapOfTables, Table};
+use crate::schema::{Nested, raw_table};
+use crate::streams::raw::{RawReconnect, RawSse, RawStreamEvent, RawWs, RawWsClose, RawWsSend};
 
 /// A string value with its span.
 pub type Str = Spanned<String>;
 
-const fn nested(shape: super::schema::Shape, table: &'static super::schema::TableSchema) -> Nested {
+const fn nested(shape: crate::schema::Shape, table: &'static crate::schema::TableSchema) -> Nested {
     Nested { shape, table }
 }
 
@@ -44,20 +44,20 @@ raw_table! {
         /// Load tests, run in the order they are written.
         load: Option<Vec<Spanned<RawLoad>>> = "array of tables", DefaultsTo("[]"), nested(ListOfTables, &RawLoad::SCHEMA);
         /// Fault tests, run after the load tests in the order they are written.
-        faults: Option<Vec<Spanned<super::raw_faults::RawFault>>> = "array of tables", DefaultsTo("[]"), nested(ListOfTables, &super::raw_faults::RawFault::SCHEMA);
+        faults: Option<Vec<Spanned<crate::faults::raw::RawFault>>> = "array of tables", DefaultsTo("[]"), nested(ListOfTables, &crate::faults::raw::RawFault::SCHEMA);
         /// Rules that stop the run: stop conditions.
-        safety: Option<Spanned<super::raw_faults::RawSafety>> = "table", DefaultsTo("{}"), nested(Table, &super::raw_faults::RawSafety::SCHEMA);
+        safety: Option<Spanned<crate::faults::raw::RawSafety>> = "table", DefaultsTo("{}"), nested(Table, &crate::faults::raw::RawSafety::SCHEMA);
         /// What the evidence bundle may record about the machine that ran the gate.
         evidence: Option<Spanned<RawEvidence>> = "table", DefaultsTo("{}"), nested(Table, &RawEvidence::SCHEMA);
         /// Fault proxies, by name, placed between a service and a dependency so that fault
         /// tests can inject network faults.
-        proxies: Option<BTreeMap<String, super::raw_proxy::RawProxy>> = "table of proxies", DefaultsTo("{}"), nested(MapOfTables, &super::raw_proxy::RawProxy::SCHEMA);
+        proxies: Option<BTreeMap<String, crate::proxies::raw::RawProxy>> = "table of proxies", DefaultsTo("{}"), nested(MapOfTables, &crate::proxies::raw::RawProxy::SCHEMA);
         /// Stores the gate reads directly (Postgres, Redis, an object store), by name, for
         /// the verification checks.
-        oracles: Option<BTreeMap<String, Spanned<super::raw_verify::RawOracle>>> = "table of oracles", DefaultsTo("{}"), nested(MapOfTables, &super::raw_verify::RawOracle::SCHEMA);
+        oracles: Option<BTreeMap<String, Spanned<crate::verify::raw::RawOracle>>> = "table of oracles", DefaultsTo("{}"), nested(MapOfTables, &crate::verify::raw::RawOracle::SCHEMA);
         /// Verification checks, run after every load and fault test has settled, in the order
         /// they are written.
-        verify: Option<Vec<Spanned<super::raw_verify::RawVerify>>> = "array of tables", DefaultsTo("[]"), nested(ListOfTables, &super::raw_verify::RawVerify::SCHEMA);
+        verify: Option<Vec<Spanned<crate::verify::raw::RawVerify>>> = "array of tables", DefaultsTo("[]"), nested(ListOfTables, &crate::verify::raw::RawVerify::SCHEMA);
     }
 }
 
@@ -176,9 +176,9 @@ raw_table! {
         /// Speak HTTP/2 to this target: with prior knowledge on `http`, negotiated on `https`.
         http2: Option<bool> = "boolean", DefaultsTo("false");
         /// How to read what proves a restart (see `[targets.NAME] identity`).
-        identity: Option<Spanned<super::raw_faults::RawIdentity>> = "table", Optional, nested(Table, &super::raw_faults::RawIdentity::SCHEMA);
+        identity: Option<Spanned<crate::faults::raw::RawIdentity>> = "table", Optional, nested(Table, &crate::faults::raw::RawIdentity::SCHEMA);
         /// How shakedown controls the target for faults (see `[targets.NAME] control`).
-        control: Option<Spanned<super::raw_faults::RawControl>> = "table", Optional, nested(Table, &super::raw_faults::RawControl::SCHEMA);
+        control: Option<Spanned<crate::faults::raw::RawControl>> = "table", Optional, nested(Table, &crate::faults::raw::RawControl::SCHEMA);
     }
 }
 
@@ -383,9 +383,9 @@ raw_table! {
         /// of `iterations`.
         vus: Option<Spanned<RawVus>> = "table", Optional, nested(Table, &RawVus::SCHEMA);
         /// Open model: iterations start at a constant rate (see below).
-        constant_rate: Option<Spanned<super::raw_open::RawConstantRate>> = "table", Optional, nested(Table, &super::raw_open::RawConstantRate::SCHEMA);
+        constant_rate: Option<Spanned<crate::load::raw_open::RawConstantRate>> = "table", Optional, nested(Table, &crate::load::raw_open::RawConstantRate::SCHEMA);
         /// Open model: iterations start at a rate that ramps through stages (see below).
-        ramping_rate: Option<Spanned<super::raw_open::RawRampingRate>> = "table", Optional, nested(Table, &super::raw_open::RawRampingRate::SCHEMA);
+        ramping_rate: Option<Spanned<crate::load::raw_open::RawRampingRate>> = "table", Optional, nested(Table, &crate::load::raw_open::RawRampingRate::SCHEMA);
     }
 }
 
@@ -431,7 +431,7 @@ raw_table! {
 }
 
 /// Every table of the plan file, for the docs and for tests that walk them all.
-pub const ALL_TABLES: &[&super::schema::TableSchema] = &[
+pub const ALL_TABLES: &[&crate::schema::TableSchema] = &[
     &RawPlanFile::SCHEMA,
     &RawPlanSection::SCHEMA,
     &RawLimits::SCHEMA,
@@ -451,9 +451,9 @@ pub const ALL_TABLES: &[&super::schema::TableSchema] = &[
     &RawExecutor::SCHEMA,
     &RawRounds::SCHEMA,
     &RawVus::SCHEMA,
-    &super::raw_open::RawConstantRate::SCHEMA,
-    &super::raw_open::RawRampingRate::SCHEMA,
-    &super::raw_open::RawRateStage::SCHEMA,
+    &crate::load::raw_open::RawConstantRate::SCHEMA,
+    &crate::load::raw_open::RawRampingRate::SCHEMA,
+    &crate::load::raw_open::RawRateStage::SCHEMA,
     &RawSampler::SCHEMA,
     &RawWs::SCHEMA,
     &RawWsSend::SCHEMA,
@@ -461,27 +461,27 @@ pub const ALL_TABLES: &[&super::schema::TableSchema] = &[
     &RawSse::SCHEMA,
     &RawReconnect::SCHEMA,
     &RawStreamEvent::SCHEMA,
-    &super::raw_faults::RawIdentity::SCHEMA,
-    &super::raw_faults::RawControl::SCHEMA,
-    &super::raw_faults::RawReady::SCHEMA,
-    &super::raw_faults::RawFault::SCHEMA,
-    &super::raw_faults::RawFaultLoad::SCHEMA,
-    &super::raw_faults::RawTimelineEntry::SCHEMA,
-    &super::raw_faults::RawRecovery::SCHEMA,
-    &super::raw_faults::RawSafety::SCHEMA,
-    &super::raw_faults::RawStopCondition::SCHEMA,
-    &super::raw_proxy::RawProxy::SCHEMA,
-    super::raw_verify::TABLES[0],
-    super::raw_verify::TABLES[1],
-    super::raw_verify::TABLES[2],
-    super::raw_verify::TABLES[3],
-    super::raw_verify::TABLES[4],
-    super::raw_verify::TABLES[5],
-    super::raw_verify::TABLES[6],
-    super::raw_verify::TABLES[7],
-    super::raw_verify::TABLES[8],
-    super::raw_verify::TABLES[9],
-    super::raw_verify::TABLES[10],
+    &crate::faults::raw::RawIdentity::SCHEMA,
+    &crate::faults::raw::RawControl::SCHEMA,
+    &crate::faults::raw::RawReady::SCHEMA,
+    &crate::faults::raw::RawFault::SCHEMA,
+    &crate::faults::raw::RawFaultLoad::SCHEMA,
+    &crate::faults::raw::RawTimelineEntry::SCHEMA,
+    &crate::faults::raw::RawRecovery::SCHEMA,
+    &crate::faults::raw::RawSafety::SCHEMA,
+    &crate::faults::raw::RawStopCondition::SCHEMA,
+    &crate::proxies::raw::RawProxy::SCHEMA,
+    crate::verify::raw::TABLES[0],
+    crate::verify::raw::TABLES[1],
+    crate::verify::raw::TABLES[2],
+    crate::verify::raw::TABLES[3],
+    crate::verify::raw::TABLES[4],
+    crate::verify::raw::TABLES[5],
+    crate::verify::raw::TABLES[6],
+    crate::verify::raw::TABLES[7],
+    crate::verify::raw::TABLES[8],
+    crate::verify::raw::TABLES[9],
+    crate::verify::raw::TABLES[10],
 ];
 
 #[cfg(test)]

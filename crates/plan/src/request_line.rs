@@ -6,7 +6,7 @@
 
 use std::ops::Range;
 
-use super::model::Method;
+use crate::model::Method;
 
 /// Which request-line form a field takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,9 +6,9 @@
 //! a tracked step's templates `key`; a track's read request also sees the step's own captures.
 //! A variable outside the scope is a plan error naming it, the field, and what is defined.
 
-use super::compile::Compiler;
-use super::diagnostics::Diagnostic;
-use super::interpolate::Text;
+use crate::compile::Compiler;
+use crate::diagnostics::Diagnostic;
+use crate::interpolate::Text;
 use crate::template::Template;
 
 /// Builtins that need no declaration (besides `secrets.*` and `vars.*`).

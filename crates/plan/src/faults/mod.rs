@@ -1,0 +1,9 @@
+//! Fault tests: `[[faults]]`, their timelines, expectations and recovery, and `[safety]`.
+//!
+//! Each domain holds its raw tables (`raw`), its compile step and its model; only the model is
+//! seen outside the plan, through [`crate::model`].
+
+pub(crate) mod compile;
+pub(crate) mod model;
+pub(crate) mod raw;
+pub(crate) mod threshold;
