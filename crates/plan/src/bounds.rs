@@ -7,7 +7,7 @@ use toml::Spanned;
 
 use crate::compile::Compiler;
 use crate::diagnostics::Diagnostic;
-use crate::model::Executor;
+use crate::load::model::Executor;
 
 /// A fair estimate of what one concurrent user costs while it runs, in bytes: its task, its
 /// scenario state and captures, the response buffer of a plain HTTP request, and the socket

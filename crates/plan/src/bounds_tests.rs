@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use crate::model::{Executor, Plan};
+use crate::model::Plan;
+
+use crate::load::model::Executor;
 use crate::{Diagnostic, MAX_CONCURRENCY, PlanErrors, compile_str};
 
 fn plan(requests: u64, executor: &str) -> String {

@@ -5,10 +5,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::model::{
-    Body, CmpOp, Counter, Environment, Executor, GaugeAgg, LedgerClass, Method, Plan, StatusSet,
-    StepKind, ThresholdMetric,
-};
+use crate::model::{Environment, LedgerClass, Method, Plan, StatusSet};
+
+use crate::expr::CmpOp;
+
+use crate::load::model::{Counter, Executor, GaugeAgg, ThresholdMetric};
+
+use crate::scenarios::model::{Body, StepKind};
 use crate::{Diagnostic, PlanErrors, compile_str};
 
 const HEAD: &str = r#"
@@ -636,7 +639,7 @@ fn a_ready_has_one_form() {
 
 #[test]
 fn process_readiness_and_groups_compile() {
-    use crate::faults::model::{DriverSpec, Readiness};
+    use crate::targets::model::{DriverSpec, Readiness};
     let spec = |control: &str| {
         let plan = ok(&with_process(control));
         match plan.targets["w"].control.clone().expect("control").driver {

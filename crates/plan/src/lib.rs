@@ -16,6 +16,7 @@ mod compile_tests;
 pub mod diagnostics;
 pub mod docs;
 pub mod duration;
+pub mod expr;
 mod faults;
 mod interpolate;
 mod load;
@@ -40,23 +41,23 @@ mod verify;
 
 /// The model of `[[faults]]`, as the engine has named it so far: see [`model`].
 pub mod model_faults {
-    pub use crate::faults::model::*;
+    pub use crate::model::*;
 }
 /// The model of open (arrival-rate) load, as the engine has named it so far: see [`model`].
 pub mod model_open {
-    pub use crate::load::model_open::*;
+    pub use crate::model::*;
 }
 /// The model of `[proxies]`, as the engine has named it so far: see [`model`].
 pub mod model_proxy {
-    pub use crate::proxies::model::*;
+    pub use crate::model::*;
 }
 /// The model of WebSocket and SSE steps, as the engine has named it so far: see [`model`].
 pub mod model_stream {
-    pub use crate::streams::model::*;
+    pub use crate::model::*;
 }
 /// The model of `[[verify]]` and `[oracles]`, as the engine has named it so far: see [`model`].
 pub mod model_verify {
-    pub use crate::verify::model::*;
+    pub use crate::model::*;
 }
 
 use std::path::Path;

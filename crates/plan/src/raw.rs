@@ -10,18 +10,26 @@ use std::collections::BTreeMap;
 
 use toml::Spanned;
 
-use crate::raw_forms::{OrderedMap, ProbeForm, StatusForm, ThinkForm};
+use crate::load::raw::RawExecutor;
+use crate::load::raw::RawLoad;
+use crate::load::raw::RawMixEntry;
+use crate::load::raw::RawRounds;
+use crate::load::raw::RawSampler;
+use crate::load::raw::RawVus;
+use crate::scenarios::raw::RawExpect;
+use crate::scenarios::raw::RawPoll;
+use crate::scenarios::raw::RawScenario;
+use crate::scenarios::raw::RawStep;
+use crate::scenarios::raw::RawTrack;
 use crate::schema::Presence::{DefaultsTo, Optional, Required};
 use crate::schema::Shape::{ListOfTables, MapOfTables, Table};
-use crate::schema::{Nested, raw_table};
+use crate::schema::{nested, raw_table};
 use crate::streams::raw::{RawReconnect, RawSse, RawStreamEvent, RawWs, RawWsClose, RawWsSend};
+use crate::targets::raw::RawProbeTable;
+use crate::targets::raw::RawTarget;
 
 /// A string value with its span.
 pub type Str = Spanned<String>;
-
-const fn nested(shape: crate::schema::Shape, table: &'static crate::schema::TableSchema) -> Nested {
-    Nested { shape, table }
-}
 
 raw_table! {
     /// A plan file. Its top-level tables are below; any other key is an error.
@@ -153,283 +161,6 @@ raw_table! {
     }
 }
 
-raw_table! {
-    /// A named service under test. Steps address it as `METHOD NAME:/path`.
-    pub struct RawTarget as "[targets.NAME]" {
-        /// Base URL, `http` or `https`, usually from the environment
-        /// (`"${API_URL:-http://127.0.0.1:8080}"`). A trailing slash is removed. A userinfo
-        /// (`http://user:${API_PASSWORD}@host`) is sent as a `Basic` `Authorization` header
-        /// unless the request sets its own, and its password is redacted like a secret.
-        url: Option<Str> = "string (URL)", Required;
-        /// Headers sent with every request to this target, including probes; values are
-        /// templates (usually `{{ secrets.NAME }}`).
-        headers: Option<OrderedMap<Str>> = "table of templates", DefaultsTo("{}");
-        /// Health probe, checked at preflight before any load: `"GET /health"` or
-        /// `{ request = "GET /health", status = [200] }`.
-        health: Option<Spanned<ProbeForm>> = "probe", Optional, nested(Table, &RawProbeTable::SCHEMA);
-        /// More preflight probes, typically to prove that credentials work before any load.
-        preflight: Option<Vec<Spanned<ProbeForm>>> = "list of probes", DefaultsTo("[]"), nested(ListOfTables, &RawProbeTable::SCHEMA);
-        /// Connect timeout of every connection to this target.
-        connect_timeout: Option<Str> = "duration", DefaultsTo("\"5s\"");
-        /// Timeout of a whole request to this target.
-        timeout: Option<Str> = "duration", DefaultsTo("\"30s\"");
-        /// Speak HTTP/2 to this target: with prior knowledge on `http`, negotiated on `https`.
-        http2: Option<bool> = "boolean", DefaultsTo("false");
-        /// How to read what proves a restart (see `[targets.NAME] identity`).
-        identity: Option<Spanned<crate::faults::raw::RawIdentity>> = "table", Optional, nested(Table, &crate::faults::raw::RawIdentity::SCHEMA);
-        /// How shakedown controls the target for faults (see `[targets.NAME] control`).
-        control: Option<Spanned<crate::faults::raw::RawControl>> = "table", Optional, nested(Table, &crate::faults::raw::RawControl::SCHEMA);
-    }
-}
-
-raw_table! {
-    /// The table form of a probe (`health`, `preflight`).
-    pub struct RawProbeTable as "probe" {
-        /// `METHOD /path` on the probe's target; the path is a template.
-        request: Option<Str> = "request line", Required;
-        /// Statuses that count as success: one code or a list.
-        status: Option<Spanned<StatusForm>> = "status or list of statuses", DefaultsTo("any 2xx");
-        /// Extra headers for this probe (templates), added to the target's.
-        headers: Option<OrderedMap<Str>> = "table of templates", DefaultsTo("{}");
-    }
-}
-
-raw_table! {
-    /// A named journey.
-    pub struct RawScenario as "[scenarios.NAME]" {
-        /// The steps, in order. Each is an HTTP step (`request = ...`), a think step
-        /// (`think = ...`), a WebSocket session (`ws = { ... }`) or an SSE stream
-        /// (`sse = { ... }`).
-        steps: Option<Vec<Spanned<RawStep>>> = "list of steps", Required, nested(ListOfTables, &RawStep::SCHEMA);
-    }
-}
-
-raw_table! {
-    /// One step of a scenario: exactly one of `request` (an HTTP step), `think` (a pause),
-    /// `ws` (a WebSocket session) or `sse` (a server-sent events stream).
-    /// Templates in a step may read the builtins (`vu`, `iteration`, `vars.*`, `secrets.*`,
-    /// `uuid()`), the captures of earlier steps, and in a tracked step `key`.
-    pub struct RawStep as "step" {
-        /// The step's name, unique within its scenario; metrics and `{step=NAME}` thresholds use
-        /// it. Default: its position in `steps`, counting from 0 (`"0"`, `"1"`, ...).
-        name: Option<Str> = "string", DefaultsTo("position");
-        /// `METHOD target:/path`, e.g. `"POST api:/api/v1/runs"`. The target must exist; the
-        /// path (with any query string) is a template.
-        request: Option<Str> = "request line", Optional;
-        /// Request headers (templates), added to the target's own headers.
-        headers: Option<OrderedMap<Str>> = "table of templates", DefaultsTo("{}");
-        /// A JSON body, written as any TOML value; every string inside is a template.
-        json: Option<Spanned<toml::Value>> = "any value", Optional;
-        /// A raw body (a template), sent as is. Not together with `json`.
-        body: Option<Str> = "template", Optional;
-        /// Values to capture from the JSON response: `{ NAME = "$.json.path" }`. Later steps
-        /// of the same iteration read them as `{{ NAME }}`.
-        capture: Option<OrderedMap<Str>> = "table of JSONPaths", DefaultsTo("{}");
-        /// What must hold of the response. Default: any 2xx status.
-        expect: Option<Spanned<RawExpect>> = "table", DefaultsTo("{ status = 2xx }"), nested(Table, &RawExpect::SCHEMA);
-        /// Repeat the request until a condition on its response holds.
-        poll: Option<Spanned<RawPoll>> = "table", Optional, nested(Table, &RawPoll::SCHEMA);
-        /// Register the unit of work this request creates in the ledger, which checks after
-        /// settle that it was neither lost, duplicated nor stuck.
-        track: Option<Spanned<RawTrack>> = "table", Optional, nested(Table, &RawTrack::SCHEMA);
-        /// A pause instead of a request: `"100ms"`, or `["50ms", "200ms"]` for a uniformly
-        /// random pause in that range (seeded).
-        think: Option<Spanned<ThinkForm>> = "duration or [min, max]", Optional;
-        /// A WebSocket session instead of a request (see `step ws`).
-        ws: Option<Spanned<RawWs>> = "table", Optional, nested(Table, &RawWs::SCHEMA);
-        /// A server-sent events stream instead of a request (see `step sse`).
-        sse: Option<Spanned<RawSse>> = "table", Optional, nested(Table, &RawSse::SCHEMA);
-    }
-}
-
-raw_table! {
-    /// `expect = { ... }` in a step.
-    pub struct RawExpect as "step expect" {
-        /// Acceptable statuses: one code or a list.
-        status: Option<Spanned<StatusForm>> = "status or list of statuses", DefaultsTo("any 2xx");
-        /// Substrings the response body must contain.
-        body_contains: Option<Vec<Str>> = "list of strings", DefaultsTo("[]");
-        /// JSONPath assertions: `{ "$.path" = value }`; the first match must equal the value.
-        /// Strings in values are templates.
-        json: Option<OrderedMap<Spanned<toml::Value>>> = "table of JSONPath = value", DefaultsTo("{}");
-        /// The response must complete within this time.
-        latency: Option<Str> = "duration", Optional;
-    }
-}
-
-raw_table! {
-    /// `poll = { ... }` in a step: repeat the request until the condition holds.
-    pub struct RawPoll as "step poll" {
-        /// JSONPath into the response body, e.g. `"$.status"`.
-        until: Option<Str> = "JSONPath", Required;
-        /// Values of `until` that end the polling, e.g. `["completed", "failed"]`.
-        r#in: Option<Vec<Spanned<toml::Value>>> = "list of values", Required;
-        /// Pause between attempts.
-        interval: Option<Str> = "duration", DefaultsTo("\"1s\"");
-        /// Give up (the step fails) after this long.
-        timeout: Option<Str> = "duration", DefaultsTo("\"30s\"");
-    }
-}
-
-raw_table! {
-    /// `track = { ... }` in a step: how to find, later, the unit of work the request created.
-    pub struct RawTrack as "step track" {
-        /// The client-generated key (a template, usually `"{{ uuid() }}"`). It is sent as the
-        /// `Idempotency-Key` header unless the step sets that header, and the step's templates
-        /// can read it as `{{ key }}`.
-        key: Option<Str> = "template", Required;
-        /// `METHOD target:/path` that reads the work back: every job for the key, e.g.
-        /// `"GET api:/api/v1/runs?key={{ key }}"`, or the one job by the id the submit answered
-        /// with, e.g. `"GET api:/jobs/{{ job_id }}"` (it may read the step's own captures; a read
-        /// that needs a capture the submit did not return is never sent, and cannot prove the
-        /// job absent). A 404 or 410 answer means no job.
-        read: Option<Str> = "request line", Required;
-        /// Headers of the read request (templates).
-        headers: Option<OrderedMap<Str>> = "table of templates", DefaultsTo("{}");
-        /// JSONPath selecting the jobs in the read's response, e.g. `"$.runs[*]"`, or `"$"`
-        /// when the read answers with the one job itself.
-        items: Option<Str> = "JSONPath", Required;
-        /// JSONPath, relative to one job, of its state, e.g. `"$.status"`.
-        state: Option<Str> = "JSONPath", Required;
-        /// JSONPath, relative to one job, of how many results it produced (finds duplicates).
-        results: Option<Str> = "JSONPath", Optional;
-        /// States that are terminal.
-        terminal: Option<Vec<Str>> = "list of strings", Required;
-        /// Terminal states that count as success; the other terminal states are failures.
-        success: Option<Vec<Str>> = "list of strings", Required;
-        /// The time objective of the work, e.g. `"30s"`: a job first seen terminal later than
-        /// this after its submit is `slow`. Reads are made during settle, so the time is
-        /// bounded by the poll interval; a key whose bounds straddle the objective is counted
-        /// as undetermined, not as slow.
-        objective: Option<Str> = "duration", Optional;
-        /// JSONPath, relative to one job, of how many times a worker picked it up, e.g.
-        /// `"$.attempts"`: gives stuck keys a subtype and feeds the attempts histogram.
-        attempts: Option<Str> = "JSONPath", Optional;
-        /// JSONPath, relative to one job, of a value that changes whenever the job makes
-        /// progress, e.g. `"$.updated_at"`: a started job whose value stops moving is orphaned.
-        updated: Option<Str> = "JSONPath", Optional;
-        /// Non-terminal states in which a worker holds the job, e.g. `["running"]`: a stuck job
-        /// never seen in one of them (and with 0 attempts) never started.
-        started: Option<Vec<Str>> = "list of strings", DefaultsTo("[]");
-        /// A stuck job with more attempts than this is in a retry loop (needs `attempts`).
-        max_attempts: Option<Spanned<i64>> = "integer > 0", Optional;
-        /// JSONPath, relative to one job, of the client key the service stored with it, e.g.
-        /// `"$.key"`: a job read back for one key whose own key is another is a `collision`.
-        key_field: Option<Str> = "JSONPath", Optional;
-        /// How an indeterminate submit (a 5xx, a timeout, a reset) is resolved after the load:
-        /// `"read"` by the track's read alone (it can resolve it only when it does not need a
-        /// capture the submit did not return), or `"replay"`: at settle, the same request is
-        /// sent again with the same `Idempotency-Key`, as a real client would recover, and the
-        /// job it answers with is read. A replay can create the job if the first attempt left
-        /// nothing; that case is its own class, `replay_created`.
-        resolve: Option<Str> = "\"read\" or \"replay\"", DefaultsTo("\"read\"");
-        /// The statuses with which a replay says that it created the job (rather than
-        /// returning the one the first attempt made).
-        replay_created: Option<Spanned<StatusForm>> = "status or list of statuses", DefaultsTo("[201]");
-    }
-}
-
-raw_table! {
-    /// A load test. Exactly one of `scenario` or `mix`.
-    pub struct RawLoad as "[[load]]" {
-        /// Short unique id, e.g. `"L1"`; `--only L1,L2` selects by it.
-        id: Option<Str> = "string", Required;
-        /// Human name for the reports. Default: the id.
-        name: Option<Str> = "string", DefaultsTo("id");
-        /// Whether the verdict depends on this test.
-        required: Option<bool> = "boolean", DefaultsTo("true");
-        /// The one scenario every virtual user runs.
-        scenario: Option<Str> = "string", Optional;
-        /// A weighted mix of scenarios: `[{ scenario = "a", weight = 1 }, ...]`. Virtual users
-        /// are assigned to scenarios by weight.
-        mix: Option<Vec<Spanned<RawMixEntry>>> = "list of tables", Optional, nested(ListOfTables, &RawMixEntry::SCHEMA);
-        /// How load is generated: `{ rounds = { concurrency = 20, rounds = 3 } }`,
-        /// `{ vus = { count = 10, duration = "30s" } }` or `{ vus = { count = 10, iterations = 100 } }`.
-        executor: Option<Spanned<RawExecutor>> = "table", Required, nested(Table, &RawExecutor::SCHEMA);
-        /// Pass criteria in k6's syntax, e.g. `["p(95) < 500ms", "count(failures) == 0"]`
-        /// (see Thresholds below).
-        thresholds: Option<Vec<Str>> = "list of strings", DefaultsTo("[]");
-        /// Gauges sampled while the test runs, usable in thresholds as `max(NAME)`.
-        sample: Option<Vec<Spanned<RawSampler>>> = "list of tables", DefaultsTo("[]"), nested(ListOfTables, &RawSampler::SCHEMA);
-        /// For an executor with a duration (`vus` with `duration`, `constant_rate`,
-        /// `ramping_rate`): how long the iterations in flight when that duration is up may go
-        /// on; then their requests are cancelled. A cancelled request is counted as `cancelled`
-        /// in the test's figures, not as a request, a failure or a latency (it has no answer to
-        /// judge). `"0s"` ends the test at its duration, as `shakedown hit -d` does. Default:
-        /// they run to their end, each request bounded by its target's timeout.
-        graceful_stop: Option<Str> = "duration", Optional;
-    }
-}
-
-raw_table! {
-    /// One entry of `mix` in `[[load]]`.
-    pub struct RawMixEntry as "[[load]] mix" {
-        /// Scenario name.
-        scenario: Option<Str> = "string", Required;
-        /// Relative weight.
-        weight: Option<Spanned<i64>> = "integer > 0", DefaultsTo("1");
-    }
-}
-
-raw_table! {
-    /// `executor` in `[[load]]`: exactly one of `rounds`, `vus` (the closed model: each
-    /// virtual user waits for its previous iteration), `constant_rate` or `ramping_rate` (the
-    /// open model: iterations start on a schedule).
-    pub struct RawExecutor as "[[load]] executor" {
-        /// `concurrency` virtual users each run one iteration per round; the rounds run one
-        /// after another.
-        rounds: Option<Spanned<RawRounds>> = "table", Optional, nested(Table, &RawRounds::SCHEMA);
-        /// `count` virtual users loop over their scenario for a `duration`, or share a number
-        /// of `iterations`.
-        vus: Option<Spanned<RawVus>> = "table", Optional, nested(Table, &RawVus::SCHEMA);
-        /// Open model: iterations start at a constant rate (see below).
-        constant_rate: Option<Spanned<crate::load::raw_open::RawConstantRate>> = "table", Optional, nested(Table, &crate::load::raw_open::RawConstantRate::SCHEMA);
-        /// Open model: iterations start at a rate that ramps through stages (see below).
-        ramping_rate: Option<Spanned<crate::load::raw_open::RawRampingRate>> = "table", Optional, nested(Table, &crate::load::raw_open::RawRampingRate::SCHEMA);
-    }
-}
-
-raw_table! {
-    /// `executor = { rounds = { ... } }`.
-    pub struct RawRounds as "executor rounds" {
-        /// Virtual users per round: at most 100000 (each holds memory whether or not it
-        /// sends), and no more than `limits.requests` (more are cut to it, with a warning).
-        concurrency: Option<Spanned<i64>> = "integer from 1 to 100000", Required;
-        /// Number of rounds.
-        rounds: Option<Spanned<i64>> = "integer > 0", Required;
-    }
-}
-
-raw_table! {
-    /// `executor = { vus = { ... } }`: exactly one of `duration` or `iterations`.
-    pub struct RawVus as "executor vus" {
-        /// Number of virtual users: at most 100000 (each holds memory whether or not it
-        /// sends), and no more than `limits.requests` (more are cut to it, with a warning).
-        count: Option<Spanned<i64>> = "integer from 1 to 100000", Required;
-        /// Each user loops until this much time has passed.
-        duration: Option<Str> = "duration", Optional;
-        /// The users share this many iterations in total.
-        iterations: Option<Spanned<i64>> = "integer > 0", Optional;
-    }
-}
-
-raw_table! {
-    /// One entry of `sample` in `[[load]]`: a request sent periodically while the test runs,
-    /// whose JSON value is recorded as a gauge.
-    pub struct RawSampler as "[[load]] sample" {
-        /// The gauge's name, used in thresholds as `max(NAME)`, `min`, `avg` or `last`.
-        name: Option<Str> = "string", Required;
-        /// `METHOD target:/path`; the path is a template.
-        request: Option<Str> = "request line", Required;
-        /// Extra headers (templates), added to the target's.
-        headers: Option<OrderedMap<Str>> = "table of templates", DefaultsTo("{}");
-        /// JSONPath of the numeric value in the response, e.g. `"$.depth"`.
-        value: Option<Str> = "JSONPath", Required;
-        /// Sampling period.
-        every: Option<Str> = "duration", DefaultsTo("\"1s\"");
-    }
-}
-
 /// Every table of the plan file, for the docs and for tests that walk them all.
 pub const ALL_TABLES: &[&crate::schema::TableSchema] = &[
     &RawPlanFile::SCHEMA,
@@ -461,9 +192,9 @@ pub const ALL_TABLES: &[&crate::schema::TableSchema] = &[
     &RawSse::SCHEMA,
     &RawReconnect::SCHEMA,
     &RawStreamEvent::SCHEMA,
-    &crate::faults::raw::RawIdentity::SCHEMA,
-    &crate::faults::raw::RawControl::SCHEMA,
-    &crate::faults::raw::RawReady::SCHEMA,
+    &crate::targets::raw::RawIdentity::SCHEMA,
+    &crate::targets::raw::RawControl::SCHEMA,
+    &crate::targets::raw::RawReady::SCHEMA,
     &crate::faults::raw::RawFault::SCHEMA,
     &crate::faults::raw::RawFaultLoad::SCHEMA,
     &crate::faults::raw::RawTimelineEntry::SCHEMA,

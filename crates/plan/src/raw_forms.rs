@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::raw::RawProbeTable;
+use crate::targets::raw::RawProbeTable;
 
 /// A TOML table read into a list of `(key, value)` pairs in the order they were written.
 #[derive(Debug, Clone, PartialEq)]

@@ -28,6 +28,11 @@ pub enum Shape {
     ListOfTables,
 }
 
+/// A key's nested table, as the `raw_table!` declarations write it.
+pub(crate) const fn nested(shape: Shape, table: &'static TableSchema) -> Nested {
+    Nested { shape, table }
+}
+
 /// A table nested under a key.
 #[derive(Debug, Clone, Copy)]
 pub struct Nested {

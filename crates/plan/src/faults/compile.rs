@@ -10,18 +10,23 @@ use toml::Spanned;
 
 use crate::compile::Compiler;
 use crate::diagnostics::Diagnostic;
+use crate::expr::CmpOp;
 use crate::faults::model::{
-    ControlVerb, DriverSpec, FaultAction, FaultPlan, FaultTest, Recovery, RecoveryProbe,
-    StopCondition, TimelineEntry, Trigger,
+    FaultAction, FaultPlan, FaultTest, Recovery, RecoveryProbe, StopCondition, TimelineEntry,
+    Trigger,
 };
 use crate::faults::raw::{RawFault, RawRecovery, RawTimelineEntry};
 use crate::faults::threshold::{Expectation, FAULT_GRAMMAR, parse_expectation};
 use crate::load::compile::first_line;
-use crate::model::{CmpOp, LoadTest, Probe, StatusSet, Target};
-use crate::raw::{RawLoad, RawPlanFile, Str};
+use crate::load::model::LoadTest;
+use crate::load::raw::RawLoad;
+use crate::model::StatusSet;
+use crate::raw::{RawPlanFile, Str};
 use crate::request_line::Form;
 use crate::scenarios::step::CompiledScenario;
 use crate::scope::Scope;
+use crate::targets::model::{ControlVerb, DriverSpec};
+use crate::targets::model::{Probe, Target};
 
 /// Signals `kill` accepts.
 pub const SIGNALS: [&str; 7] = ["KILL", "TERM", "INT", "QUIT", "HUP", "USR1", "USR2"];
@@ -592,7 +597,9 @@ impl Compiler<'_> {
 mod tests {
     use std::path::Path;
 
-    use crate::faults::model::{DriverSpec, FaultAction, FaultMetric, Trigger};
+    use crate::faults::model::{FaultAction, FaultMetric, Trigger};
+
+    use crate::targets::model::DriverSpec;
 
     const BASE: &str = r#"
 [plan]

@@ -4,111 +4,12 @@
 
 use toml::Spanned;
 
-use crate::raw::{RawExecutor, RawMixEntry, RawSampler, Str};
-use crate::raw_forms::OrderedMap;
+use crate::raw::Str;
+
+use crate::load::raw::{RawExecutor, RawMixEntry, RawSampler};
 use crate::schema::Presence::{DefaultsTo, Optional, Required};
 use crate::schema::Shape::{ListOfTables, Table};
-use crate::schema::{Nested, raw_table};
-
-const fn nested(shape: crate::schema::Shape, table: &'static crate::schema::TableSchema) -> Nested {
-    Nested { shape, table }
-}
-
-raw_table! {
-    /// `identity = { ... }` on a target: how to read what proves a restart (a boot id, a PID, a
-    /// deployment id). Exactly one of `request` (with `value`), `command` or `stdout`. Without
-    /// it, the driver's own identity is used (a process's PID, a Railway deployment id).
-    pub struct RawIdentity as "[targets.NAME] identity" {
-        /// `METHOD /path` on this target, or `METHOD target:/path`, e.g. `"GET /health"`.
-        request: Option<Str> = "request line", Optional;
-        /// JSONPath of the identity in the response of `request`, e.g. `"$.boot_id"`.
-        value: Option<Str> = "JSONPath", Optional;
-        /// A shell command whose trimmed output is the identity, e.g.
-        /// `"docker inspect -f '{{.State.StartedAt}}' api"`.
-        command: Option<Str> = "string", Optional;
-        /// A JSONPath on the first line a `process` target printed on stdout, e.g.
-        /// `"$.boot_id"`.
-        stdout: Option<Str> = "JSONPath", Optional;
-        /// How long reading the identity may take.
-        timeout: Option<Str> = "duration", DefaultsTo("\"5s\"");
-    }
-}
-
-raw_table! {
-    /// `control = { driver = "...", ... }` on a target: how shakedown starts, stops, kills,
-    /// pauses and restarts it. Which keys apply depends on the driver: `process` takes
-    /// `command`, `env`, `cwd`, `ready`, `grace`, `group`; `exec` takes a shell command per action;
-    /// `http` takes a request line per action; `railway` takes `service`, `environment`,
-    /// `token`, `endpoint` and `mode`.
-    pub struct RawControl as "[targets.NAME] control" {
-        /// `process`, `exec`, `http` or `railway`.
-        driver: Option<Str> = "string", Required;
-        /// `process`: the program and its arguments, e.g.
-        /// `["${APP_BIN}", "serve", "--port", "${PORT}"]` (`${ENV}` is interpolated).
-        command: Option<Vec<Str>> = "list of strings", Optional;
-        /// `process`: extra environment variables for the process; one whose value is empty is
-        /// removed from its environment (so `"${OPTIONAL:-}"` leaves it unset).
-        env: Option<OrderedMap<Str>> = "table of strings", DefaultsTo("{}");
-        /// `process`: the working directory.
-        cwd: Option<Str> = "string", Optional;
-        /// `process`: when the started process counts as ready.
-        ready: Option<Spanned<RawReady>> = "table", DefaultsTo("{ timeout = \"30s\" }"), nested(Table, &RawReady::SCHEMA);
-        /// `process`: time between SIGTERM and SIGKILL when stopping.
-        grace: Option<Str> = "duration", DefaultsTo("\"5s\"");
-        /// `process`: whether `kill` and `stop` signal the whole process group (the driver
-        /// starts each target in a group of its own), so children such as a pre-fork server's
-        /// workers die with it. `false` signals only the main process, and children it leaves
-        /// behind are reported.
-        group: Option<bool> = "boolean", DefaultsTo("true");
-        /// `exec`: shell command; `http`: request line (`POST ops:/path`). Starts the target.
-        start: Option<Str> = "string", Optional;
-        /// `exec` / `http`: stops the target.
-        stop: Option<Str> = "string", Optional;
-        /// `exec` / `http`: sends a signal; `exec` gets its name in `$SHAKEDOWN_SIGNAL`.
-        kill: Option<Str> = "string", Optional;
-        /// `exec` / `http`: freezes the target.
-        pause: Option<Str> = "string", Optional;
-        /// `exec` / `http`: unfreezes it (the revert of `pause`).
-        resume: Option<Str> = "string", Optional;
-        /// `exec` / `http`: restarts the target.
-        restart: Option<Str> = "string", Optional;
-        /// `railway`: the service id, usually `"${RAILWAY_API_SERVICE_ID}"`.
-        service: Option<Str> = "string", Optional;
-        /// `railway`: the environment id.
-        environment: Option<Str> = "string", Optional;
-        /// `railway`: the name of the `[secrets]` entry holding the API token.
-        token: Option<Str> = "string (secret name)", Optional;
-        /// `railway`: the GraphQL endpoint.
-        endpoint: Option<Str> = "string (URL)", DefaultsTo("\"https://backboard.railway.app/graphql/v2\"");
-        /// `railway`: `restart` (`deploymentRestart` of the latest deployment) or `redeploy`
-        /// (`serviceInstanceRedeploy`).
-        mode: Option<Str> = "string", DefaultsTo("\"restart\"");
-        /// How long any one driver call may take; a call that fails or hangs makes the fault
-        /// check BLOCKED.
-        timeout: Option<Str> = "duration", DefaultsTo("\"30s\"");
-    }
-}
-
-raw_table! {
-    /// `ready = { ... }` in a `process` control.
-    pub struct RawReady as "control ready" {
-        /// `METHOD /path` on the target that must answer 2xx. Default: the target's health
-        /// probe; a target without one is ready when it prints its first line on stdout.
-        probe: Option<Str> = "request line", Optional;
-        /// A regular expression: the process is ready when a line it prints on stdout or
-        /// stderr matches, e.g. `"celery@\\S+ ready"`. Checked on every line since the last
-        /// start, so a restarted worker is ready only when it says so again. A target without
-        /// HTTP that has it uses the same form as its health in recovery probes.
-        log: Option<Str> = "regex", Optional;
-        /// A shell command (`sh -c`, with the process's `env` and `cwd`) that exits 0 when the
-        /// process is ready, e.g. `"celery -A app inspect ping -d celery@$HOSTNAME"`. Each try
-        /// may take up to 10 s. A target without HTTP that has it runs it as its health in
-        /// recovery probes.
-        command: Option<Str> = "string", Optional;
-        /// How long the process may take to become ready.
-        timeout: Option<Str> = "duration", DefaultsTo("\"30s\"");
-    }
-}
+use crate::schema::{nested, raw_table};
 
 raw_table! {
     /// A fault test: background load, a timeline of real faults, recovery criteria, and

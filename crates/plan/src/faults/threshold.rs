@@ -1,9 +1,10 @@
 //! Expectations of a fault test: every load threshold (`lost == 0`, `p(95) < 2s`), plus the fault
 //! measures `recovery`, `availability`, `outage` and `drain`, written `METRIC OP NUMBER [UNIT]`.
 
+use crate::expr::CmpOp;
 use crate::faults::model::{FaultMetric, FaultThreshold};
+use crate::load::model::Threshold;
 use crate::load::threshold::{ThresholdError, parse_threshold};
-use crate::model::{CmpOp, Threshold};
 
 /// The grammar of the fault measures, shown with every expectation that does not parse.
 pub const FAULT_GRAMMAR: &str = "A fault expectation is a load threshold (see Thresholds) or \
@@ -111,7 +112,8 @@ pub fn parse_expectation(source: &str) -> Result<Expectation, ThresholdError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{LedgerClass, ThresholdMetric};
+    use crate::load::model::ThresholdMetric;
+    use crate::model::LedgerClass;
 
     #[test]
     fn fault_measures_parse_with_units() {

@@ -8,14 +8,15 @@ use toml::Spanned;
 
 use crate::compile::{Compiler, is_plain_name};
 use crate::diagnostics::Diagnostic;
+use crate::load::model::{Executor, LoadTest, MixEntry, Sampler, Threshold, ThresholdMetric};
+use crate::load::raw::{RawExecutor, RawLoad, RawSampler};
 use crate::load::threshold::{THRESHOLD_GRAMMAR, parse_threshold};
-use crate::model::{
-    Executor, LoadTest, MixEntry, Probe, Sampler, StatusSet, Threshold, ThresholdMetric,
-};
-use crate::raw::{RawExecutor, RawLoad, RawPlanFile, RawSampler, Str};
+use crate::model::StatusSet;
+use crate::raw::{RawPlanFile, Str};
 use crate::request_line::Form;
 use crate::scenarios::step::CompiledScenario;
 use crate::scope::Scope;
+use crate::targets::model::Probe;
 
 /// The first line of a span: `[[load]]` rather than the whole table.
 pub(crate) fn first_line(source: &str, span: &Range<usize>) -> Range<usize> {

@@ -5,10 +5,12 @@
 //! seen outside the plan, through [`crate::model`].
 
 pub(crate) mod compile;
+pub(crate) mod model;
 pub(crate) mod model_open;
 pub(crate) mod open;
 #[cfg(test)]
 mod open_tests;
+pub(crate) mod raw;
 pub(crate) mod raw_open;
 pub(crate) mod threshold;
 pub(crate) mod threshold_default;

@@ -5,10 +5,11 @@ use toml::Spanned;
 
 use crate::compile::Compiler;
 use crate::diagnostics::Diagnostic;
+use crate::load::model::{Counter, Executor, Threshold, ThresholdMetric};
 use crate::load::model_open::{ArrivalRate, RateStage, Schedule, WindowScope};
+use crate::load::raw::RawExecutor;
 use crate::load::raw_open::{RawConstantRate, RawRampingRate};
-use crate::model::{Counter, Executor, Threshold, ThresholdMetric};
-use crate::raw::{RawExecutor, Str};
+use crate::raw::Str;
 
 const HINT: &str = "executor = { constant_rate = { rate = 100, duration = \"30s\" } } or \
 { ramping_rate = { start_rate = 0, stages = [{ rate = 100, duration = \"30s\" }] } }";

@@ -4,8 +4,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::load::model::Executor;
 use crate::load::model_open::{ArrivalRate, RateStage, Schedule, WindowScope};
-use crate::model::{Executor, Plan};
+use crate::model::Plan;
 use crate::{Diagnostic, PlanErrors, compile_str};
 
 fn plan(limits: &str, executor: &str, thresholds: &str) -> String {

@@ -9,11 +9,7 @@ use toml::Spanned;
 use crate::raw::Str;
 use crate::schema::Presence::{DefaultsTo, Optional, Required};
 use crate::schema::Shape::ListOfTables;
-use crate::schema::{Nested, raw_table};
-
-const fn nested(shape: crate::schema::Shape, table: &'static crate::schema::TableSchema) -> Nested {
-    Nested { shape, table }
-}
+use crate::schema::{nested, raw_table};
 
 raw_table! {
     /// `executor = { constant_rate = { ... } }`: the open model. Iterations start at `rate` per

@@ -5,8 +5,10 @@
 
 use std::ops::Range;
 
+use crate::expr::CmpOp;
+use crate::load::model::{Counter, GaugeAgg, Threshold, ThresholdMetric};
 use crate::load::threshold_scope::{Scope, parse_scope};
-use crate::model::{CmpOp, Counter, GaugeAgg, LedgerClass, Threshold, ThresholdMetric};
+use crate::model::LedgerClass;
 
 /// The grammar, shown with every threshold that does not parse.
 pub const THRESHOLD_GRAMMAR: &str = "A threshold is `METRIC [{step=NAME}] OP NUMBER [UNIT]`, where \

@@ -6,8 +6,9 @@
 //! GO. A plan loosens it by writing its own (`rate(failures) < 0.01`): the plan's wins, and the
 //! report marks the one shakedown added as a default.
 
+use crate::expr::CmpOp;
+use crate::load::model::{Counter, Threshold, ThresholdMetric};
 use crate::load::model_open::WindowScope;
-use crate::model::{CmpOp, Counter, Threshold, ThresholdMetric};
 
 /// The default of a load test.
 pub const LOAD_DEFAULT: &str = "count(failures) == 0";

@@ -7,13 +7,16 @@ use std::net::SocketAddr;
 
 use crate::compile::{Compiler, key_path};
 use crate::diagnostics::Diagnostic;
-use crate::faults::model::{DriverSpec, FaultAction, FaultPlan, IdentityProbe};
+use crate::faults::model::{FaultAction, FaultPlan};
 use crate::interpolate::Text;
-use crate::model::{LoadTest, Target};
+use crate::load::model::LoadTest;
 use crate::proxies::addr::{PARTS, placeholders};
 use crate::proxies::model::{ProxySpec, check_name};
 use crate::proxies::raw::RawProxy;
-use crate::raw::{RawPlanFile, RawTarget, Str};
+use crate::raw::{RawPlanFile, Str};
+use crate::targets::model::Target;
+use crate::targets::model::{DriverSpec, IdentityProbe};
+use crate::targets::raw::RawTarget;
 
 /// Whether `name` can name a proxy: letters, digits, `_` and `-` (a `.` would make
 /// `proxies.NAME.addr` ambiguous).

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::faults::model::{DriverSpec, IdentityProbe};
 use crate::model::Plan;
 use crate::proxies::addr::substitute;
+use crate::targets::model::{DriverSpec, IdentityProbe};
 
 /// One fault proxy.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,11 +7,12 @@ use toml::Spanned;
 
 use crate::compile::{Compiler, is_plain_name, key_path};
 use crate::diagnostics::Diagnostic;
-use crate::model::{
+use crate::raw::{RawPlanFile, Str};
+use crate::request_line::Form;
+use crate::scenarios::model::{
     Body, Capture, Condition, Expect, HttpStep, JsonAssertion, PollUntil, Scenario, Step, StepKind,
 };
-use crate::raw::{RawExpect, RawPlanFile, RawPoll, RawStep, Str};
-use crate::request_line::Form;
+use crate::scenarios::raw::{RawExpect, RawPoll, RawStep};
 use crate::scope::{RESERVED_NAMES, Scope, is_capture_name};
 
 /// A compiled scenario with what load tests need to know about it.

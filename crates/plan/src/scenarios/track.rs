@@ -5,9 +5,11 @@ use toml::Spanned;
 
 use crate::compile::Compiler;
 use crate::diagnostics::Diagnostic;
-use crate::model::{Resolve, StatusSet, Track, TrackRead};
-use crate::raw::{RawTrack, Str};
+use crate::model::StatusSet;
+use crate::raw::Str;
 use crate::request_line::Form;
+use crate::scenarios::model::{Resolve, Track, TrackRead};
+use crate::scenarios::raw::RawTrack;
 use crate::scenarios::step::StepPlace;
 use crate::scope::Scope;
 

@@ -4,8 +4,8 @@
 
 use crate::compile::Compiler;
 use crate::diagnostics::Diagnostic;
-use crate::model::TrackOracle;
-use crate::raw::RawTrack;
+use crate::scenarios::model::TrackOracle;
+use crate::scenarios::raw::RawTrack;
 use crate::scenarios::step::StepPlace;
 
 impl Compiler<'_> {
@@ -97,7 +97,9 @@ mod tests {
     use std::path::Path;
     use std::time::Duration;
 
-    use crate::model::{Plan, StepKind, TrackOracle};
+    use crate::model::Plan;
+
+    use crate::scenarios::model::{StepKind, TrackOracle};
     use crate::{PlanErrors, compile_str};
 
     fn plan(track_extra: &str) -> Result<Plan, PlanErrors> {

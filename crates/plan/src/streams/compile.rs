@@ -7,10 +7,12 @@ use toml::Spanned;
 
 use crate::compile::Compiler;
 use crate::diagnostics::Diagnostic;
-use crate::model::{JsonAssertion, Method, StepKind};
-use crate::raw::{RawStep, Str};
+use crate::model::Method;
+use crate::raw::Str;
 use crate::raw_forms::OrderedMap;
 use crate::request_line::Form;
+use crate::scenarios::model::{JsonAssertion, StepKind};
+use crate::scenarios::raw::RawStep;
 use crate::scenarios::step::StepPlace;
 use crate::scope::Scope;
 use crate::streams::model::{

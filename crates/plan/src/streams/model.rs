@@ -6,7 +6,11 @@ use std::time::Duration;
 
 use serde_json_path::JsonPath;
 
-use crate::model::{HeaderTemplate, JsonAssertion, Method};
+use crate::model::Method;
+
+use crate::scenarios::model::JsonAssertion;
+
+use crate::targets::model::HeaderTemplate;
 use crate::template::Template;
 
 /// Where a stream connects: a target, a path template and extra headers.

@@ -10,11 +10,7 @@ use crate::raw::Str;
 use crate::raw_forms::OrderedMap;
 use crate::schema::Presence::{DefaultsTo, Optional, Required};
 use crate::schema::Shape::{ListOfTables, Table};
-use crate::schema::{Nested, raw_table};
-
-const fn nested(shape: crate::schema::Shape, table: &'static crate::schema::TableSchema) -> Nested {
-    Nested { shape, table }
-}
+use crate::schema::{nested, raw_table};
 
 raw_table! {
     /// `ws = { ... }` in a step: open a WebSocket, send messages, expect events in order, close.

@@ -10,11 +10,13 @@ use toml::Spanned;
 use crate::compile::{Compiler, is_plain_name, key_path};
 use crate::diagnostics::Diagnostic;
 use crate::interpolate::Text;
-use crate::model::{HeaderTemplate, Method, Probe, StatusSet, Target};
-use crate::raw::{RawPlanFile, RawTarget, Str};
+use crate::model::{Method, StatusSet};
+use crate::raw::{RawPlanFile, Str};
 use crate::raw_forms::{OrderedMap, ProbeForm, StatusForm};
 use crate::request_line::{Form, method_names, parse_request_line};
 use crate::scope::Scope;
+use crate::targets::model::{HeaderTemplate, Probe, Target};
+use crate::targets::raw::RawTarget;
 use crate::template::Template;
 
 /// The secrets a template reads (`secrets.NAME`).

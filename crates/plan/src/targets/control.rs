@@ -8,15 +8,17 @@ use toml::Spanned;
 
 use crate::compile::Compiler;
 use crate::diagnostics::Diagnostic;
-use crate::faults::model::{
+use crate::model::StatusSet;
+use crate::raw::Str;
+use crate::request_line::Form;
+use crate::scope::Scope;
+use crate::targets::model::Probe;
+use crate::targets::model::{
     Control, ControlVerb, DriverSpec, ExecSpec, HttpSpec, IdentityProbe, ProcessSpec, RailwayMode,
     RailwaySpec, Readiness,
 };
-use crate::faults::raw::{RawControl, RawIdentity, RawReady};
-use crate::model::{Probe, StatusSet};
-use crate::raw::{RawTarget, Str};
-use crate::request_line::Form;
-use crate::scope::Scope;
+use crate::targets::raw::RawTarget;
+use crate::targets::raw::{RawControl, RawIdentity, RawReady};
 
 /// A request line written with a target (`GET ops:/x`) rather than a bare path (`GET /x`).
 fn is_targeted(line: &str) -> bool {

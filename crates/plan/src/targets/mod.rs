@@ -6,3 +6,5 @@
 
 pub(crate) mod compile;
 pub(crate) mod control;
+pub(crate) mod model;
+pub(crate) mod raw;

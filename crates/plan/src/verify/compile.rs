@@ -358,11 +358,11 @@ impl Compiler<'_> {
     ) -> Option<Comparison> {
         let parsed = match value.get_ref() {
             toml::Value::Integer(i) => Ok(Comparison {
-                op: crate::model::CmpOp::Eq,
+                op: crate::expr::CmpOp::Eq,
                 value: *i as f64,
             }),
             toml::Value::Float(f) => Ok(Comparison {
-                op: crate::model::CmpOp::Eq,
+                op: crate::expr::CmpOp::Eq,
                 value: *f,
             }),
             toml::Value::String(s) => parse_comparison(s),
@@ -409,7 +409,7 @@ pub(crate) fn split_place(place: &str) -> (String, String) {
 
 /// `"== 0"`, `">= 1"`, `"< 10"`, `"!= 0"`.
 pub(crate) fn parse_comparison(text: &str) -> Result<Comparison, String> {
-    use crate::model::CmpOp;
+    use crate::expr::CmpOp;
     let text = text.trim();
     let ops = [
         ("<=", CmpOp::Le),

@@ -7,10 +7,12 @@ use toml::Spanned;
 
 use crate::compile::Compiler;
 use crate::diagnostics::Diagnostic;
-use crate::model::{Body, Capture, Expect, StatusSet};
-use crate::raw::{RawExpect, Str};
+use crate::model::StatusSet;
+use crate::raw::Str;
 use crate::raw_forms::OrderedMap;
 use crate::request_line::Form;
+use crate::scenarios::model::{Body, Capture, Expect};
+use crate::scenarios::raw::RawExpect;
 use crate::scope::{RESERVED_NAMES, Scope, is_capture_name};
 use crate::verify::model::{CanaryProbe, HttpProbe, Login, ProbeRequest};
 use crate::verify::raw::{RawCanary, RawHttpProbe, RawLogin};

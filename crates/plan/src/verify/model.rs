@@ -4,7 +4,13 @@ use std::time::Duration;
 
 use serde_json_path::JsonPath;
 
-use crate::model::{Body, CmpOp, Expect, HeaderTemplate, Method};
+use crate::model::Method;
+
+use crate::expr::CmpOp;
+
+use crate::scenarios::model::{Body, Expect};
+
+use crate::targets::model::HeaderTemplate;
 use crate::template::Template;
 
 /// A store the gate reads directly.
@@ -149,7 +155,7 @@ pub struct Login {
     /// The request (its expectations: any 2xx).
     pub request: ProbeRequest,
     /// What to capture from its JSON response.
-    pub captures: Vec<crate::model::Capture>,
+    pub captures: Vec<crate::scenarios::model::Capture>,
 }
 
 /// `http = { ... }`.

@@ -9,11 +9,7 @@ use crate::raw::Str;
 use crate::raw_forms::OrderedMap;
 use crate::schema::Presence::{DefaultsTo, Optional, Required};
 use crate::schema::Shape::Table;
-use crate::schema::{Nested, raw_table};
-
-const fn nested(shape: crate::schema::Shape, table: &'static crate::schema::TableSchema) -> Nested {
-    Nested { shape, table }
-}
+use crate::schema::{nested, raw_table};
 
 raw_table! {
     /// A store the gate reads directly, bypassing the API, so that verification checks see the
@@ -91,7 +87,7 @@ raw_table! {
         json: Option<Spanned<toml::Value>> = "any value", Optional;
         /// What must hold of the response, as in a step's `expect`: `{ status = 200, json = {
         /// "$.status" = "ok" } }`. Default: any 2xx.
-        expect: Option<Spanned<crate::raw::RawExpect>> = "table", DefaultsTo("{ status = 2xx }"), nested(Table, &crate::raw::RawExpect::SCHEMA);
+        expect: Option<Spanned<crate::scenarios::raw::RawExpect>> = "table", DefaultsTo("{ status = 2xx }"), nested(Table, &crate::scenarios::raw::RawExpect::SCHEMA);
     }
 }
 
@@ -249,7 +245,7 @@ raw_table! {
         /// A JSON body, written as any TOML value; strings inside are templates.
         json: Option<Spanned<toml::Value>> = "any value", Optional;
         /// What must hold of each response, as in a step's `expect`. Default: any 2xx.
-        expect: Option<Spanned<crate::raw::RawExpect>> = "table", DefaultsTo("{ status = 2xx }"), nested(Table, &crate::raw::RawExpect::SCHEMA);
+        expect: Option<Spanned<crate::scenarios::raw::RawExpect>> = "table", DefaultsTo("{ status = 2xx }"), nested(Table, &crate::scenarios::raw::RawExpect::SCHEMA);
         /// How many calls.
         count: Option<Spanned<i64>> = "integer > 0", DefaultsTo("3");
         /// Provenance fields to record: `{ request_id = "$.request_id", model = "$.model" }`.
