@@ -13,7 +13,27 @@ pub enum CmpOp {
     Ne,
 }
 
+/// Every operator with its text, the two-character ones first so that `<=` is not read as `<`.
+const OPERATORS: [(&str, CmpOp); 6] = [
+    ("<=", CmpOp::Le),
+    (">=", CmpOp::Ge),
+    ("==", CmpOp::Eq),
+    ("!=", CmpOp::Ne),
+    ("<", CmpOp::Lt),
+    (">", CmpOp::Gt),
+];
+
 impl CmpOp {
+    /// The operators, as messages list them.
+    pub const LIST: &'static str = "<, <=, >, >=, ==, !=";
+
+    /// The operator `text` starts with, and the text after it.
+    pub fn strip_prefix(text: &str) -> Option<(CmpOp, &str)> {
+        OPERATORS
+            .iter()
+            .find_map(|(s, op)| text.strip_prefix(s).map(|rest| (*op, rest)))
+    }
+
     /// Apply the comparison.
     pub fn holds(self, lhs: f64, rhs: f64) -> bool {
         match self {
@@ -36,5 +56,20 @@ impl CmpOp {
             CmpOp::Eq => "==",
             CmpOp::Ne => "!=",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_operator_is_read_and_the_rest_is_returned() {
+        assert_eq!(CmpOp::strip_prefix("<= 5"), Some((CmpOp::Le, " 5")));
+        assert_eq!(CmpOp::strip_prefix("<5"), Some((CmpOp::Lt, "5")));
+        assert_eq!(CmpOp::strip_prefix("!=0"), Some((CmpOp::Ne, "0")));
+        assert_eq!(CmpOp::strip_prefix(">=1"), Some((CmpOp::Ge, "1")));
+        assert_eq!(CmpOp::strip_prefix("= 1"), None);
+        assert_eq!(CmpOp::strip_prefix(" < 1"), None, "the caller trims");
     }
 }

@@ -395,16 +395,7 @@ impl Compiler<'_> {
         let parsed = value.strip_prefix("gauge(").and_then(|rest| {
             let (name, rest) = rest.split_once(')')?;
             let rest = rest.trim_start();
-            let (op, rest) = [
-                ("<=", CmpOp::Le),
-                (">=", CmpOp::Ge),
-                ("==", CmpOp::Eq),
-                ("!=", CmpOp::Ne),
-                ("<", CmpOp::Lt),
-                (">", CmpOp::Gt),
-            ]
-            .into_iter()
-            .find_map(|(s, op)| rest.strip_prefix(s).map(|r| (op, r)))?;
+            let (op, rest) = CmpOp::strip_prefix(rest)?;
             let number: f64 = rest.trim().parse().ok()?;
             Some((name.trim().to_string(), op, number))
         });

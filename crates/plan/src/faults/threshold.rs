@@ -38,22 +38,14 @@ pub fn parse_expectation(source: &str) -> Result<Expectation, ThresholdError> {
     let rest = &trimmed[word_len..];
     let at = |s: &str| offset + word_len + (rest.len() - s.len());
     let after_ws = rest.trim_start();
-    let ops = [
-        ("<=", CmpOp::Le),
-        (">=", CmpOp::Ge),
-        ("==", CmpOp::Eq),
-        ("!=", CmpOp::Ne),
-        ("<", CmpOp::Lt),
-        (">", CmpOp::Gt),
-    ];
-    let Some((op_text, op)) = ops.into_iter().find(|(s, _)| after_ws.starts_with(s)) else {
+    let Some((op, after_op)) = CmpOp::strip_prefix(after_ws) else {
         let start = at(after_ws);
         return Err(ThresholdError {
-            message: "expected a comparison (<, <=, >, >=, ==, !=)".into(),
+            message: format!("expected a comparison ({})", CmpOp::LIST),
             range: start..source.len(),
         });
     };
-    let number_text = after_ws[op_text.len()..].trim_start();
+    let number_text = after_op.trim_start();
     let number_start = at(number_text);
     let number_len = number_text
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))

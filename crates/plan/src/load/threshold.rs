@@ -163,24 +163,15 @@ pub fn parse_threshold(source: &str) -> Result<Threshold, ThresholdError> {
         Scope::default()
     };
     let Scope { step, window } = scope;
-    let op = [
-        ("<=", CmpOp::Le),
-        (">=", CmpOp::Ge),
-        ("==", CmpOp::Eq),
-        ("!=", CmpOp::Ne),
-        ("<", CmpOp::Lt),
-        (">", CmpOp::Gt),
-    ]
-    .into_iter()
-    .find(|(s, _)| c.eat(s))
-    .map(|(_, op)| op);
-    let Some(op) = op else {
+    c.skip_ws();
+    let Some((op, rest)) = CmpOp::strip_prefix(c.rest()) else {
         let (found, range) = c.here();
         return Err(c.error(
-            format!("expected a comparison (<, <=, >, >=, ==, !=), found {found}"),
+            format!("expected a comparison ({}), found {found}", CmpOp::LIST),
             range,
         ));
     };
+    c.pos += c.rest().len() - rest.len();
     let (number, number_range) = c.take(|ch| ch.is_ascii_digit() || ".+-eE_".contains(ch));
     let mut value: f64 = match number.replace('_', "").parse::<f64>() {
         Ok(v) if v.is_finite() && !number.is_empty() => v,

@@ -411,18 +411,7 @@ pub(crate) fn split_place(place: &str) -> (String, String) {
 pub(crate) fn parse_comparison(text: &str) -> Result<Comparison, String> {
     use crate::expr::CmpOp;
     let text = text.trim();
-    let ops = [
-        ("<=", CmpOp::Le),
-        (">=", CmpOp::Ge),
-        ("==", CmpOp::Eq),
-        ("!=", CmpOp::Ne),
-        ("<", CmpOp::Lt),
-        (">", CmpOp::Gt),
-    ];
-    let Some((op, rest)) = ops
-        .iter()
-        .find_map(|(s, op)| text.strip_prefix(s).map(|rest| (*op, rest)))
-    else {
+    let Some((op, rest)) = CmpOp::strip_prefix(text) else {
         return Err(format!(
             "`{text}` does not start with a comparison operator"
         ));
