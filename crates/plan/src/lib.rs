@@ -23,6 +23,7 @@ mod load;
 mod locate;
 pub mod model;
 mod parse;
+mod plan_section;
 mod proxies;
 mod raw;
 mod raw_forms;

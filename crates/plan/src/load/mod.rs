@@ -5,6 +5,7 @@
 //! seen outside the plan, through [`crate::model`].
 
 pub(crate) mod compile;
+pub(crate) mod compile_thresholds;
 pub(crate) mod model;
 pub(crate) mod model_open;
 pub(crate) mod open;

@@ -5,6 +5,8 @@
 //! seen outside the plan, through [`crate::model`].
 
 pub(crate) mod compile;
+#[cfg(test)]
+mod compile_tests;
 pub(crate) mod control;
 pub(crate) mod model;
 pub(crate) mod raw;
