@@ -3,9 +3,8 @@
 
 use std::path::Path;
 
-use crate::model::Plan;
-
 use crate::load::model::Executor;
+use crate::model::Plan;
 use crate::{Diagnostic, MAX_CONCURRENCY, PlanErrors, compile_str};
 
 fn plan(requests: u64, executor: &str) -> String {

@@ -5,12 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::model::{Environment, LedgerClass, Method, Plan, StatusSet};
-
 use crate::expr::CmpOp;
-
 use crate::load::model::{Counter, Executor, GaugeAgg, ThresholdMetric};
-
+use crate::model::{Environment, LedgerClass, Method, Plan, StatusSet};
 use crate::scenarios::model::{Body, StepKind};
 use crate::{Diagnostic, PlanErrors, compile_str};
 

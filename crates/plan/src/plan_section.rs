@@ -5,16 +5,11 @@ use std::collections::BTreeMap;
 
 use toml::Spanned;
 
-use crate::compile::SecretDecl;
-use crate::compile::{Compiler, key_path};
+use crate::compile::{Compiler, SecretDecl, key_path};
 use crate::diagnostics::Diagnostic;
 use crate::interpolate::is_var_name;
-use crate::model::Environment;
-use crate::model::Limits;
-use crate::model::SecretValue;
-use crate::model::Secrets;
-use crate::raw::RawPlanFile;
-use crate::raw::RawPlanSection;
+use crate::model::{Environment, Limits, SecretValue, Secrets};
+use crate::raw::{RawPlanFile, RawPlanSection};
 use crate::redact::MIN_SECRET_CHARS;
 
 impl Compiler<'_> {

@@ -10,23 +10,13 @@ use std::collections::BTreeMap;
 
 use toml::Spanned;
 
-use crate::load::raw::RawExecutor;
-use crate::load::raw::RawLoad;
-use crate::load::raw::RawMixEntry;
-use crate::load::raw::RawRounds;
-use crate::load::raw::RawSampler;
-use crate::load::raw::RawVus;
-use crate::scenarios::raw::RawExpect;
-use crate::scenarios::raw::RawPoll;
-use crate::scenarios::raw::RawScenario;
-use crate::scenarios::raw::RawStep;
-use crate::scenarios::raw::RawTrack;
+use crate::load::raw::{RawExecutor, RawLoad, RawMixEntry, RawRounds, RawSampler, RawVus};
+use crate::scenarios::raw::{RawExpect, RawPoll, RawScenario, RawStep, RawTrack};
 use crate::schema::Presence::{DefaultsTo, Optional, Required};
 use crate::schema::Shape::{ListOfTables, MapOfTables, Table};
 use crate::schema::{nested, raw_table};
 use crate::streams::raw::{RawReconnect, RawSse, RawStreamEvent, RawWs, RawWsClose, RawWsSend};
-use crate::targets::raw::RawProbeTable;
-use crate::targets::raw::RawTarget;
+use crate::targets::raw::{RawProbeTable, RawTarget};
 
 /// A string value with its span.
 pub type Str = Spanned<String>;

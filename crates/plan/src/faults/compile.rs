@@ -25,8 +25,7 @@ use crate::raw::{RawPlanFile, Str};
 use crate::request_line::Form;
 use crate::scenarios::step::CompiledScenario;
 use crate::scope::Scope;
-use crate::targets::model::{ControlVerb, DriverSpec};
-use crate::targets::model::{Probe, Target};
+use crate::targets::model::{ControlVerb, DriverSpec, Probe, Target};
 
 /// Signals `kill` accepts.
 pub const SIGNALS: [&str; 7] = ["KILL", "TERM", "INT", "QUIT", "HUP", "USR1", "USR2"];

@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use crate::faults::model::{FaultAction, FaultMetric, Trigger};
-
 use crate::targets::model::DriverSpec;
 
 const BASE: &str = r#"

@@ -9,11 +9,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::expr::CmpOp;
-
 use crate::load::model::{LoadTest, Sampler};
-
-use crate::targets::model::ControlVerb;
-use crate::targets::model::Probe;
+use crate::targets::model::{ControlVerb, Probe};
 
 /// The fault tests and safety rules of a plan.
 #[derive(Debug, Clone, Default)]

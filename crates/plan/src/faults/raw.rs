@@ -4,9 +4,8 @@
 
 use toml::Spanned;
 
-use crate::raw::Str;
-
 use crate::load::raw::{RawExecutor, RawMixEntry, RawSampler};
+use crate::raw::Str;
 use crate::schema::Presence::{DefaultsTo, Optional, Required};
 use crate::schema::Shape::{ListOfTables, Table};
 use crate::schema::{nested, raw_table};

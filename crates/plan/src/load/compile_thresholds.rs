@@ -5,13 +5,9 @@ use std::collections::BTreeSet;
 
 use crate::compile::Compiler;
 use crate::diagnostics::Diagnostic;
-use crate::load::model::LoadTest;
-use crate::load::model::Sampler;
-use crate::load::model::Threshold;
-use crate::load::model::ThresholdMetric;
+use crate::load::model::{LoadTest, Sampler, Threshold, ThresholdMetric};
 use crate::load::raw::RawLoad;
-use crate::load::threshold::THRESHOLD_GRAMMAR;
-use crate::load::threshold::parse_threshold;
+use crate::load::threshold::{THRESHOLD_GRAMMAR, parse_threshold};
 use crate::raw::Str;
 use crate::scenarios::step::CompiledScenario;
 

@@ -14,8 +14,7 @@ use crate::proxies::addr::{PARTS, placeholders};
 use crate::proxies::model::{ProxySpec, check_name};
 use crate::proxies::raw::RawProxy;
 use crate::raw::{RawPlanFile, Str};
-use crate::targets::model::Target;
-use crate::targets::model::{DriverSpec, IdentityProbe};
+use crate::targets::model::{DriverSpec, IdentityProbe, Target};
 use crate::targets::raw::RawTarget;
 
 /// Whether `name` can name a proxy: letters, digits, `_` and `-` (a `.` would make

@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use serde_json_path::JsonPath;
 
-use crate::model::Method;
-use crate::model::StatusSet;
+use crate::model::{Method, StatusSet};
 use crate::targets::model::HeaderTemplate;
 use crate::template::Template;
 

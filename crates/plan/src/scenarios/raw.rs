@@ -11,8 +11,7 @@ use crate::raw_forms::{OrderedMap, StatusForm, ThinkForm};
 use crate::schema::Presence::{DefaultsTo, Optional, Required};
 use crate::schema::Shape::{ListOfTables, Table};
 use crate::schema::{nested, raw_table};
-use crate::streams::raw::RawSse;
-use crate::streams::raw::RawWs;
+use crate::streams::raw::{RawSse, RawWs};
 
 raw_table! {
     /// A named journey.

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::model::Plan;
-
 use crate::scenarios::model::StepKind;
 use crate::streams::model::{StreamExpect, Unexpected};
 use crate::{Diagnostic, PlanErrors, compile_str};

@@ -7,9 +7,7 @@ use std::time::Duration;
 use serde_json_path::JsonPath;
 
 use crate::model::Method;
-
 use crate::scenarios::model::JsonAssertion;
-
 use crate::targets::model::HeaderTemplate;
 use crate::template::Template;
 

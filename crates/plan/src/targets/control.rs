@@ -17,8 +17,7 @@ use crate::targets::model::{
     Control, ControlVerb, DriverSpec, ExecSpec, HttpSpec, IdentityProbe, ProcessSpec, RailwayMode,
     RailwaySpec, Readiness,
 };
-use crate::targets::raw::RawTarget;
-use crate::targets::raw::{RawControl, RawIdentity, RawReady};
+use crate::targets::raw::{RawControl, RawIdentity, RawReady, RawTarget};
 
 /// A request line written with a target (`GET ops:/x`) rather than a bare path (`GET /x`).
 fn is_targeted(line: &str) -> bool {

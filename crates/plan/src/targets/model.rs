@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use serde_json_path::JsonPath;
 
-use crate::model::Method;
-use crate::model::StatusSet;
+use crate::model::{Method, StatusSet};
 use crate::template::Template;
 
 /// A named service under test.

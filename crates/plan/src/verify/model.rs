@@ -4,12 +4,9 @@ use std::time::Duration;
 
 use serde_json_path::JsonPath;
 
-use crate::model::Method;
-
 use crate::expr::CmpOp;
-
+use crate::model::Method;
 use crate::scenarios::model::{Body, Expect};
-
 use crate::targets::model::HeaderTemplate;
 use crate::template::Template;
 
