@@ -5,28 +5,13 @@ use std::path::Path;
 use super::prepared::PreparedTest;
 
 const PLAN: &str = r#"
-[plan]
-name = "f"
-limits = { duration = "1m", requests = 10 }
-
-[targets.api]
-url = "http://127.0.0.1:1"
-health = "GET /health"
-identity = { request = "GET /health", value = "$.boot_id" }
-control = { driver = "exec", restart = "true" }
-
-[scenarios.s]
-steps = [{ request = "GET api:/health" }]
-
-[[faults]]
-id = "C1"
-load = { scenario = "s", executor = { rounds = { concurrency = 1, rounds = 1 } } }
-timeline = [{ at = "1s", restart = "api" }]
-
-[[faults]]
-id = "C2"
-load = { scenario = "s", executor = { rounds = { concurrency = 1, rounds = 1 } } }
-timeline = [{ at = "1s", restart = "api" }]
+plan = { name = "f", limits = { duration = "1m", requests = 10 } }
+targets.api = { url = "http://127.0.0.1:1", health = "GET /health", identity = { request = "GET /id", value = "$.id" }, control = { driver = "exec", restart = "true" } }
+scenarios.s.steps = [{ request = "GET api:/" }]
+faults = [
+  { id = "C1", load = { scenario = "s", executor = { rounds = { concurrency = 1, rounds = 1 } } }, timeline = [{ at = "1s", restart = "api" }] },
+  { id = "C2", load = { scenario = "s", executor = { rounds = { concurrency = 1, rounds = 1 } } }, timeline = [{ at = "1s", restart = "api" }] },
+]
 "#;
 
 #[test]
