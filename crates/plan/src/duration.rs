@@ -6,13 +6,32 @@ use std::time::Duration;
 pub const DURATION_HINT: &str =
     r#"write a number and a unit, e.g. "250ms", "1.5s", "30s", "5m", "1h" or "1m 30s""#;
 
-/// Parse a duration, with a message saying what is wrong.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+/// Why a duration could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DurationError {
+    /// Nothing was written.
+    #[error("a duration cannot be empty")]
+    Empty,
+    /// Something was written that is not a duration.
+    #[error("invalid duration `{text}`: {reason}")]
+    Invalid {
+        /// What was written.
+        text: String,
+        /// What is wrong with it.
+        reason: humantime::DurationError,
+    },
+}
+
+/// Parse a duration, with an error saying what is wrong.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err("a duration cannot be empty".to_string());
+        return Err(DurationError::Empty);
     }
-    humantime::parse_duration(trimmed).map_err(|err| format!("invalid duration `{text}`: {err}"))
+    humantime::parse_duration(trimmed).map_err(|reason| DurationError::Invalid {
+        text: text.to_string(),
+        reason,
+    })
 }
 
 #[cfg(test)]
@@ -33,7 +52,7 @@ mod tests {
     fn bad_durations_are_rejected_with_the_value() {
         for bad in ["", "5", "five seconds", "-1s", "5 parsecs", "1s2"] {
             let err = parse_duration(bad).expect_err(bad);
-            assert!(err.contains(bad) || bad.is_empty(), "{err}");
+            assert!(err.to_string().contains(bad) || bad.is_empty(), "{err}");
         }
     }
 }

@@ -8,7 +8,7 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use crate::duration::parse_duration;
+use crate::duration::{DurationError, parse_duration};
 use crate::load::model_open::WindowScope;
 
 /// What the braces said.
@@ -46,7 +46,7 @@ pub fn parse_scope(text: &str, offset: usize) -> Result<Scope, (String, Range<us
                 }
             }
             "window" => {
-                let window = parse_window(value).map_err(|m| (m, range.clone()))?;
+                let window = parse_window(value).map_err(|e| (e.to_string(), range.clone()))?;
                 if scope.window.replace(window).is_some() {
                     return Err(("the scope names `window` twice".into(), range));
                 }
@@ -63,7 +63,29 @@ fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'
 }
 
-fn parse_window(text: &str) -> Result<WindowScope, String> {
+/// Why a `window=` scope could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum WindowError {
+    /// Neither a named window nor `FROM..TO`.
+    #[error(
+        "`{0}` is not a window: write FROM..TO (e.g. 10s..20s), FROM.. (to the end), \
+         during_fault, after_recovery or outside_fault"
+    )]
+    NotAWindow(String),
+    /// A bound that is not a duration.
+    #[error("window bound `{bound}`: {error}")]
+    Bound {
+        /// The bound as written.
+        bound: String,
+        /// Why it is not a duration.
+        error: DurationError,
+    },
+    /// An end less than a second after the start.
+    #[error("the window {0} is empty: its end must be at least a second after its start")]
+    Empty(String),
+}
+
+fn parse_window(text: &str) -> Result<WindowScope, WindowError> {
     match text {
         "during_fault" => return Ok(WindowScope::DuringFault),
         "after_recovery" => return Ok(WindowScope::AfterRecovery),
@@ -71,13 +93,13 @@ fn parse_window(text: &str) -> Result<WindowScope, String> {
         _ => {}
     }
     let Some((from, to)) = text.split_once("..") else {
-        return Err(format!(
-            "`{text}` is not a window: write FROM..TO (e.g. 10s..20s), FROM.. (to the end), \
-             during_fault, after_recovery or outside_fault"
-        ));
+        return Err(WindowError::NotAWindow(text.to_string()));
     };
-    let bound = |t: &str| -> Result<Duration, String> {
-        parse_duration(t.trim()).map_err(|e| format!("window bound `{}`: {e}", t.trim()))
+    let bound = |t: &str| -> Result<Duration, WindowError> {
+        parse_duration(t.trim()).map_err(|error| WindowError::Bound {
+            bound: t.trim().to_string(),
+            error,
+        })
     };
     let from = bound(from)?;
     let to = if to.trim().is_empty() {
@@ -88,9 +110,7 @@ fn parse_window(text: &str) -> Result<WindowScope, String> {
     if let Some(to) = to
         && to.as_secs() <= from.as_secs()
     {
-        return Err(format!(
-            "the window {text} is empty: its end must be at least a second after its start"
-        ));
+        return Err(WindowError::Empty(text.to_string()));
     }
     Ok(WindowScope::Range { from, to })
 }

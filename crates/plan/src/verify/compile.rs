@@ -366,10 +366,7 @@ impl Compiler<'_> {
                 value: *f,
             }),
             toml::Value::String(s) => parse_comparison(s),
-            other => Err(format!(
-                "a {} is not a number or a comparison",
-                other.type_str()
-            )),
+            other => Err(ComparisonError::WrongType(other.type_str())),
         };
         match parsed {
             Ok(c) => Some(c),
@@ -407,18 +404,38 @@ pub(crate) fn split_place(place: &str) -> (String, String) {
     }
 }
 
+/// Why an expectation is not a comparison.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ComparisonError {
+    /// A string that does not start with an operator.
+    #[error("`{0}` does not start with a comparison operator")]
+    NoOperator(String),
+    /// An operator followed by something that is not a finite number.
+    #[error("`{number}` in `{text}` is not a number")]
+    NotANumber {
+        /// What follows the operator.
+        number: String,
+        /// The whole comparison.
+        text: String,
+    },
+    /// A TOML value that is neither a number nor a string.
+    #[error("a {0} is not a number or a comparison")]
+    WrongType(&'static str),
+}
+
 /// `"== 0"`, `">= 1"`, `"< 10"`, `"!= 0"`.
-pub(crate) fn parse_comparison(text: &str) -> Result<Comparison, String> {
+pub(crate) fn parse_comparison(text: &str) -> Result<Comparison, ComparisonError> {
     use crate::expr::CmpOp;
     let text = text.trim();
     let Some((op, rest)) = CmpOp::strip_prefix(text) else {
-        return Err(format!(
-            "`{text}` does not start with a comparison operator"
-        ));
+        return Err(ComparisonError::NoOperator(text.to_string()));
     };
     match rest.trim().parse::<f64>() {
         Ok(value) if value.is_finite() => Ok(Comparison { op, value }),
-        _ => Err(format!("`{}` in `{text}` is not a number", rest.trim())),
+        _ => Err(ComparisonError::NotANumber {
+            number: rest.trim().to_string(),
+            text: text.to_string(),
+        }),
     }
 }
 
