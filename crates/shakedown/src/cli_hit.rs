@@ -27,6 +27,7 @@ use crate::cli_hit_secrets::{HitSecrets, shown_url};
 use crate::workers::Workers;
 use shakedown_core::engine::{self, RunOptions};
 use shakedown_core::metrics::summary::LoadSummary;
+use shakedown_core::metrics::windows::{WINDOW_SIGFIG, Windows};
 use shakedown_plan::redact::{MIN_SECRET_CHARS, is_credential_name};
 use shakedown_plan::{MAX_CONCURRENCY, why_capped};
 
@@ -161,7 +162,8 @@ pub struct HitThreshold {
     pub passed: bool,
 }
 
-/// The id of the one load test of a hit plan (and the tag of its windows in latency.hlog).
+/// The id of the one load test of a hit plan (the key of its windows in the run's result, and
+/// their tag in latency.hlog).
 const TEST_ID: &str = "hit";
 
 /// Run `hit` and return the exit code: 0 when every threshold held and a request succeeded, 1
@@ -437,11 +439,7 @@ fn summarise(
             .unwrap_or_default();
         return Ok((empty(args, workers), Some(format!("{reason}{hint}"))));
     };
-    let histogram = read_latency_log(
-        &result
-            .dir
-            .join(shakedown_core::metrics::interval_log::LATENCY_LOG),
-    );
+    let histogram = result.windows.get(TEST_ID).and_then(merged_latency);
     Ok((
         summary(
             args,
@@ -530,52 +528,18 @@ fn status_classes(m: &LoadSummary) -> std::collections::BTreeMap<String, u64> {
     all
 }
 
-/// Every window of the hit test in `latency.hlog`, merged (microseconds); None if unreadable.
-fn read_latency_log(path: &Path) -> Option<Histogram<u64>> {
-    use hdrhistogram::serialization::Deserializer;
-    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-    let text = std::fs::read(path).ok()?;
-    let mut merged: Histogram<u64> = Histogram::new(2).ok()?;
-    let mut deserializer = Deserializer::new();
-    for entry in IntervalLogIterator::new(&text) {
-        let Ok(LogEntry::Interval(interval)) = entry else {
-            continue;
-        };
-        if interval.tag().map(|t| t.as_str()) != Some(TEST_ID) {
-            continue;
+/// Every per-second window of the hit test merged into one histogram (microseconds, at the
+/// windows' two significant digits); None if it cannot be built.
+fn merged_latency(windows: &Windows) -> Option<Histogram<u64>> {
+    let mut merged: Histogram<u64> = Histogram::new(WINDOW_SIGFIG).ok()?;
+    for (_, window) in windows.iter() {
+        for value in window.latency().iter_recorded() {
+            merged
+                .record_n(value.value_iterated_to(), u64::from(value.count_at_value()))
+                .ok()?;
         }
-        let bytes = base64_decode(interval.encoded_histogram())?;
-        let h: Histogram<u64> = deserializer.deserialize(&mut bytes.as_slice()).ok()?;
-        merged.add(&h).ok()?;
     }
     Some(merged)
-}
-
-/// Standard base64 (the interval log's histogram encoding), without a dependency of its own.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let bytes: Vec<u8> = text.bytes().filter(|&c| c != b'=').collect();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            n |= value(c)? << (18 - 6 * i);
-        }
-        let take = chunk.len().saturating_sub(1);
-        for i in 0..take {
-            out.push((n >> (16 - 8 * i)) as u8);
-        }
-    }
-    Some(out)
 }
 
 /// The plain summary: a few lines, like wrk's.
