@@ -35,6 +35,8 @@ pub mod sse_parse;
 pub mod sse_wire;
 mod step;
 pub(crate) use step::{describe as describe_status, json_matches};
+#[cfg(test)]
+mod stop_tests;
 pub mod stream;
 pub mod stream_expect;
 #[cfg(test)]
