@@ -218,7 +218,7 @@ impl Http1Client {
     async fn connect(&self) -> Result<TcpStream, ExchangeError> {
         super::tcp_connect::connect(&self.host, self.port, self.connect_timeout)
             .await
-            .map_err(ExchangeError::Connect)
+            .map_err(|e| ExchangeError::Connect(e.to_string()))
     }
 }
 
