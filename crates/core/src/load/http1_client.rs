@@ -294,7 +294,7 @@ async fn read_head(io: &mut TcpStream, buf: &mut Vec<u8>) -> Result<ResponseHead
                     ))));
                 }
                 Ok(None) => {}
-                Err(e) => return Err(Attempt::Failed(ExchangeError::Request(e))),
+                Err(e) => return Err(Attempt::Failed(ExchangeError::Request(e.to_string()))),
             }
         }
         if buf.len() == buf.capacity() {
