@@ -63,7 +63,7 @@ impl VirtualUser {
         } else {
             match self.build(spec, ctx.as_ref(), key.as_deref()) {
                 Ok(r) => Some(r),
-                Err(message) => return self.unsent(step, method, message).await,
+                Err(e) => return self.unsent(step, method, e.to_string()).await,
             }
         };
         let client = if spec.lean {
@@ -303,7 +303,7 @@ impl VirtualUser {
         spec: &HttpSpec,
         ctx: Option<&Value>,
         key: Option<&str>,
-    ) -> Result<reqwest::Request, String> {
+    ) -> Result<reqwest::Request, RequestError> {
         build_request(&self.rt.prepared.targets[spec.target], spec, ctx, key)
     }
 
@@ -380,18 +380,54 @@ impl VirtualUser {
     }
 }
 
+/// Why a step's request could not be built. Each message is the one the step's failure shows.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum RequestError {
+    /// The rendered URL does not parse; the URL and why.
+    #[error("invalid URL {text:?}: {reason}")]
+    Url {
+        /// The URL as rendered.
+        text: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// A template (of the path, a header or a raw body) failed to render.
+    #[error("template {template:?}: {error}")]
+    Template {
+        /// The template's source.
+        template: String,
+        /// Why it failed.
+        error: minijinja::Error,
+    },
+    /// The tracked key cannot be sent in a header.
+    #[error("track key {0:?} is not a valid header value")]
+    TrackKey(String),
+    /// The JSON body's template failed to render.
+    #[error("body template: {0}")]
+    BodyTemplate(minijinja::Error),
+    /// The rendered JSON body cannot be serialised.
+    #[error("body: {0}")]
+    Body(serde_json::Error),
+    /// A header's template rendered to a value a header cannot hold; the header's name.
+    #[error("header {0} renders to an invalid value")]
+    HeaderValue(reqwest::header::HeaderName),
+}
+
 /// Build the request: URL, the target's headers, the step's headers, the key, the body.
 pub(super) fn build_request(
     target: &TargetSpec,
     spec: &HttpSpec,
     ctx: Option<&Value>,
     key: Option<&str>,
-) -> Result<reqwest::Request, String> {
+) -> Result<reqwest::Request, RequestError> {
     let url = match &spec.url {
         UrlSpec::Literal(url) => url.clone(),
         UrlSpec::Template(path) => {
             let text = join(&target.base_url, &render(path, ctx)?);
-            reqwest::Url::parse(&text).map_err(|e| format!("invalid URL {text:?}: {e}"))?
+            reqwest::Url::parse(&text).map_err(|e| RequestError::Url {
+                reason: e.to_string(),
+                text,
+            })?
         }
     };
     let mut request = crate::load::http::request_with_userinfo(spec.method.clone(), url);
@@ -402,8 +438,8 @@ pub(super) fn build_request(
     if let Some(key) = key
         && !spec.sets_idempotency_key
     {
-        let value = HeaderValue::from_str(key)
-            .map_err(|_| format!("track key {key:?} is not a valid header value"))?;
+        let value =
+            HeaderValue::from_str(key).map_err(|_| RequestError::TrackKey(key.to_string()))?;
         headers.insert(IDEMPOTENCY_KEY, value);
     }
     let (bytes, json) = match &spec.body {
@@ -411,8 +447,8 @@ pub(super) fn build_request(
         Some(BodySpec::Literal { bytes, json }) => (bytes.clone(), *json),
         Some(BodySpec::Json(t)) => {
             let ctx = ctx.unwrap_or(&Value::UNDEFINED);
-            let doc = t.render(ctx).map_err(|e| format!("body template: {e}"))?;
-            let bytes = serde_json::to_vec(&doc).map_err(|e| format!("body: {e}"))?;
+            let doc = t.render(ctx).map_err(RequestError::BodyTemplate)?;
+            let bytes = serde_json::to_vec(&doc).map_err(RequestError::Body)?;
             (bytes.into(), true)
         }
         Some(BodySpec::Raw(t)) => (render(t, ctx)?.into(), false),
@@ -457,18 +493,59 @@ fn unsent_exchange(message: String) -> Exchange {
 }
 
 /// Render a template (literal templates skip the engine).
-fn render(t: &Template, ctx: Option<&Value>) -> Result<String, String> {
+fn render(t: &Template, ctx: Option<&Value>) -> Result<String, RequestError> {
     if t.is_literal() {
         return Ok(t.source().to_string());
     }
     t.render(ctx.unwrap_or(&Value::UNDEFINED))
-        .map_err(|e| format!("template {:?}: {e}", t.source()))
+        .map_err(|error| RequestError::Template {
+            template: t.source().to_string(),
+            error,
+        })
 }
 
-fn header_value(h: &HeaderSpec, ctx: Option<&Value>) -> Result<HeaderValue, String> {
+fn header_value(h: &HeaderSpec, ctx: Option<&Value>) -> Result<HeaderValue, RequestError> {
     match &h.value {
         HeaderValueSpec::Literal(v) => Ok(v.clone()),
         HeaderValueSpec::Template(t) => HeaderValue::from_str(&render(t, ctx)?)
-            .map_err(|_| format!("header {} renders to an invalid value", h.name)),
+            .map_err(|_| RequestError::HeaderValue(h.name.clone())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_errors_read_as_the_failures_steps_show() {
+        let url = reqwest::Url::parse("http://api:99999/x").unwrap_err();
+        let template = Template::parse("{{ missing }}").unwrap();
+        let error = template.render(&Value::from(())).unwrap_err();
+        let shown = [
+            RequestError::Url {
+                text: "http://api:99999/x".into(),
+                reason: url.to_string(),
+            }
+            .to_string(),
+            RequestError::Template {
+                template: template.source().into(),
+                error,
+            }
+            .to_string(),
+            RequestError::TrackKey("a\nb".into()).to_string(),
+            RequestError::HeaderValue(reqwest::header::HeaderName::from_static("x-run"))
+                .to_string(),
+        ];
+        assert_eq!(
+            shown[0],
+            r#"invalid URL "http://api:99999/x": invalid port number"#
+        );
+        assert!(
+            shown[1].starts_with(r#"template "{{ missing }}": "#),
+            "{}",
+            shown[1]
+        );
+        assert_eq!(shown[2], r#"track key "a\nb" is not a valid header value"#);
+        assert_eq!(shown[3], "header x-run renders to an invalid value");
     }
 }
