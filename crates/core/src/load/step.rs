@@ -75,7 +75,7 @@ impl VirtualUser {
         } else {
             match self.client(spec.target) {
                 Ok(c) => Some(c),
-                Err(message) => return self.unsent(step, method, message).await,
+                Err(e) => return self.unsent(step, method, e.to_string()).await,
             }
         };
         // The submit as sent, kept for a replay at settle when its outcome is indeterminate.
@@ -366,9 +366,9 @@ impl VirtualUser {
         };
         let client = match self.client(spec.target) {
             Ok(c) => c,
-            Err(message) => {
+            Err(e) => {
                 return Exchange {
-                    error: Some(ExchangeError::Request(message)),
+                    error: Some(ExchangeError::Request(e.to_string())),
                     ..first
                 };
             }
