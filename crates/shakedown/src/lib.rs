@@ -11,6 +11,7 @@ pub mod cli_check;
 pub mod cli_evidence;
 pub mod cli_faults;
 pub mod cli_hit;
+pub mod cli_hit_plan;
 pub mod cli_hit_secrets;
 pub mod console;
 #[cfg(feature = "demo")]

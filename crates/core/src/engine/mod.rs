@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ledger::history::Ledger;
 use crate::ledger::watch::Watcher;
 use crate::load::{LoadEnv, LoadOutcome, RequestBudget, StopReason};
+use crate::metrics::windows::Windows;
 use crate::report::bundle::RunDir;
 use crate::report::model::{
     CheckKind, CheckReport, Phase, Report, RunInfo, SCHEMA_VERSION, TargetCheck, ToolInfo,
@@ -63,13 +64,18 @@ impl std::fmt::Debug for PhaseHook {
     }
 }
 
-/// What a finished run leaves: the final report and where the evidence is.
+/// What a finished run leaves: the final report, where the evidence is, and the latency
+/// histograms of its load tests.
 #[derive(Debug)]
 pub struct RunResult {
     /// The final report (also written to the run directory).
     pub report: Report,
     /// The run directory.
     pub dir: PathBuf,
+    /// The per-second latency windows of each load test that ran, by test id: the aggregator's
+    /// own histograms (those `latency.hlog` holds), moved out of its measurements at the end of
+    /// the run, so that a caller in this process reads them without reading its files back.
+    pub windows: BTreeMap<String, Windows>,
 }
 
 /// Name of the redacted effective plan in the run directory.
@@ -281,7 +287,11 @@ async fn run_phases(
     proxy_stage.stop().await;
 
     watchdog.abort();
-    Ok(run.finish())
+    let windows = outcomes
+        .into_iter()
+        .map(|(id, outcome)| (id, outcome.measurements.windows))
+        .collect();
+    Ok(run.finish(windows))
 }
 
 /// The run's mutable state: the report being built, where it is written, and why the run was
@@ -336,11 +346,12 @@ impl Run {
             check.status = Status::Skipped;
             check.reason = "not run: a write of evidence failed before it started".into();
         }
-        self.finish()
+        self.finish(BTreeMap::new())
     }
 
-    /// The final report, written (as far as it can be) and returned.
-    fn finish(mut self) -> RunResult {
+    /// The final report, written (as far as it can be), and returned with the load tests'
+    /// `windows`.
+    fn finish(mut self, windows: BTreeMap<String, Windows>) -> RunResult {
         self.report.run.phase = Phase::Complete;
         self.report.run.finished_at = Some(now_rfc3339());
         if let Err(e) = self.write() {
@@ -350,6 +361,7 @@ impl Run {
         RunResult {
             report: self.report,
             dir: self.dir.path().to_path_buf(),
+            windows,
         }
     }
 }

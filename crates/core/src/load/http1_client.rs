@@ -218,7 +218,7 @@ impl Http1Client {
     async fn connect(&self) -> Result<TcpStream, ExchangeError> {
         super::tcp_connect::connect(&self.host, self.port, self.connect_timeout)
             .await
-            .map_err(ExchangeError::Connect)
+            .map_err(|e| ExchangeError::Connect(e.to_string()))
     }
 }
 
@@ -294,7 +294,7 @@ async fn read_head(io: &mut TcpStream, buf: &mut Vec<u8>) -> Result<ResponseHead
                     ))));
                 }
                 Ok(None) => {}
-                Err(e) => return Err(Attempt::Failed(ExchangeError::Request(e))),
+                Err(e) => return Err(Attempt::Failed(ExchangeError::Request(e.to_string()))),
             }
         }
         if buf.len() == buf.capacity() {

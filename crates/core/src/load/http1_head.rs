@@ -37,9 +37,20 @@ pub struct ResponseHead {
     pub content_type: Option<Range<usize>>,
 }
 
+/// What is wrong with the bytes of a response head.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeadError {
+    /// The bytes are not an HTTP/1.1 response head.
+    #[error("a response that is not HTTP/1.1 ({0})")]
+    NotHttp(httparse::Error),
+    /// A `Content-Length` that is not a number, or that disagrees with an earlier one; its value.
+    #[error("an invalid content-length {0:?}")]
+    InvalidLength(String),
+}
+
 /// Parse a complete head at the start of `buf`: the head and its length, or None if more bytes
 /// are needed. Err says what is wrong with the bytes.
-pub fn parse_head(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, String> {
+pub fn parse_head(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, HeadError> {
     // Uninitialised: zeroing 64 headers cost more than parsing a small head.
     let mut headers =
         [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -52,7 +63,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, String> {
     let len = match parsed {
         Ok(httparse::Status::Partial) => return Ok(None),
         Ok(httparse::Status::Complete(len)) => len,
-        Err(e) => return Err(format!("a response that is not HTTP/1.1 ({e})")),
+        Err(e) => return Err(HeadError::NotHttp(e)),
     };
     let status = response.code.unwrap_or_default();
     let redirect = matches!(status, 301 | 302 | 303 | 307 | 308);
@@ -70,10 +81,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, String> {
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .filter(|n| length.is_none_or(|seen| seen == *n))
                 .ok_or_else(|| {
-                    format!(
-                        "an invalid content-length {:?}",
-                        String::from_utf8_lossy(h.value)
-                    )
+                    HeadError::InvalidLength(String::from_utf8_lossy(h.value).into_owned())
                 })?;
             length = Some(n);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
@@ -148,7 +156,14 @@ mod tests {
                 .is_none()
         );
         let bad = parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
-        assert!(bad.unwrap_err().contains("invalid content-length"));
-        assert!(parse_head(b"garbage\r\n\r\n").is_err());
+        assert_eq!(
+            bad.unwrap_err().to_string(),
+            r#"an invalid content-length "2""#
+        );
+        let garbage = parse_head(b"garbage\r\n\r\n").unwrap_err();
+        assert_eq!(
+            garbage.to_string(),
+            "a response that is not HTTP/1.1 (invalid HTTP version)"
+        );
     }
 }

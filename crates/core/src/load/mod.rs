@@ -34,7 +34,10 @@ pub mod sse;
 pub mod sse_parse;
 pub mod sse_wire;
 mod step;
-pub(crate) use step::{describe as describe_status, json_matches};
+mod step_judge;
+pub(crate) use step_judge::{describe as describe_status, json_matches};
+#[cfg(test)]
+mod stop_tests;
 pub mod stream;
 pub mod stream_expect;
 #[cfg(test)]

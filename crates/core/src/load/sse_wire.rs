@@ -286,7 +286,9 @@ struct Head {
 async fn read_head(io: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Head, OpenError> {
     loop {
         if !buf.is_empty() {
-            if let Some((parsed, len)) = parse_head(buf).map_err(OpenError::Protocol)? {
+            if let Some((parsed, len)) =
+                parse_head(buf).map_err(|e| OpenError::Protocol(e.to_string()))?
+            {
                 let head = Head {
                     status: parsed.status,
                     content_type: parsed

@@ -9,36 +9,26 @@ use minijinja::Value;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use tokio::time::Instant;
 
-use super::http::{BodyRead, Exchange, ExchangeError, excerpt, exchange};
+use super::http::{BodyRead, Exchange, ExchangeError, exchange};
 use super::http1_request::encode_request;
 use super::prepared::{
     BodySpec, HeaderSpec, HeaderValueSpec, HttpSpec, PreparedStep, TargetSpec, UrlSpec, join,
 };
+use super::step_judge::Judgement;
 use super::vu::{StepEnd, VirtualUser};
 use super::{redirect, track};
 use crate::ledger::history::{ScenarioRead, SubmitOutcome};
 use crate::metrics::aggregator::{Event, Failure, RequestSample, TimedSample};
-use shakedown_plan::model::StatusSet;
 use shakedown_plan::template::Template;
 
 /// The header a tracked step's key is sent in.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Longest body excerpt quoted in a failure message, in characters.
-const EXCERPT: usize = 120;
+pub(super) const EXCERPT: usize = 120;
 /// Bytes kept of a body no check reads: enough for the excerpt of a failure message (at most
 /// four bytes a character, and one more to know it was cut), and the slack the excerpt reads
 /// past its cut to redact a secret that straddles it.
 const KEPT_FOR_EXCERPT: usize = EXCERPT * 4 + 1 + super::http::EXCERPT_SLACK;
-
-/// What one response means for the step.
-enum Judgement {
-    /// Every expectation held (captures are stored).
-    Pass,
-    /// The poll condition does not hold yet; the value it saw.
-    Pending(String),
-    /// An expectation failed.
-    Fail(String),
-}
 
 /// How the attempts of a step ended.
 enum Attempts {
@@ -73,7 +63,7 @@ impl VirtualUser {
         } else {
             match self.build(spec, ctx.as_ref(), key.as_deref()) {
                 Ok(r) => Some(r),
-                Err(message) => return self.unsent(step, method, message).await,
+                Err(e) => return self.unsent(step, method, e.to_string()).await,
             }
         };
         let client = if spec.lean {
@@ -85,7 +75,7 @@ impl VirtualUser {
         } else {
             match self.client(spec.target) {
                 Ok(c) => Some(c),
-                Err(message) => return self.unsent(step, method, message).await,
+                Err(e) => return self.unsent(step, method, e.to_string()).await,
             }
         };
         // The submit as sent, kept for a replay at settle when its outcome is indeterminate.
@@ -313,7 +303,7 @@ impl VirtualUser {
         spec: &HttpSpec,
         ctx: Option<&Value>,
         key: Option<&str>,
-    ) -> Result<reqwest::Request, String> {
+    ) -> Result<reqwest::Request, RequestError> {
         build_request(&self.rt.prepared.targets[spec.target], spec, ctx, key)
     }
 
@@ -376,9 +366,9 @@ impl VirtualUser {
         };
         let client = match self.client(spec.target) {
             Ok(c) => c,
-            Err(message) => {
+            Err(e) => {
                 return Exchange {
-                    error: Some(ExchangeError::Request(message)),
+                    error: Some(ExchangeError::Request(e.to_string())),
                     ..first
                 };
             }
@@ -388,89 +378,39 @@ impl VirtualUser {
         ex.body_bytes += first.body_bytes;
         ex
     }
+}
 
-    /// Check one response against the step's expectations and poll condition, and store its
-    /// captures if everything held.
-    fn judge(&mut self, spec: &HttpSpec, ex: &Exchange, ctx: Option<&Value>) -> Judgement {
-        if let Some(e) = &ex.error {
-            return Judgement::Fail(e.to_string());
-        }
-        let Some(status) = ex.status else {
-            return Judgement::Fail("no response".into());
-        };
-        if !spec.status.contains(status) {
-            return Judgement::Fail(format!(
-                "status {status}, expected {}: {}",
-                describe(&spec.status),
-                excerpt(&self.body, EXCERPT)
-            ));
-        }
-        let doc: Option<serde_json::Value> = if spec.needs_json {
-            match serde_json::from_slice(&self.body) {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    return Judgement::Fail(format!(
-                        "body is not JSON ({e}): {}",
-                        excerpt(&self.body, EXCERPT)
-                    ));
-                }
-            }
-        } else {
-            None
-        };
-        if let (Some(poll), Some(doc)) = (&spec.poll, &doc) {
-            let seen = poll.until.path.query(doc).first();
-            if !seen.is_some_and(|v| poll.until.one_of.contains(v)) {
-                return Judgement::Pending(seen.map_or("no match".into(), |v| v.to_string()));
-            }
-        }
-        if let Some(max) = spec.max_latency
-            && ex.latency > max
-        {
-            return Judgement::Fail(format!(
-                "latency {}ms over the {}ms bound",
-                ex.latency.as_millis(),
-                max.as_millis()
-            ));
-        }
-        for needle in &spec.body_contains {
-            if !contains(&self.body, needle.as_bytes()) {
-                return Judgement::Fail(format!("body does not contain {needle:?}"));
-            }
-        }
-        let Some(doc) = doc else {
-            return Judgement::Pass;
-        };
-        for check in &spec.json {
-            let Some(actual) = check.path.query(&doc).first() else {
-                return Judgement::Fail(format!("{}: no match in the body", check.source));
-            };
-            let Some(expected) = &check.equals else {
-                continue;
-            };
-            let want = match expected.render(ctx.unwrap_or(&Value::UNDEFINED)) {
-                Ok(v) => v,
-                Err(e) => {
-                    return Judgement::Fail(format!("expected value of {}: {e}", check.source));
-                }
-            };
-            if !json_matches(actual, &want, !expected.is_literal()) {
-                return Judgement::Fail(format!("{}: expected {want}, got {actual}", check.source));
-            }
-        }
-        for capture in &spec.captures {
-            match capture.path.query(&doc).first() {
-                Some(v) => self.scope.capture(&capture.name, Value::from_serialize(v)),
-                None => {
-                    return Judgement::Fail(format!(
-                        "capture `{}`: no match for {}",
-                        capture.name, capture.source
-                    ));
-                }
-            }
-        }
-        Judgement::Pass
-    }
+/// Why a step's request could not be built. Each message is the one the step's failure shows.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum RequestError {
+    /// The rendered URL does not parse; the URL and why.
+    #[error("invalid URL {text:?}: {reason}")]
+    Url {
+        /// The URL as rendered.
+        text: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// A template (of the path, a header or a raw body) failed to render.
+    #[error("template {template:?}: {error}")]
+    Template {
+        /// The template's source.
+        template: String,
+        /// Why it failed.
+        error: minijinja::Error,
+    },
+    /// The tracked key cannot be sent in a header.
+    #[error("track key {0:?} is not a valid header value")]
+    TrackKey(String),
+    /// The JSON body's template failed to render.
+    #[error("body template: {0}")]
+    BodyTemplate(minijinja::Error),
+    /// The rendered JSON body cannot be serialised.
+    #[error("body: {0}")]
+    Body(serde_json::Error),
+    /// A header's template rendered to a value a header cannot hold; the header's name.
+    #[error("header {0} renders to an invalid value")]
+    HeaderValue(reqwest::header::HeaderName),
 }
 
 /// Build the request: URL, the target's headers, the step's headers, the key, the body.
@@ -479,12 +419,15 @@ pub(super) fn build_request(
     spec: &HttpSpec,
     ctx: Option<&Value>,
     key: Option<&str>,
-) -> Result<reqwest::Request, String> {
+) -> Result<reqwest::Request, RequestError> {
     let url = match &spec.url {
         UrlSpec::Literal(url) => url.clone(),
         UrlSpec::Template(path) => {
             let text = join(&target.base_url, &render(path, ctx)?);
-            reqwest::Url::parse(&text).map_err(|e| format!("invalid URL {text:?}: {e}"))?
+            reqwest::Url::parse(&text).map_err(|e| RequestError::Url {
+                reason: e.to_string(),
+                text,
+            })?
         }
     };
     let mut request = crate::load::http::request_with_userinfo(spec.method.clone(), url);
@@ -495,8 +438,8 @@ pub(super) fn build_request(
     if let Some(key) = key
         && !spec.sets_idempotency_key
     {
-        let value = HeaderValue::from_str(key)
-            .map_err(|_| format!("track key {key:?} is not a valid header value"))?;
+        let value =
+            HeaderValue::from_str(key).map_err(|_| RequestError::TrackKey(key.to_string()))?;
         headers.insert(IDEMPOTENCY_KEY, value);
     }
     let (bytes, json) = match &spec.body {
@@ -504,8 +447,8 @@ pub(super) fn build_request(
         Some(BodySpec::Literal { bytes, json }) => (bytes.clone(), *json),
         Some(BodySpec::Json(t)) => {
             let ctx = ctx.unwrap_or(&Value::UNDEFINED);
-            let doc = t.render(ctx).map_err(|e| format!("body template: {e}"))?;
-            let bytes = serde_json::to_vec(&doc).map_err(|e| format!("body: {e}"))?;
+            let doc = t.render(ctx).map_err(RequestError::BodyTemplate)?;
+            let bytes = serde_json::to_vec(&doc).map_err(RequestError::Body)?;
             (bytes.into(), true)
         }
         Some(BodySpec::Raw(t)) => (render(t, ctx)?.into(), false),
@@ -550,74 +493,59 @@ fn unsent_exchange(message: String) -> Exchange {
 }
 
 /// Render a template (literal templates skip the engine).
-fn render(t: &Template, ctx: Option<&Value>) -> Result<String, String> {
+fn render(t: &Template, ctx: Option<&Value>) -> Result<String, RequestError> {
     if t.is_literal() {
         return Ok(t.source().to_string());
     }
     t.render(ctx.unwrap_or(&Value::UNDEFINED))
-        .map_err(|e| format!("template {:?}: {e}", t.source()))
+        .map_err(|error| RequestError::Template {
+            template: t.source().to_string(),
+            error,
+        })
 }
 
-fn header_value(h: &HeaderSpec, ctx: Option<&Value>) -> Result<HeaderValue, String> {
+fn header_value(h: &HeaderSpec, ctx: Option<&Value>) -> Result<HeaderValue, RequestError> {
     match &h.value {
         HeaderValueSpec::Literal(v) => Ok(v.clone()),
         HeaderValueSpec::Template(t) => HeaderValue::from_str(&render(t, ctx)?)
-            .map_err(|_| format!("header {} renders to an invalid value", h.name)),
-    }
-}
-
-/// Whether `haystack` contains `needle`.
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Equality of a JSON value with an expectation. A templated expectation renders to a string,
-/// so it also matches a number or boolean with the same text (`{{ run_id }}` against `42`).
-pub(crate) fn json_matches(
-    actual: &serde_json::Value,
-    expected: &serde_json::Value,
-    templated: bool,
-) -> bool {
-    if actual == expected {
-        return true;
-    }
-    match (actual, expected) {
-        (
-            serde_json::Value::Number(_) | serde_json::Value::Bool(_),
-            serde_json::Value::String(s),
-        ) if templated => s.parse::<serde_json::Value>().is_ok_and(|v| v == *actual),
-        _ => false,
-    }
-}
-
-/// A status set as written in messages: `2xx` or `[200, 201]`.
-pub(crate) fn describe(set: &StatusSet) -> String {
-    match set {
-        StatusSet::Success => "2xx".into(),
-        StatusSet::Codes(codes) => {
-            let codes: Vec<String> = codes.iter().map(u16::to_string).collect();
-            format!("[{}]", codes.join(", "))
-        }
+            .map_err(|_| RequestError::HeaderValue(h.name.clone())),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
-    fn templated_expectations_match_numbers_by_text() {
-        assert!(json_matches(&json!(42), &json!("42"), true));
-        assert!(!json_matches(&json!(42), &json!("42"), false));
-        assert!(json_matches(&json!("a"), &json!("a"), false));
-        assert!(!json_matches(&json!("a"), &json!("b"), true));
-    }
-
-    #[test]
-    fn substring_search_on_bytes() {
-        assert!(contains(b"event: run_completed\n", b"run_completed"));
-        assert!(!contains(b"run_started", b"run_completed"));
-        assert!(contains(b"", b""));
+    fn request_errors_read_as_the_failures_steps_show() {
+        let url = reqwest::Url::parse("http://api:99999/x").unwrap_err();
+        let template = Template::parse("{{ missing }}").unwrap();
+        let error = template.render(&Value::from(())).unwrap_err();
+        let shown = [
+            RequestError::Url {
+                text: "http://api:99999/x".into(),
+                reason: url.to_string(),
+            }
+            .to_string(),
+            RequestError::Template {
+                template: template.source().into(),
+                error,
+            }
+            .to_string(),
+            RequestError::TrackKey("a\nb".into()).to_string(),
+            RequestError::HeaderValue(reqwest::header::HeaderName::from_static("x-run"))
+                .to_string(),
+        ];
+        assert_eq!(
+            shown[0],
+            r#"invalid URL "http://api:99999/x": invalid port number"#
+        );
+        assert!(
+            shown[1].starts_with(r#"template "{{ missing }}": "#),
+            "{}",
+            shown[1]
+        );
+        assert_eq!(shown[2], r#"track key "a\nb" is not a valid header value"#);
+        assert_eq!(shown[3], "header x-run renders to an invalid value");
     }
 }

@@ -63,6 +63,23 @@ pub(super) enum StepEnd {
     Stopped,
 }
 
+/// Why a virtual user has no HTTP client for a target. Each message is the one the step's
+/// failure shows.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ClientError {
+    /// The step names a target the test does not have.
+    #[error("no target #{0}")]
+    NoTarget(usize),
+    /// reqwest could not build the client; the target's name and why.
+    #[error("cannot build an HTTP client for `{target}`: {error}")]
+    Build {
+        /// The target's name.
+        target: String,
+        /// Why the client could not be built.
+        error: reqwest::Error,
+    },
+}
+
 /// One virtual user.
 #[derive(Debug)]
 pub struct VirtualUser {
@@ -205,7 +222,7 @@ impl VirtualUser {
     }
 
     /// The VU's client for target `index`, built on first use.
-    pub(super) fn client(&mut self, index: usize) -> Result<reqwest::Client, String> {
+    pub(super) fn client(&mut self, index: usize) -> Result<reqwest::Client, ClientError> {
         if let Some(Some(c)) = self.clients.get(index) {
             return Ok(c.clone());
         }
@@ -214,15 +231,17 @@ impl VirtualUser {
             .prepared
             .targets
             .get(index)
-            .ok_or_else(|| format!("no target #{index}"))?;
+            .ok_or(ClientError::NoTarget(index))?;
         // A lean target's reqwest client only follows redirects the lean client was answered.
         let client = if target.lean {
             http::redirect_client(target)
         } else {
             http::client(target)
         };
-        let client = client
-            .map_err(|e| format!("cannot build an HTTP client for `{}`: {e}", target.name))?;
+        let client = client.map_err(|error| ClientError::Build {
+            target: target.name.clone(),
+            error,
+        })?;
         if let Some(slot) = self.clients.get_mut(index) {
             *slot = Some(client.clone());
         }
@@ -305,5 +324,15 @@ impl Drop for VirtualUser {
                 tracing::warn!("load: a virtual user ended with unsent samples; they were lost");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientError;
+
+    #[test]
+    fn a_missing_target_reads_as_the_failure_steps_show() {
+        assert_eq!(ClientError::NoTarget(3).to_string(), "no target #3");
     }
 }

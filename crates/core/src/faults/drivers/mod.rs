@@ -6,6 +6,7 @@ pub mod group;
 pub mod http;
 pub mod process;
 pub mod process_ready;
+mod process_signal;
 #[cfg(test)]
 mod process_tests;
 pub mod railway;
