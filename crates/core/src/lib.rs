@@ -23,3 +23,4 @@ pub mod probes;
 pub mod report;
 pub mod status;
 pub mod stop;
+pub mod target_context;

@@ -178,7 +178,7 @@ fn package_prefix(
     key: &str,
     id: &str,
 ) -> Result<String, String> {
-    let base = crate::engine::preflight::probe_context(env.plan);
+    let base = crate::target_context::probe_context(env.plan);
     let ctx = minijinja::context! { id => id, key => key, ..base };
     let rendered = probe
         .prefix
@@ -199,7 +199,7 @@ fn expected_hashes(
     key: &str,
     id: &str,
 ) -> Result<Vec<(String, String)>, String> {
-    let base = crate::engine::preflight::probe_context(env.plan);
+    let base = crate::target_context::probe_context(env.plan);
     let ctx = minijinja::context! { id => id, key => key, ..base };
     probe
         .expected_sha256

@@ -55,7 +55,7 @@ fn render_url(
     url: &shakedown_plan::template::Template,
     plan: &Plan,
 ) -> Result<String, String> {
-    url.render(&crate::engine::preflight::probe_context(plan))
+    url.render(&crate::target_context::probe_context(plan))
         .map_err(|e| format!("the URL of oracle `{}`: {e}", oracle.name))
 }
 

@@ -34,7 +34,7 @@ pub async fn run(probe: &RedisProbe, oracle: &Oracle, env: &VerifyEnv<'_>) -> Ve
         RedisRead::Ttl(t) => ("TTL", t),
         RedisRead::Scan(t) => ("SCAN MATCH", t),
     };
-    let ctx = crate::engine::preflight::probe_context(env.plan);
+    let ctx = crate::target_context::probe_context(env.plan);
     let key = template.render(&ctx);
     let subject = match &key {
         Ok(key) => format!("{command} {key}"),
