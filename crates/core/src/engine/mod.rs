@@ -23,13 +23,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
+use crate::check::{CheckKind, TargetCheck};
 use crate::ledger::history::Ledger;
 use crate::ledger::watch::Watcher;
 use crate::load::{LoadEnv, LoadOutcome, RequestBudget, StopReason};
 use crate::report::bundle::RunDir;
-use crate::report::model::{
-    CheckKind, CheckReport, Phase, Report, RunInfo, SCHEMA_VERSION, TargetCheck, ToolInfo,
-};
+use crate::report::model::{CheckReport, Phase, Report, RunInfo, SCHEMA_VERSION, ToolInfo};
 use crate::status::Status;
 use crate::stop::RunStop;
 use shakedown_plan::model::{LoadTest, Plan};

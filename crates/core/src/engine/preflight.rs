@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use minijinja::Value;
 
-use crate::report::model::TargetCheck;
+use crate::check::TargetCheck;
 use crate::status::Status;
 use crate::target_context::{error_chain, probe_context};
 use shakedown_plan::model::{Plan, Probe, Target};

@@ -4,8 +4,9 @@
 use tokio_util::sync::CancellationToken;
 
 use super::{Run, RunOptions};
+use crate::check::{CheckKind, TargetCheck};
 use crate::probes::{VerifyEnv, judge, observe, tracked_jobs};
-use crate::report::model::{CheckKind, CheckReport, TargetCheck};
+use crate::report::model::CheckReport;
 use crate::status::Status;
 use shakedown_plan::model::Plan;
 use shakedown_plan::model_verify::Verification;

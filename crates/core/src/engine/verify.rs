@@ -4,11 +4,12 @@
 //! threshold that could not be measured, a ledger key that could not be decided, or a test that
 //! sent no request at all is INCONCLUSIVE. Only then is it a PASS. Nothing passes unobserved.
 
+use crate::check::ThresholdResult;
 use crate::ledger::streams::StreamCheckSummary;
 use crate::ledger::summary::LedgerSummary;
 use crate::load::LoadOutcome;
-use crate::metrics::thresholds::evaluate;
-use crate::report::model::{CheckReport, ThresholdResult};
+use crate::metrics::thresholds::{LedgerCounts, evaluate};
+use crate::report::model::CheckReport;
 use crate::status::Status;
 use shakedown_plan::model::{LedgerClass, LoadTest};
 
@@ -19,7 +20,8 @@ pub fn judge(
     outcome: &LoadOutcome,
     ledger: Option<&LedgerSummary>,
 ) {
-    check.thresholds = evaluate(&test.thresholds, &outcome.measurements, ledger);
+    let counts = ledger.map(|l| l as &dyn LedgerCounts);
+    check.thresholds = evaluate(&test.thresholds, &outcome.measurements, counts);
     check.ledger = ledger.cloned();
     let (status, reason) = decide(&check.thresholds, outcome, ledger);
     check.status = status;
@@ -124,7 +126,7 @@ fn decide(
     if !failed.is_empty() {
         return (Status::Fail, failed.join("; "));
     }
-    let unmeasured = crate::report::model::unmeasured(thresholds);
+    let unmeasured = crate::check::unmeasured(thresholds);
     if !unmeasured.is_empty() {
         return (
             Status::Inconclusive,

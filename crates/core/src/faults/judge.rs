@@ -3,10 +3,11 @@
 //! held is a FAIL; a fault that is not proven is INCONCLUSIVE; then the load and ledger rules
 //! of a load test. A fault check is never PASS unless every fault in it was proven.
 
+use crate::check::ThresholdResult;
 use crate::ledger::summary::LedgerSummary;
-use crate::metrics::thresholds::evaluate_with;
+use crate::metrics::thresholds::{LedgerCounts, evaluate_with};
 use crate::report::fault::FaultSection;
-use crate::report::model::{CheckReport, ThresholdResult};
+use crate::report::model::CheckReport;
 use crate::status::Status;
 use shakedown_plan::model_faults::{FaultMetric, FaultTest};
 
@@ -58,7 +59,7 @@ pub fn judge(
         Some(load) => evaluate_with(
             &test.load.thresholds,
             &load.measurements,
-            ledger,
+            ledger.map(|l| l as &dyn LedgerCounts),
             &outcome.seconds,
         ),
         None => Vec::new(),
@@ -133,7 +134,7 @@ fn decide(
             Some("a fault counts only when it is proven: give the target an identity probe that changes on restart (a boot id, a PID, a deployment id)".into()),
         );
     }
-    let unmeasured = crate::report::model::unmeasured(&check.thresholds);
+    let unmeasured = crate::check::unmeasured(&check.thresholds);
     if !unmeasured.is_empty() {
         return (
             Status::Inconclusive,

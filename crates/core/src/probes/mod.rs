@@ -156,7 +156,7 @@ fn findings_text(section: &VerifySection) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::CheckKind;
+    use crate::check::CheckKind;
 
     fn check() -> CheckReport {
         CheckReport {

@@ -7,14 +7,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::check::{CheckKind, TargetCheck, ThresholdResult};
 use crate::ledger::summary::{LedgerExample, LedgerSummary};
 use crate::metrics::summary::{
     ErrorCluster, GaugeSummary, LatencySummary, LoadSummary, StepSummary,
 };
-use crate::report::model::{
-    CheckKind, CheckReport, Phase, Report, RunInfo, SCHEMA_VERSION, TargetCheck, ThresholdResult,
-    ToolInfo,
-};
+use crate::report::model::{CheckReport, Phase, Report, RunInfo, SCHEMA_VERSION, ToolInfo};
 use crate::status::{Status, Verdict};
 use shakedown_plan::model::LedgerClass;
 
