@@ -14,6 +14,7 @@
 //!
 //! The plan comes from `shakedown-plan`, the fault proxy from `shakedown-proxy`.
 
+pub mod budget;
 pub mod check;
 pub mod engine;
 pub mod faults;

@@ -23,10 +23,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
+use crate::budget::{RequestBudget, StopReason};
 use crate::check::{CheckKind, TargetCheck};
 use crate::ledger::history::Ledger;
 use crate::ledger::watch::Watcher;
-use crate::load::{LoadEnv, LoadOutcome, RequestBudget, StopReason};
+use crate::load::{LoadEnv, LoadOutcome};
 use crate::report::bundle::RunDir;
 use crate::report::model::{CheckReport, Phase, Report, RunInfo, SCHEMA_VERSION, ToolInfo};
 use crate::status::Status;
