@@ -354,6 +354,13 @@ impl Run {
     }
 }
 
+/// Why a check is SKIPPED when `--only` is given and does not name it; None when it is selected.
+fn unselected(id: &str, options: &RunOptions) -> Option<String> {
+    let only = options.only.as_ref()?;
+    let named = only.iter().any(|o| o == id);
+    (!named).then(|| format!("not selected by --only {}", only.join(",")))
+}
+
 /// Whether a test runs: SKIPPED when not selected or after an interruption, BLOCKED when a
 /// target it uses failed preflight. None means "run it".
 fn gate(
@@ -363,11 +370,9 @@ fn gate(
     bound: &CancellationToken,
 ) -> Option<CheckReport> {
     let mut check = pending_check(test);
-    if let Some(only) = &options.only
-        && !only.iter().any(|id| id == &test.id)
-    {
+    if let Some(reason) = unselected(&test.id, options) {
         check.status = Status::Skipped;
-        check.reason = format!("not selected by --only {}", only.join(","));
+        check.reason = reason;
         return Some(check);
     }
     if bound.is_cancelled() {
@@ -448,21 +453,13 @@ fn record_interrupt(report: &mut Report, cancel: &CancellationToken) {
 }
 
 fn pending_check(test: &LoadTest) -> CheckReport {
-    CheckReport {
-        id: test.id.clone(),
-        name: test.name.clone(),
-        kind: CheckKind::Load,
-        required: test.required,
-        status: Status::Inconclusive,
-        reason: "not run yet".into(),
-        hint: None,
-        metrics: None,
-        thresholds: Vec::new(),
-        ledger: None,
-        fault: None,
-        streams: None,
-        verify: None,
-    }
+    CheckReport::not_run(
+        &test.id,
+        &test.name,
+        CheckKind::Load,
+        test.required,
+        "not run yet",
+    )
 }
 
 fn initial_report(plan: &Plan) -> Report {

@@ -159,21 +159,7 @@ mod tests {
     use crate::check::CheckKind;
 
     fn check() -> CheckReport {
-        CheckReport {
-            id: "V".into(),
-            name: "V".into(),
-            kind: CheckKind::Verify,
-            required: true,
-            status: Status::Inconclusive,
-            reason: String::new(),
-            hint: None,
-            metrics: None,
-            thresholds: Vec::new(),
-            ledger: None,
-            fault: None,
-            streams: None,
-            verify: None,
-        }
+        CheckReport::not_run("V", "V", CheckKind::Verify, true, "")
     }
 
     #[test]

@@ -134,6 +134,34 @@ pub struct CheckReport {
     pub verify: Option<crate::report::verify::VerifySection>,
 }
 
+impl CheckReport {
+    /// A check that did not run (yet): INCONCLUSIVE with `reason`, and nothing measured, so it
+    /// can never pass unobserved. The phases set SKIPPED or BLOCKED on it when it will not run.
+    pub fn not_run(
+        id: &str,
+        name: &str,
+        kind: CheckKind,
+        required: bool,
+        reason: &str,
+    ) -> CheckReport {
+        CheckReport {
+            id: id.to_string(),
+            name: name.to_string(),
+            kind,
+            required,
+            status: Status::Inconclusive,
+            reason: reason.to_string(),
+            hint: None,
+            metrics: None,
+            thresholds: Vec::new(),
+            ledger: None,
+            fault: None,
+            streams: None,
+            verify: None,
+        }
+    }
+}
+
 /// A ledger class's name as `report.json` spells it, e.g. `not_applied`.
 pub fn ledger_class_name(class: LedgerClass) -> String {
     match serde_json::to_value(class) {
