@@ -1,5 +1,6 @@
 //! What a check is, for every layer that produces one: its kind, the preflight result of a
-//! target, and a threshold with what was measured for it.
+//! target, a threshold with what was measured for it, and the one rule that turns what a check
+//! found into its status ([`gate`]).
 //!
 //! Load tests, fault tests, verifications and preflight all build these; the report only
 //! gathers them. They sit at the bottom so that `metrics`, `ledger`, `faults` and `probes` never
@@ -92,6 +93,13 @@ pub fn unmeasured(thresholds: &[ThresholdResult]) -> Vec<&str> {
         .collect()
 }
 
+/// `could not be measured: p(95) < 500ms, ...` when some of the plan's thresholds could not be
+/// measured (see [`unmeasured`]): a reason a check cannot decide.
+pub fn unmeasured_finding(thresholds: &[ThresholdResult]) -> Option<String> {
+    let unmeasured = unmeasured(thresholds);
+    (!unmeasured.is_empty()).then(|| format!("could not be measured: {}", unmeasured.join(", ")))
+}
+
 impl ThresholdResult {
     /// The measured value in its unit, or `not measured`.
     pub fn measured_text(&self) -> String {
@@ -135,6 +143,59 @@ impl CheckKind {
     }
 }
 
+/// What a check found, before it has a status: every observation that contradicts an
+/// expectation, and the first reason the evidence cannot decide.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Findings {
+    /// What contradicts an expectation, in words, most important first.
+    pub failures: Vec<String>,
+    /// The first reason the evidence cannot decide; it counts only when nothing failed.
+    pub undecided: Option<String>,
+    /// How to make the evidence decide, given with `undecided`.
+    pub hint: Option<String>,
+}
+
+impl Findings {
+    /// The status, reason and hint of a check judged on these findings alone, which passes with
+    /// `passed` when nothing failed and nothing is undecided (see [`gate`]).
+    pub fn judge(self, passed: String) -> (Status, String, Option<String>) {
+        let (mut status, mut reason, mut hint) = (Status::Pass, passed, None);
+        gate(&mut status, &mut reason, &mut hint, self);
+        (status, reason, hint)
+    }
+}
+
+/// The one gating rule of every kind of check (load thresholds, fault expectations, ledger
+/// findings, stream checks, verifications): add `findings` to a check's status, reason and hint.
+///
+/// FAIL beats INCONCLUSIVE beats PASS. Any failure makes the check FAIL, its reason the
+/// failures joined by `; ` (after the earlier reason when it had already failed). Otherwise an
+/// undecided finding makes a PASS INCONCLUSIVE, with that reason and its hint: nothing passes
+/// unobserved. Otherwise the check keeps what it had. Whether the verdict counts the check
+/// (required or optional) is [`crate::status::Verdict::decide`]'s business.
+pub fn gate(
+    status: &mut Status,
+    reason: &mut String,
+    hint: &mut Option<String>,
+    findings: Findings,
+) {
+    if !findings.failures.is_empty() {
+        let text = findings.failures.join("; ");
+        *reason = if *status == Status::Fail {
+            format!("{reason}; {text}")
+        } else {
+            text
+        };
+        *status = Status::Fail;
+    } else if let Some(undecided) = findings.undecided
+        && *status == Status::Pass
+    {
+        *status = Status::Inconclusive;
+        *reason = undecided;
+        *hint = findings.hint;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +225,68 @@ mod tests {
         t.measured = None;
         assert_eq!(t.describe(), "p(95) < 5000ms could not be measured");
         assert_eq!(t.measured_text(), "not measured");
+    }
+
+    fn findings(failures: &[&str], undecided: Option<&str>) -> Findings {
+        Findings {
+            failures: failures.iter().map(|f| f.to_string()).collect(),
+            undecided: undecided.map(str::to_string),
+            hint: undecided.map(|_| "look".to_string()),
+        }
+    }
+
+    #[test]
+    fn fail_beats_inconclusive_beats_pass() {
+        let judged = findings(&["lost == 0: measured 2", "stuck"], Some("unknown keys"))
+            .judge("held".into());
+        assert_eq!(
+            judged,
+            (Status::Fail, "lost == 0: measured 2; stuck".into(), None)
+        );
+        let judged = findings(&[], Some("unknown keys")).judge("held".into());
+        assert_eq!(
+            judged,
+            (
+                Status::Inconclusive,
+                "unknown keys".into(),
+                Some("look".into())
+            )
+        );
+        assert_eq!(
+            findings(&[], None).judge("held".into()),
+            (Status::Pass, "held".into(), None)
+        );
+    }
+
+    #[test]
+    fn later_findings_add_to_a_judged_check() {
+        let (mut status, mut reason, mut hint) = (Status::Fail, "p(95)".to_string(), None);
+        gate(
+            &mut status,
+            &mut reason,
+            &mut hint,
+            findings(&["regressed"], None),
+        );
+        assert_eq!(
+            (status, reason.as_str()),
+            (Status::Fail, "p(95); regressed")
+        );
+        let (mut status, mut reason) = (Status::Blocked, "driver".to_string());
+        gate(
+            &mut status,
+            &mut reason,
+            &mut hint,
+            findings(&[], Some("unknown")),
+        );
+        assert_eq!((status, reason.as_str()), (Status::Blocked, "driver"));
+        let (mut status, mut reason) = (Status::Inconclusive, "unproven".to_string());
+        gate(
+            &mut status,
+            &mut reason,
+            &mut hint,
+            findings(&["gap"], None),
+        );
+        assert_eq!((status, reason.as_str()), (Status::Fail, "gap"));
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! threshold that could not be measured, a ledger key that could not be decided, or a test that
 //! sent no request at all is INCONCLUSIVE. Only then is it a PASS. Nothing passes unobserved.
 
-use crate::check::ThresholdResult;
+use crate::check::{Findings, ThresholdResult, gate, unmeasured_finding};
 use crate::ledger::streams::StreamCheckSummary;
 use crate::ledger::summary::LedgerSummary;
+use crate::ledger::violations::default_findings;
 use crate::load::LoadOutcome;
 use crate::metrics::thresholds::{LedgerCounts, evaluate};
 use crate::report::model::CheckReport;
@@ -26,7 +27,15 @@ pub fn judge(
     let (status, reason) = decide(&check.thresholds, outcome, ledger);
     check.status = status;
     check.reason = reason;
-    crate::ledger::gate::apply_defaults(check, ledger, &test.thresholds);
+    if let Some(ledger) = ledger {
+        let findings = default_findings(ledger, &test.thresholds);
+        gate(
+            &mut check.status,
+            &mut check.reason,
+            &mut check.hint,
+            findings,
+        );
+    }
 }
 
 /// Every test's stream check, from the stream log and the jobs' final reads. Err if the log
@@ -56,10 +65,16 @@ pub fn judge_streams(
             None => return,
         },
         Err(e) => {
-            if check.status == Status::Pass {
-                check.status = Status::Inconclusive;
-                check.reason = e.clone();
-            }
+            let findings = Findings {
+                undecided: Some(e.clone()),
+                ..Findings::default()
+            };
+            gate(
+                &mut check.status,
+                &mut check.reason,
+                &mut check.hint,
+                findings,
+            );
             return;
         }
     };
@@ -91,12 +106,16 @@ pub fn judge_streams(
             e.job, e.consumer, e.why
         ));
     }
-    if check.status == Status::Fail {
-        check.reason = format!("{}; {text}", check.reason);
-    } else {
-        check.status = Status::Fail;
-        check.reason = text;
-    }
+    let findings = Findings {
+        failures: vec![text],
+        ..Findings::default()
+    };
+    gate(
+        &mut check.status,
+        &mut check.reason,
+        &mut check.hint,
+        findings,
+    );
 }
 
 /// A test whose run was interrupted: its partial figures are shown, but not judged.
@@ -123,25 +142,12 @@ fn decide(
     if let Some(why) = outcome.summary.nothing_succeeded() {
         failed.insert(0, why);
     }
-    if !failed.is_empty() {
-        return (Status::Fail, failed.join("; "));
-    }
-    let unmeasured = crate::check::unmeasured(thresholds);
-    if !unmeasured.is_empty() {
-        return (
-            Status::Inconclusive,
-            format!("could not be measured: {}", unmeasured.join(", ")),
-        );
-    }
-    if let Some(why) = ledger.and_then(LedgerSummary::undecided) {
-        return (Status::Inconclusive, why);
-    }
-    if outcome.summary.requests == 0 {
-        return (
-            Status::Inconclusive,
-            "no request was sent, so nothing was observed".into(),
-        );
-    }
+    let undecided = unmeasured_finding(thresholds)
+        .or_else(|| ledger.and_then(LedgerSummary::undecided))
+        .or_else(|| {
+            (outcome.summary.requests == 0)
+                .then(|| "no request was sent, so nothing was observed".to_string())
+        });
     let mut reason = format!(
         "{} thresholds held over {} requests",
         thresholds.len(),
@@ -154,7 +160,13 @@ fn decide(
             ledger.count(LedgerClass::Ok)
         ));
     }
-    (Status::Pass, reason)
+    let findings = Findings {
+        failures: failed,
+        undecided,
+        hint: None,
+    };
+    let (status, reason, _) = findings.judge(reason);
+    (status, reason)
 }
 
 /// "p(95) < 5000ms: measured 6120.4ms".

@@ -4,7 +4,9 @@
 //! of a load test. A fault check is never PASS unless every fault in it was proven.
 
 use crate::check::ThresholdResult;
+use crate::check::{Findings, gate, unmeasured_finding};
 use crate::ledger::summary::LedgerSummary;
+use crate::ledger::violations::default_findings;
 use crate::metrics::thresholds::{LedgerCounts, evaluate_with};
 use crate::report::fault::FaultSection;
 use crate::report::model::CheckReport;
@@ -75,7 +77,16 @@ pub fn judge(
     check.status = status;
     check.reason = reason;
     check.hint = hint;
-    crate::ledger::gate::apply_defaults(check, ledger, &test.load.thresholds);
+    // A driver that failed leaves the check BLOCKED, whatever the ledger says.
+    if let Some(ledger) = ledger.filter(|_| status != Status::Blocked) {
+        let findings = default_findings(ledger, &test.load.thresholds);
+        gate(
+            &mut check.status,
+            &mut check.reason,
+            &mut check.hint,
+            findings,
+        );
+    }
 }
 
 /// From recovery to the first read that saw the last of the test's work done, on the test's
@@ -111,55 +122,43 @@ fn decide(
     if let Some(missed) = &outcome.deadline_missed {
         failed.insert(0, missed.clone());
     }
-    if !failed.is_empty() {
-        return (Status::Fail, failed.join("; "), None);
-    }
     let faults = &outcome.section.faults;
     let unproven: Vec<String> = faults
         .iter()
         .filter(|f| !f.proven)
         .map(|f| format!("{}: {}", f.action, f.proof))
         .collect();
-    if faults.is_empty() {
-        return (
-            Status::Inconclusive,
-            "no fault was injected, so nothing was proven".into(),
+    let (undecided, hint) = if faults.is_empty() {
+        (
+            Some("no fault was injected, so nothing was proven".into()),
             None,
-        );
-    }
-    if !unproven.is_empty() {
-        return (
-            Status::Inconclusive,
-            format!("not proven: {}", unproven.join("; ")),
+        )
+    } else if !unproven.is_empty() {
+        (
+            Some(format!("not proven: {}", unproven.join("; "))),
             Some("a fault counts only when it is proven: give the target an identity probe that changes on restart (a boot id, a PID, a deployment id)".into()),
-        );
-    }
-    let unmeasured = crate::check::unmeasured(&check.thresholds);
-    if !unmeasured.is_empty() {
-        return (
-            Status::Inconclusive,
-            format!("could not be measured: {}", unmeasured.join(", ")),
-            None,
-        );
-    }
-    if let Some(why) = ledger.and_then(LedgerSummary::undecided) {
-        return (Status::Inconclusive, why, None);
-    }
+        )
+    } else {
+        let undecided = unmeasured_finding(&check.thresholds)
+            .or_else(|| ledger.and_then(LedgerSummary::undecided));
+        (undecided, None)
+    };
     let recovery = outcome
         .section
         .recovery
         .recovery_ms
         .map(|ms| format!("; recovered in {:.1}s", ms / 1000.0))
         .unwrap_or_default();
-    (
-        Status::Pass,
-        format!(
-            "{} faults proven; {} expectations held{recovery}",
-            faults.len(),
-            check.thresholds.len()
-        ),
-        None,
-    )
+    let findings = Findings {
+        failures: failed,
+        undecided,
+        hint,
+    };
+    findings.judge(format!(
+        "{} faults proven; {} expectations held{recovery}",
+        faults.len(),
+        check.thresholds.len()
+    ))
 }
 
 /// A fault test whose run was interrupted: its figures are shown, not judged.
