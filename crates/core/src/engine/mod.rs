@@ -10,11 +10,11 @@
 //! with the file and the error, writing and sealing whatever still can be written.
 
 mod faults;
+mod load_judge;
 pub mod preflight;
 mod proxies;
 mod seal;
-mod verifications;
-mod verify;
+mod verify_phase;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -250,7 +250,7 @@ async fn run_phases(
     };
 
     let streams = match &ledgers {
-        Some(_) => verify::stream_checks(&ledger),
+        Some(_) => load_judge::stream_checks(&ledger),
         None => Ok(BTreeMap::new()),
     };
     for (index, test) in plan.load_tests.iter().enumerate() {
@@ -260,23 +260,23 @@ async fn run_phases(
         let check = &mut run.report.checks[index];
         match &ledgers {
             Some(ledgers) => {
-                verify::judge(check, test, outcome, ledgers.get(&test.id));
-                verify::judge_streams(check, &streams);
+                load_judge::judge(check, test, outcome, ledgers.get(&test.id));
+                load_judge::judge_streams(check, &streams);
             }
-            None => verify::interrupted(check, test, outcome),
+            None => load_judge::interrupted(check, test, outcome),
         }
     }
     fault_stage.judge(&plan, &mut run.report, ledgers.as_ref());
     if ledgers.is_some() {
         // Fault tests read streams too (C2): the same stream check judges them.
         for check in run.report.checks.iter_mut().skip(plan.load_tests.len()) {
-            verify::judge_streams(check, &streams);
+            load_judge::judge_streams(check, &streams);
         }
     }
     run.report.run.phase = Phase::Verify;
     run.write()?;
     let records = ledgers.as_ref().map(|_| ledger.records());
-    verifications::run_verifications(&plan, records.as_deref(), &mut run, &options, &bound).await?;
+    verify_phase::run_verifications(&plan, records.as_deref(), &mut run, &options, &bound).await?;
     fault_stage.finish().await;
     proxy_stage.stop().await;
 
@@ -495,7 +495,7 @@ fn initial_report(plan: &Plan) -> Report {
             .chain(
                 plan.verifications
                     .iter()
-                    .map(verifications::pending_verify_check),
+                    .map(verify_phase::pending_verify_check),
             )
             .collect(),
     }

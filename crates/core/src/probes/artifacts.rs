@@ -10,7 +10,7 @@ use futures::StreamExt;
 use super::VerifyEnv;
 use super::jobs::TrackedJob;
 use super::object_store::Bucket;
-use crate::report::verify::VerifySection;
+use crate::report::verify_section::VerifySection;
 use shakedown_plan::model_verify::{ArtifactsProbe, Oracle};
 
 /// Packages checked at once.

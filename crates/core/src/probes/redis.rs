@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::VerifyEnv;
 use super::value::{clip, count_holds, same_value, show};
-use crate::report::verify::{LatencyStats, VerifySection};
+use crate::report::verify_section::{LatencyStats, VerifySection};
 use shakedown_plan::model_verify::{Oracle, OracleKind, RedisProbe, RedisRead};
 
 /// Most keys a SCAN counts.

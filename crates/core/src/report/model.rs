@@ -131,7 +131,7 @@ pub struct CheckReport {
     pub streams: Option<crate::ledger::streams::StreamCheckSummary>,
     /// For a verification: what it asked, what it observed, and every problem it found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verify: Option<crate::report::verify::VerifySection>,
+    pub verify: Option<crate::report::verify_section::VerifySection>,
 }
 
 impl CheckReport {

@@ -1,5 +1,6 @@
 //! The verification phase: every `[[verify]]` check, in plan order, after settle and after the
-//! load and fault checks are judged, while the system under test still runs.
+//! load and fault checks are judged, while the system under test still runs. The probes observe
+//! and judge each one (`probes`); this phase selects, gates and records them.
 
 use tokio_util::sync::CancellationToken;
 

@@ -1,8 +1,12 @@
-//! Verify: turn a load test's measurements and its ledger classification into a status.
+//! The load judge: after settle, turn a load test's measurements, its ledger classification and
+//! the stream check of the streams it read into its status (the stream check judges fault
+//! checks too). Fault checks have their own judge (`faults::judge`), and the `[[verify]]`
+//! checks run in their own phase (`verify_phase`).
 //!
-//! The rules, in order: a threshold that was measured and did not hold is a FAIL. Otherwise a
-//! threshold that could not be measured, a ledger key that could not be decided, or a test that
-//! sent no request at all is INCONCLUSIVE. Only then is it a PASS. Nothing passes unobserved.
+//! The rules, in order, given to the one gating rule ([`crate::check::gate`]): a threshold that
+//! was measured and did not hold is a FAIL. Otherwise a threshold that could not be measured, a
+//! ledger key that could not be decided, or a test that sent no request at all is INCONCLUSIVE.
+//! Only then is it a PASS. Nothing passes unobserved.
 
 use crate::check::{Findings, ThresholdResult, gate, unmeasured_finding};
 use crate::ledger::streams::StreamCheckSummary;
