@@ -8,7 +8,7 @@
 //! ledger key that could not be decided, or a test that sent no request at all is INCONCLUSIVE.
 //! Only then is it a PASS. Nothing passes unobserved.
 
-use crate::check::{Findings, ThresholdResult, gate, unmeasured_finding};
+use crate::check::{Findings, ThresholdResult, unmeasured_finding};
 use crate::ledger::streams::StreamCheckSummary;
 use crate::ledger::summary::LedgerSummary;
 use crate::ledger::violations::default_findings;
@@ -33,12 +33,7 @@ pub fn judge(
     check.reason = reason;
     if let Some(ledger) = ledger {
         let findings = default_findings(ledger, &test.thresholds);
-        gate(
-            &mut check.status,
-            &mut check.reason,
-            &mut check.hint,
-            findings,
-        );
+        check.gate(findings);
     }
 }
 
@@ -73,12 +68,7 @@ pub fn judge_streams(
                 undecided: Some(e.clone()),
                 ..Findings::default()
             };
-            gate(
-                &mut check.status,
-                &mut check.reason,
-                &mut check.hint,
-                findings,
-            );
+            check.gate(findings);
             return;
         }
     };
@@ -114,12 +104,7 @@ pub fn judge_streams(
         failures: vec![text],
         ..Findings::default()
     };
-    gate(
-        &mut check.status,
-        &mut check.reason,
-        &mut check.hint,
-        findings,
-    );
+    check.gate(findings);
 }
 
 /// A test whose run was interrupted: its partial figures are shown, but not judged.

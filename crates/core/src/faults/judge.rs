@@ -4,7 +4,7 @@
 //! of a load test. A fault check is never PASS unless every fault in it was proven.
 
 use crate::check::ThresholdResult;
-use crate::check::{Findings, gate, unmeasured_finding};
+use crate::check::{Findings, unmeasured_finding};
 use crate::ledger::summary::LedgerSummary;
 use crate::ledger::violations::default_findings;
 use crate::metrics::thresholds::{LedgerCounts, evaluate_with};
@@ -80,12 +80,7 @@ pub fn judge(
     // A driver that failed leaves the check BLOCKED, whatever the ledger says.
     if let Some(ledger) = ledger.filter(|_| status != Status::Blocked) {
         let findings = default_findings(ledger, &test.load.thresholds);
-        gate(
-            &mut check.status,
-            &mut check.reason,
-            &mut check.hint,
-            findings,
-        );
+        check.gate(findings);
     }
 }
 
@@ -178,7 +173,60 @@ pub fn interrupted(check: &mut CheckReport, outcome: &FaultOutcome) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::CheckKind;
     use shakedown_plan::model::LedgerClass;
+
+    const PLAN: &str = r#"
+[plan]
+name = "f"
+limits = { duration = "1m", requests = 10 }
+
+[targets.api]
+url = "http://127.0.0.1:1"
+health = "GET /health"
+identity = { request = "GET /health", value = "$.boot_id" }
+control = { driver = "exec", restart = "true" }
+
+[scenarios.s]
+steps = [{ request = "GET api:/health" }]
+
+[[faults]]
+id = "C1"
+load = { scenario = "s", executor = { rounds = { concurrency = 1, rounds = 1 } } }
+timeline = [{ at = "1s", restart = "api" }]
+"#;
+
+    #[test]
+    fn a_check_blocked_by_its_driver_stays_blocked_whatever_the_ledger_says() {
+        let plan = shakedown_plan::compile_str(PLAN, std::path::Path::new("f.toml"), &|_| None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let test = &plan.faults.tests[0];
+        let mut outcome = FaultOutcome {
+            load: None,
+            section: FaultSection::default(),
+            blocked: Some(("the driver failed".into(), "fix the driver".into())),
+            deadline_missed: None,
+            seconds: Default::default(),
+        };
+        let mut ledger = LedgerSummary::default();
+        ledger.counts.insert(LedgerClass::StateRegression, 1);
+        let mut check = CheckReport::not_run("C1", "C1", CheckKind::Fault, true, "");
+        judge(&mut check, test, &outcome, Some(&ledger));
+        assert_eq!(
+            (check.status, check.reason.as_str()),
+            (Status::Blocked, "the driver failed")
+        );
+        outcome.blocked = None;
+        judge(&mut check, test, &outcome, Some(&ledger));
+        assert_eq!(check.status, Status::Fail);
+        assert!(
+            check
+                .reason
+                .contains("state_regression == 1 (fails by default"),
+            "{}",
+            check.reason
+        );
+    }
 
     #[test]
     fn the_ledger_drain_runs_from_recovery_to_the_last_job_seen_done() {

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{CheckKind, TargetCheck};
+use crate::check::{CheckKind, Findings, TargetCheck};
 use crate::ledger::summary::LedgerSummary;
 use crate::metrics::summary::LoadSummary;
 use crate::status::{Status, Verdict};
@@ -135,6 +135,12 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
+    /// Add findings to this check's status, reason and hint by the one gating rule of every
+    /// check ([`crate::check::gate`]).
+    pub fn gate(&mut self, findings: Findings) {
+        crate::check::gate(&mut self.status, &mut self.reason, &mut self.hint, findings);
+    }
+
     /// A check that did not run (yet): INCONCLUSIVE with `reason`, and nothing measured, so it
     /// can never pass unobserved. The phases set SKIPPED or BLOCKED on it when it will not run.
     pub fn not_run(
