@@ -4,8 +4,9 @@
 //! The load generator records each tracked submit with [`Ledger::submit_invoke`] and
 //! [`Ledger::submit_complete`]; settle records its reads through the crate-internal methods of
 //! the child module `reads` (as do the scenario's own reads of a tracked job). Every record is
-//! redacted, numbered, stamped on the ledger's monotonic clock, appended to the file, and folded into a [`Checker`] under one `std::sync::Mutex` that is held only for
-//! the append (never across an `.await`).
+//! redacted, numbered, stamped on the ledger's monotonic clock, appended to the file, and folded
+//! into a [`Checker`] under one `std::sync::Mutex` that is held only for the append (never
+//! across an `.await`).
 //!
 //! Memory is bounded by the number of keys, not the number of reads: the file holds the history,
 //! and memory holds one registry entry and one checker entry per key (plus the submits in
