@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use shakedown_core::ledger::checker::{ALL_CLASSES, class_name};
-use shakedown_core::ledger::gate::CheckOutcome;
 use shakedown_core::ledger::offline::{OfflineCheck, check_dir};
 use shakedown_core::ledger::summary::LedgerSummary;
+use shakedown_core::ledger::violations::CheckOutcome;
 use shakedown_plan::model::LedgerClass;
 
 /// Examples printed per class in the human output.

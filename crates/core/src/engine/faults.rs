@@ -14,13 +14,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{Run, RunOptions, gate, pending_check};
+use crate::check::{CheckKind, TargetCheck};
 use crate::faults::journal::{Entry, Event, Journal, read, states};
 use crate::faults::runner::{FaultEnv, FaultOutcome, run_fault_test};
 use crate::faults::safety::{production_refusal, spawn_kill_file, spawn_stop_conditions};
 use crate::faults::targets::Controlled;
 use crate::ledger::summary::LedgerSummary;
 use crate::load::LoadEnv;
-use crate::report::model::{CheckKind, CheckReport, Report, TargetCheck};
+use crate::report::model::{CheckReport, Report};
 use crate::status::Status;
 use shakedown_plan::model::Plan;
 use shakedown_plan::model_faults::FaultTest;

@@ -10,11 +10,11 @@
 //! with the file and the error, writing and sealing whatever still can be written.
 
 mod faults;
+mod load_judge;
 pub mod preflight;
 mod proxies;
 mod seal;
-mod verifications;
-mod verify;
+mod verify_phase;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,14 +23,14 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
+use crate::budget::{RequestBudget, StopReason};
+use crate::check::{CheckKind, TargetCheck};
 use crate::ledger::history::Ledger;
 use crate::ledger::watch::Watcher;
-use crate::load::{LoadEnv, LoadOutcome, RequestBudget, StopReason};
+use crate::load::{LoadEnv, LoadOutcome};
 use crate::metrics::windows::Windows;
 use crate::report::bundle::RunDir;
-use crate::report::model::{
-    CheckKind, CheckReport, Phase, Report, RunInfo, SCHEMA_VERSION, TargetCheck, ToolInfo,
-};
+use crate::report::model::{CheckReport, Phase, Report, RunInfo, SCHEMA_VERSION, ToolInfo};
 use crate::status::Status;
 use crate::stop::RunStop;
 use shakedown_plan::model::{LoadTest, Plan};
@@ -256,7 +256,7 @@ async fn run_phases(
     };
 
     let streams = match &ledgers {
-        Some(_) => verify::stream_checks(&ledger),
+        Some(_) => load_judge::stream_checks(&ledger),
         None => Ok(BTreeMap::new()),
     };
     for (index, test) in plan.load_tests.iter().enumerate() {
@@ -266,23 +266,23 @@ async fn run_phases(
         let check = &mut run.report.checks[index];
         match &ledgers {
             Some(ledgers) => {
-                verify::judge(check, test, outcome, ledgers.get(&test.id));
-                verify::judge_streams(check, &streams);
+                load_judge::judge(check, test, outcome, ledgers.get(&test.id));
+                load_judge::judge_streams(check, &streams);
             }
-            None => verify::interrupted(check, test, outcome),
+            None => load_judge::interrupted(check, test, outcome),
         }
     }
     fault_stage.judge(&plan, &mut run.report, ledgers.as_ref());
     if ledgers.is_some() {
         // Fault tests read streams too (C2): the same stream check judges them.
         for check in run.report.checks.iter_mut().skip(plan.load_tests.len()) {
-            verify::judge_streams(check, &streams);
+            load_judge::judge_streams(check, &streams);
         }
     }
     run.report.run.phase = Phase::Verify;
     run.write()?;
     let records = ledgers.as_ref().map(|_| ledger.records());
-    verifications::run_verifications(&plan, records.as_deref(), &mut run, &options, &bound).await?;
+    verify_phase::run_verifications(&plan, records.as_deref(), &mut run, &options, &bound).await?;
     fault_stage.finish().await;
     proxy_stage.stop().await;
 
@@ -366,6 +366,13 @@ impl Run {
     }
 }
 
+/// Why a check is SKIPPED when `--only` is given and does not name it; None when it is selected.
+fn unselected(id: &str, options: &RunOptions) -> Option<String> {
+    let only = options.only.as_ref()?;
+    let named = only.iter().any(|o| o == id);
+    (!named).then(|| format!("not selected by --only {}", only.join(",")))
+}
+
 /// Whether a test runs: SKIPPED when not selected or after an interruption, BLOCKED when a
 /// target it uses failed preflight. None means "run it".
 fn gate(
@@ -375,11 +382,9 @@ fn gate(
     bound: &CancellationToken,
 ) -> Option<CheckReport> {
     let mut check = pending_check(test);
-    if let Some(only) = &options.only
-        && !only.iter().any(|id| id == &test.id)
-    {
+    if let Some(reason) = unselected(&test.id, options) {
         check.status = Status::Skipped;
-        check.reason = format!("not selected by --only {}", only.join(","));
+        check.reason = reason;
         return Some(check);
     }
     if bound.is_cancelled() {
@@ -460,21 +465,13 @@ fn record_interrupt(report: &mut Report, cancel: &CancellationToken) {
 }
 
 fn pending_check(test: &LoadTest) -> CheckReport {
-    CheckReport {
-        id: test.id.clone(),
-        name: test.name.clone(),
-        kind: CheckKind::Load,
-        required: test.required,
-        status: Status::Inconclusive,
-        reason: "not run yet".into(),
-        hint: None,
-        metrics: None,
-        thresholds: Vec::new(),
-        ledger: None,
-        fault: None,
-        streams: None,
-        verify: None,
-    }
+    CheckReport::not_run(
+        &test.id,
+        &test.name,
+        CheckKind::Load,
+        test.required,
+        "not run yet",
+    )
 }
 
 fn initial_report(plan: &Plan) -> Report {
@@ -510,7 +507,7 @@ fn initial_report(plan: &Plan) -> Report {
             .chain(
                 plan.verifications
                     .iter()
-                    .map(verifications::pending_verify_check),
+                    .map(verify_phase::pending_verify_check),
             )
             .collect(),
     }

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use minijinja::Value;
 
-use crate::report::model::TargetCheck;
+use crate::check::TargetCheck;
 use crate::status::Status;
+use crate::target_context::{error_chain, probe_context};
 use shakedown_plan::model::{Plan, Probe, Target};
 use shakedown_plan::redact::Redactor;
 
@@ -62,24 +63,6 @@ fn targets_used<'p>(
         .chain(faults.flat_map(|t| t.targets.iter()))
         .map(|name| name.strip_suffix(".control").unwrap_or(name));
     Some(names.collect())
-}
-
-/// The template context for requests made outside a scenario: secrets, vars and the seed.
-pub fn probe_context(plan: &Plan) -> Value {
-    let secrets: std::collections::BTreeMap<&str, &str> = plan
-        .secrets
-        .values
-        .iter()
-        .map(|(name, v)| (name.as_str(), v.value.as_str()))
-        .collect();
-    minijinja::context! {
-        secrets => secrets,
-        vars => plan.vars.clone(),
-        __seed => plan.seed,
-        __step => 0,
-        vu => 0,
-        iteration => 0,
-    }
 }
 
 async fn check_target(plan: &Plan, target: &Target, redactor: &Redactor) -> TargetCheck {
@@ -302,19 +285,4 @@ async fn send_probe(
         }
     }
     Ok((line, status, started.elapsed()))
-}
-
-/// An error with its sources, on one line ("error sending request: connection refused").
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let piece = s.to_string();
-        if !text.contains(&piece) {
-            text.push_str(": ");
-            text.push_str(&piece);
-        }
-        source = s.source();
-    }
-    text
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::report::model::TargetCheck;
+use crate::check::TargetCheck;
 use crate::status::Status;
 use shakedown_plan::model::Plan;
 use shakedown_plan::model_proxy::{ProxySpec, bind_addresses};

@@ -3,10 +3,13 @@
 //! held is a FAIL; a fault that is not proven is INCONCLUSIVE; then the load and ledger rules
 //! of a load test. A fault check is never PASS unless every fault in it was proven.
 
+use crate::check::ThresholdResult;
+use crate::check::{Findings, unmeasured_finding};
 use crate::ledger::summary::LedgerSummary;
-use crate::metrics::thresholds::evaluate_with;
+use crate::ledger::violations::default_findings;
+use crate::metrics::thresholds::{LedgerCounts, evaluate_with};
 use crate::report::fault::FaultSection;
-use crate::report::model::{CheckReport, ThresholdResult};
+use crate::report::model::CheckReport;
 use crate::status::Status;
 use shakedown_plan::model_faults::{FaultMetric, FaultTest};
 
@@ -58,7 +61,7 @@ pub fn judge(
         Some(load) => evaluate_with(
             &test.load.thresholds,
             &load.measurements,
-            ledger,
+            ledger.map(|l| l as &dyn LedgerCounts),
             &outcome.seconds,
         ),
         None => Vec::new(),
@@ -74,7 +77,11 @@ pub fn judge(
     check.status = status;
     check.reason = reason;
     check.hint = hint;
-    crate::ledger::gate::apply_defaults(check, ledger, &test.load.thresholds);
+    // A driver that failed leaves the check BLOCKED, whatever the ledger says.
+    if let Some(ledger) = ledger.filter(|_| status != Status::Blocked) {
+        let findings = default_findings(ledger, &test.load.thresholds);
+        check.gate(findings);
+    }
 }
 
 /// From recovery to the first read that saw the last of the test's work done, on the test's
@@ -110,55 +117,43 @@ fn decide(
     if let Some(missed) = &outcome.deadline_missed {
         failed.insert(0, missed.clone());
     }
-    if !failed.is_empty() {
-        return (Status::Fail, failed.join("; "), None);
-    }
     let faults = &outcome.section.faults;
     let unproven: Vec<String> = faults
         .iter()
         .filter(|f| !f.proven)
         .map(|f| format!("{}: {}", f.action, f.proof))
         .collect();
-    if faults.is_empty() {
-        return (
-            Status::Inconclusive,
-            "no fault was injected, so nothing was proven".into(),
+    let (undecided, hint) = if faults.is_empty() {
+        (
+            Some("no fault was injected, so nothing was proven".into()),
             None,
-        );
-    }
-    if !unproven.is_empty() {
-        return (
-            Status::Inconclusive,
-            format!("not proven: {}", unproven.join("; ")),
+        )
+    } else if !unproven.is_empty() {
+        (
+            Some(format!("not proven: {}", unproven.join("; "))),
             Some("a fault counts only when it is proven: give the target an identity probe that changes on restart (a boot id, a PID, a deployment id)".into()),
-        );
-    }
-    let unmeasured = crate::report::model::unmeasured(&check.thresholds);
-    if !unmeasured.is_empty() {
-        return (
-            Status::Inconclusive,
-            format!("could not be measured: {}", unmeasured.join(", ")),
-            None,
-        );
-    }
-    if let Some(why) = ledger.and_then(LedgerSummary::undecided) {
-        return (Status::Inconclusive, why, None);
-    }
+        )
+    } else {
+        let undecided = unmeasured_finding(&check.thresholds)
+            .or_else(|| ledger.and_then(LedgerSummary::undecided));
+        (undecided, None)
+    };
     let recovery = outcome
         .section
         .recovery
         .recovery_ms
         .map(|ms| format!("; recovered in {:.1}s", ms / 1000.0))
         .unwrap_or_default();
-    (
-        Status::Pass,
-        format!(
-            "{} faults proven; {} expectations held{recovery}",
-            faults.len(),
-            check.thresholds.len()
-        ),
-        None,
-    )
+    let findings = Findings {
+        failures: failed,
+        undecided,
+        hint,
+    };
+    findings.judge(format!(
+        "{} faults proven; {} expectations held{recovery}",
+        faults.len(),
+        check.thresholds.len()
+    ))
 }
 
 /// A fault test whose run was interrupted: its figures are shown, not judged.
@@ -178,7 +173,60 @@ pub fn interrupted(check: &mut CheckReport, outcome: &FaultOutcome) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::CheckKind;
     use shakedown_plan::model::LedgerClass;
+
+    const PLAN: &str = r#"
+[plan]
+name = "f"
+limits = { duration = "1m", requests = 10 }
+
+[targets.api]
+url = "http://127.0.0.1:1"
+health = "GET /health"
+identity = { request = "GET /health", value = "$.boot_id" }
+control = { driver = "exec", restart = "true" }
+
+[scenarios.s]
+steps = [{ request = "GET api:/health" }]
+
+[[faults]]
+id = "C1"
+load = { scenario = "s", executor = { rounds = { concurrency = 1, rounds = 1 } } }
+timeline = [{ at = "1s", restart = "api" }]
+"#;
+
+    #[test]
+    fn a_check_blocked_by_its_driver_stays_blocked_whatever_the_ledger_says() {
+        let plan = shakedown_plan::compile_str(PLAN, std::path::Path::new("f.toml"), &|_| None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let test = &plan.faults.tests[0];
+        let mut outcome = FaultOutcome {
+            load: None,
+            section: FaultSection::default(),
+            blocked: Some(("the driver failed".into(), "fix the driver".into())),
+            deadline_missed: None,
+            seconds: Default::default(),
+        };
+        let mut ledger = LedgerSummary::default();
+        ledger.counts.insert(LedgerClass::StateRegression, 1);
+        let mut check = CheckReport::not_run("C1", "C1", CheckKind::Fault, true, "");
+        judge(&mut check, test, &outcome, Some(&ledger));
+        assert_eq!(
+            (check.status, check.reason.as_str()),
+            (Status::Blocked, "the driver failed")
+        );
+        outcome.blocked = None;
+        judge(&mut check, test, &outcome, Some(&ledger));
+        assert_eq!(check.status, Status::Fail);
+        assert!(
+            check
+                .reason
+                .contains("state_regression == 1 (fails by default"),
+            "{}",
+            check.reason
+        );
+    }
 
     #[test]
     fn the_ledger_drain_runs_from_recovery_to_the_last_job_seen_done() {

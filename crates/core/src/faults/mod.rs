@@ -26,6 +26,7 @@ pub mod recovery;
 pub mod runner;
 pub mod safety;
 pub mod targets;
+mod timeline;
 pub mod undo;
 
 use std::time::Duration;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::engine::preflight::{error_chain, probe_context};
+use crate::target_context::{error_chain, probe_context};
 use shakedown_plan::model::{Plan, Probe};
 
 /// The largest body read from a probe.

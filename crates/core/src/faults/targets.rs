@@ -15,7 +15,7 @@ use super::drivers::process::ProcessDriver;
 use super::drivers::railway::RailwayDriver;
 use super::journal::Journal;
 use super::{Driver, DriverError, bounded};
-use crate::report::model::TargetCheck;
+use crate::check::TargetCheck;
 use crate::status::Status;
 use crate::stop::RunStop;
 use shakedown_plan::model::Plan;

@@ -9,6 +9,7 @@ use crate::ledger::checker::classify;
 use crate::ledger::fixtures::{self, History};
 use crate::ledger::record::{JobView, OpFn, OpType};
 use crate::ledger::summary::{DuplicateKinds, LedgerSummary, ObjectiveSummary, StuckSubtypes};
+use crate::metrics::thresholds::LedgerCounts;
 use shakedown_plan::model::{LedgerClass, Plan};
 
 fn plan() -> Plan {

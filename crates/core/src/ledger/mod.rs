@@ -10,8 +10,9 @@
 //!   [`distribution`] (time to terminal and attempts histograms);
 //! - [`observe`]: what a read of a key means against its track spec;
 //! - [`summary`]: the per-test result that goes into the report;
-//! - [`offline`]: checking a saved run directory again (`shakedown check`), and [`gate`]: which
-//!   classes fail a check;
+//! - [`offline`]: checking a saved run directory again (`shakedown check`), and
+//!   [`violations`]: which classes are violations and which fail a check by default (the ledger
+//!   classifies; the statuses come from [`crate::check::gate`]);
 //! - [`jepsen`]: the history in Jepsen's JSON shape, for an independent checker;
 //! - [`streams`]: the SSE stream log and the stream checker;
 //! - [`watch`]: reads of tracked keys during the run, before settle, within a read budget.
@@ -19,7 +20,6 @@
 pub mod checker;
 pub mod classes;
 pub mod distribution;
-pub mod gate;
 pub mod history;
 pub mod jepsen;
 pub mod observe;
@@ -31,6 +31,7 @@ pub mod stream_record;
 pub mod streams;
 pub mod summary;
 mod trace;
+pub mod violations;
 pub mod watch;
 mod watch_schedule;
 mod why;

@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::ledger::checker::Checker;
-use crate::ledger::gate::{CheckOutcome, offline_outcome};
 use crate::ledger::jepsen::JepsenWriter;
 use crate::ledger::record::for_each_record;
 use crate::ledger::spec::{LEDGER_SPEC, LedgerSpec, SpecError};
 use crate::ledger::summary::LedgerSummary;
+use crate::ledger::violations::{CheckOutcome, offline_outcome};
 
 /// The history's file name in a run directory.
 pub const HISTORY_FILE: &str = "history.jsonl";

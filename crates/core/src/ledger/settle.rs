@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ledger::history::{Ledger, ReadRequest, ReplayRequest, SETTLE_PROCESS, TrackedKey};
 use crate::ledger::observe::{Answer, is_settled, read_done, track_at};
 use crate::ledger::record::{OpFn, ReadDone, SettleDone, SettleInvoke};
+use crate::target_context::error_chain;
 
 /// Reads in flight at once during settle.
 pub const READ_CONCURRENCY: usize = 16;
@@ -363,19 +364,4 @@ fn build(clients: &Clients, read: &ReadRequest) -> Result<reqwest::RequestBuilde
         request = request.header(name, value);
     }
     Ok(request)
-}
-
-/// An error with its sources, e.g. "error sending request: connection refused".
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::thresholds::LedgerCounts;
 use shakedown_plan::model::LedgerClass;
 
 /// One example key of a class, with the operations that witness its classification.
@@ -134,16 +135,6 @@ impl LedgerSummary {
         ))
     }
 
-    /// The count of one class as a threshold measures it: `slow` cannot be measured while
-    /// some keys' time against the objective is undetermined (nothing passes unobserved).
-    pub fn measure(&self, class: LedgerClass) -> Option<u64> {
-        let undetermined = self.objective.map_or(0, |o| o.undetermined);
-        if class == LedgerClass::Slow && undetermined > 0 {
-            return None;
-        }
-        Some(self.count(class))
-    }
-
     /// The figures beyond the class counts, one line of plain text each (for every renderer):
     /// stuck subtypes and duplicate kinds when there are any, the objective, the histograms.
     pub fn figures(&self) -> Vec<String> {
@@ -215,6 +206,19 @@ impl Distribution {
             number(self.max),
             self.count
         )
+    }
+}
+
+/// A ledger-class threshold (`lost == 0`) reads the summary.
+impl LedgerCounts for LedgerSummary {
+    /// The count of one class as a threshold measures it: `slow` cannot be measured while
+    /// some keys' time against the objective is undetermined (nothing passes unobserved).
+    fn measure(&self, class: LedgerClass) -> Option<u64> {
+        let undetermined = self.objective.map_or(0, |o| o.undetermined);
+        if class == LedgerClass::Slow && undetermined > 0 {
+            return None;
+        }
+        Some(self.count(class))
     }
 }
 

@@ -20,12 +20,12 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use crate::budget::{RequestBudget, StopReason};
 use crate::ledger::history::{Ledger, TrackedKey};
 use crate::ledger::observe::{is_settled, track_at};
 use crate::ledger::record::OpFn;
 use crate::ledger::settle::{self, Clients};
 use crate::ledger::watch_schedule::{Allowance, Refusal, Schedule, Seen};
-use crate::load::{RequestBudget, StopReason};
 use shakedown_plan::model::{Plan, StepKind};
 
 /// Reads in flight at once during the run. Few, and one only while reads take longer than the

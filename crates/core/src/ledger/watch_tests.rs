@@ -12,6 +12,7 @@ use axum::routing::get;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::budget::RequestBudget;
 use crate::ledger::fixtures;
 use crate::ledger::history::{Ledger, SubmitOutcome, TrackSite};
 use crate::ledger::history_tests::assert_paired;
@@ -19,7 +20,6 @@ use crate::ledger::record::{OpFn, OpType, ReadDone, Record};
 use crate::ledger::settle::settle;
 use crate::ledger::watch::{WatchStop, Watcher, watch};
 use crate::ledger::watch_schedule::WATCH_FLOOR;
-use crate::load::RequestBudget;
 use shakedown_plan::model::{LedgerClass, Method, Plan};
 use shakedown_plan::redact::Redactor;
 

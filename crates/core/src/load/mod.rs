@@ -11,7 +11,6 @@
 //! `graceful_stop` abandons the requests still in flight that long after its executor's
 //! duration; they are counted as cancelled. The partial measurements are returned in every case.
 
-pub mod budget;
 pub mod executor;
 pub mod http;
 pub mod http1_chunked;
@@ -59,13 +58,13 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use budget::RequestBudget;
+pub use crate::budget::{RequestBudget, StopReason};
 
+use crate::budget::StopSignal;
 use crate::ledger::history::Ledger;
 use crate::metrics::Measurements;
 use crate::metrics::aggregator::{Aggregator, CHANNEL_CAPACITY, LiveCounters};
 use crate::metrics::summary::LoadSummary;
-use budget::StopSignal;
 use prepared::PreparedTest;
 use progress::Progress;
 use shakedown_plan::model::{LoadTest, Plan};
@@ -88,17 +87,6 @@ pub struct LoadEnv {
     pub run_id: String,
     /// The start of the run: second 0 of every test's per-second windows.
     pub run_start: Instant,
-}
-
-/// Why a load test stopped before it ran to completion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
-    /// The run was cancelled (Ctrl-C, SIGTERM).
-    Cancelled,
-    /// The plan's request limit was reached.
-    RequestLimit,
-    /// The plan's duration limit (the run's deadline) passed.
-    DurationLimit,
 }
 
 /// The result of one load test.

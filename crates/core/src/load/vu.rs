@@ -15,12 +15,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
-use super::budget::{RequestBudget, StopSignal};
 use super::http;
 use super::http1_client::Http1Client;
 use super::prepared::{PreparedStep, PreparedTest, StepAction};
 use super::scope::VuScope;
 use super::track::TrackSink;
+use crate::budget::{RequestBudget, StopSignal};
 use crate::metrics::aggregator::{Event, Failure, RequestSample};
 
 /// Most events a VU batches before sending them to the aggregator.

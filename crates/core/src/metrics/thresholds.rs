@@ -5,19 +5,26 @@
 //! no successful sample, no ledger) is reported with `measured: None` and does not pass: nothing
 //! passes unobserved.
 
-use crate::ledger::summary::LedgerSummary;
-use crate::report::model::ThresholdResult;
-use shakedown_plan::model::{Counter, GaugeAgg, Threshold, ThresholdMetric};
+use crate::check::ThresholdResult;
+use shakedown_plan::model::{Counter, GaugeAgg, LedgerClass, Threshold, ThresholdMetric};
 
 use super::window_thresholds::{self, FaultSeconds};
 use super::{Measurements, StepMetrics};
+
+/// What a threshold on a ledger class (`lost == 0`) reads: the ledger's classification of the
+/// test's work. The ledger sits above the metrics and implements it; None is a class that cannot
+/// be measured yet (nothing passes unobserved).
+pub trait LedgerCounts {
+    /// The count of `class` as a threshold measures it, or None if it cannot be measured.
+    fn measure(&self, class: LedgerClass) -> Option<u64>;
+}
 
 /// Evaluate every threshold, in order. Thresholds scoped to a fault's window measure nothing
 /// here (see [`evaluate_with`]).
 pub fn evaluate(
     thresholds: &[Threshold],
     m: &Measurements,
-    ledger: Option<&LedgerSummary>,
+    ledger: Option<&dyn LedgerCounts>,
 ) -> Vec<ThresholdResult> {
     evaluate_with(thresholds, m, ledger, &FaultSeconds::default())
 }
@@ -27,7 +34,7 @@ pub fn evaluate(
 pub fn evaluate_with(
     thresholds: &[Threshold],
     m: &Measurements,
-    ledger: Option<&LedgerSummary>,
+    ledger: Option<&dyn LedgerCounts>,
     faults: &FaultSeconds,
 ) -> Vec<ThresholdResult> {
     thresholds
@@ -64,7 +71,7 @@ fn unit(metric: &ThresholdMetric) -> &'static str {
 }
 
 /// The measured left-hand side, None if it cannot be measured.
-fn measure(t: &Threshold, m: &Measurements, ledger: Option<&LedgerSummary>) -> Option<f64> {
+fn measure(t: &Threshold, m: &Measurements, ledger: Option<&dyn LedgerCounts>) -> Option<f64> {
     // Step-scoped thresholds read that step's figures; an unknown step measures nothing.
     let scope: &StepMetrics = match &t.step {
         Some(step) => m.step(step)?,
@@ -121,7 +128,20 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use shakedown_plan::model::{CmpOp, LedgerClass};
+    use shakedown_plan::model::CmpOp;
+
+    /// A ledger that saw this many lost keys and nothing else.
+    struct Lost(u64);
+
+    impl LedgerCounts for Lost {
+        fn measure(&self, class: LedgerClass) -> Option<u64> {
+            Some(if class == LedgerClass::Lost {
+                self.0
+            } else {
+                0
+            })
+        }
+    }
 
     fn threshold(source: &str, metric: ThresholdMetric, op: CmpOp, value: f64) -> Threshold {
         Threshold {
@@ -298,12 +318,9 @@ mod tests {
                 (None, false),
             ]
         );
-        let mut ledger = LedgerSummary::default();
-        ledger.counts.insert(LedgerClass::Lost, 2);
-        let r = evaluate(std::slice::from_ref(&lost), &m, Some(&ledger));
+        let r = evaluate(std::slice::from_ref(&lost), &m, Some(&Lost(2)));
         assert_eq!((r[0].measured, r[0].passed), (Some(2.0), false));
-        ledger.counts.insert(LedgerClass::Lost, 0);
-        let r = evaluate(&[lost], &m, Some(&ledger));
+        let r = evaluate(&[lost], &m, Some(&Lost(0)));
         assert_eq!((r[0].measured, r[0].passed), (Some(0.0), true));
     }
 

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use super::VerifyEnv;
 use super::jobs::TrackedJob;
 use super::object_store::Bucket;
-use crate::report::verify::VerifySection;
+use crate::report::verify_section::VerifySection;
 use shakedown_plan::model_verify::{ArtifactsProbe, Oracle};
 
 /// Packages checked at once.
@@ -178,7 +178,7 @@ fn package_prefix(
     key: &str,
     id: &str,
 ) -> Result<String, String> {
-    let base = crate::engine::preflight::probe_context(env.plan);
+    let base = crate::target_context::probe_context(env.plan);
     let ctx = minijinja::context! { id => id, key => key, ..base };
     let rendered = probe
         .prefix
@@ -199,7 +199,7 @@ fn expected_hashes(
     key: &str,
     id: &str,
 ) -> Result<Vec<(String, String)>, String> {
-    let base = crate::engine::preflight::probe_context(env.plan);
+    let base = crate::target_context::probe_context(env.plan);
     let ctx = minijinja::context! { id => id, key => key, ..base };
     probe
         .expected_sha256

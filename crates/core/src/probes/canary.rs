@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::VerifyEnv;
 use super::request::{describe, login, send};
-use crate::report::verify::{LatencyStats, VerifySection};
+use crate::report::verify_section::{LatencyStats, VerifySection};
 use shakedown_plan::model_verify::CanaryProbe;
 
 /// Make `count` calls, one after another, and record their provenance.

@@ -2,7 +2,7 @@
 
 use super::VerifyEnv;
 use super::request::{describe, login, send};
-use crate::report::verify::{LatencyStats, VerifySection};
+use crate::report::verify_section::{LatencyStats, VerifySection};
 use shakedown_plan::model_verify::HttpProbe;
 
 /// Send the request once and record what held.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::VerifyEnv;
 use super::object_store::Bucket;
-use crate::report::verify::VerifySection;
+use crate::report::verify_section::VerifySection;
 use shakedown_plan::model_verify::{IsolationProbe, Oracle};
 
 /// List every scanned place and judge each object.

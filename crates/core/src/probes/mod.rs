@@ -3,7 +3,7 @@
 //! checked against their manifests, bucket isolation, storage latency, and canaries.
 //!
 //! Each probe returns a [`VerifySection`] of what it observed; [`judge`] turns that into a
-//! status with one rule for every kind: an observation that contradicts an expectation is a
+//! status with the gating rule of every check ([`crate::check::gate`]): an observation that contradicts an expectation is a
 //! FAIL; an oracle that could not be read, or a check that observed nothing, is INCONCLUSIVE;
 //! only then is it a PASS. Nothing passes unobserved.
 
@@ -20,9 +20,9 @@ mod sql;
 mod store;
 mod value;
 
+use crate::check::Findings;
 use crate::report::model::CheckReport;
-use crate::report::verify::VerifySection;
-use crate::status::Status;
+use crate::report::verify_section::VerifySection;
 use shakedown_plan::model::Plan;
 use shakedown_plan::model_verify::{Oracle, Verification, VerifyProbe};
 use shakedown_plan::redact::Redactor;
@@ -55,7 +55,7 @@ fn render_url(
     url: &shakedown_plan::template::Template,
     plan: &Plan,
 ) -> Result<String, String> {
-    url.render(&crate::engine::preflight::probe_context(plan))
+    url.render(&crate::target_context::probe_context(plan))
         .map_err(|e| format!("the URL of oracle `{}`: {e}", oracle.name))
 }
 
@@ -107,28 +107,28 @@ pub fn judge(check: &mut CheckReport, section: VerifySection) {
             None => format!("{} (nothing observed)", a.expectation),
         })
         .collect();
-    let findings = section.finding_count();
-    let (status, reason) = if !failed.is_empty() || findings > 0 {
-        let mut parts = failed;
-        if findings > 0 {
-            parts.push(findings_text(&section));
+    let mut failures = failed;
+    if section.finding_count() > 0 {
+        failures.push(findings_text(&section));
+    }
+    let undecided = match &section.error {
+        Some(error) => Some(format!("could not observe: {error}")),
+        None if section.assertions.is_empty() => {
+            Some("nothing was observed, so nothing can pass".to_string())
         }
-        (Status::Fail, parts.join("; "))
-    } else if let Some(error) = &section.error {
-        (Status::Inconclusive, format!("could not observe: {error}"))
-    } else if section.assertions.is_empty() {
-        (
-            Status::Inconclusive,
-            "nothing was observed, so nothing can pass".to_string(),
-        )
-    } else {
-        let held: Vec<&str> = section
-            .assertions
-            .iter()
-            .map(|a| a.expectation.as_str())
-            .collect();
-        (Status::Pass, format!("observed: {}", held.join("; ")))
+        None => None,
     };
+    let held: Vec<&str> = section
+        .assertions
+        .iter()
+        .map(|a| a.expectation.as_str())
+        .collect();
+    let findings = Findings {
+        failures,
+        undecided,
+        hint: None,
+    };
+    let (status, reason, _) = findings.judge(format!("observed: {}", held.join("; ")));
     check.status = status;
     check.reason = reason;
     check.verify = Some(section);
@@ -156,24 +156,11 @@ fn findings_text(section: &VerifySection) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::CheckKind;
+    use crate::check::CheckKind;
+    use crate::status::Status;
 
     fn check() -> CheckReport {
-        CheckReport {
-            id: "V".into(),
-            name: "V".into(),
-            kind: CheckKind::Verify,
-            required: true,
-            status: Status::Inconclusive,
-            reason: String::new(),
-            hint: None,
-            metrics: None,
-            thresholds: Vec::new(),
-            ledger: None,
-            fault: None,
-            streams: None,
-            verify: None,
-        }
+        CheckReport::not_run("V", "V", CheckKind::Verify, true, "")
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub struct Digested {
 impl Bucket {
     /// Open `bucket` of `oracle`. Err names what is wrong with the oracle's settings.
     pub fn open(oracle: &Oracle, bucket: &str, plan: &Plan) -> Result<Bucket, String> {
-        let ctx = crate::engine::preflight::probe_context(plan);
+        let ctx = crate::target_context::probe_context(plan);
         let render = |t: &shakedown_plan::template::Template, what: &str| {
             t.render(&ctx)
                 .map_err(|e| format!("the {what} of oracle `{}`: {e}", oracle.name))

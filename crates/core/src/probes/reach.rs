@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sqlx::Connection as _;
 
 use super::object_store::{Bucket, is_unreachable};
-use crate::report::model::TargetCheck;
+use crate::check::TargetCheck;
 use crate::status::Status;
 use shakedown_plan::model::Plan;
 use shakedown_plan::model_verify::{Oracle, OracleKind, VerifyProbe};

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::VerifyEnv;
 use super::value::{clip, count_holds, same_value, show};
-use crate::report::verify::{LatencyStats, VerifySection};
+use crate::report::verify_section::{LatencyStats, VerifySection};
 use shakedown_plan::model_verify::{Oracle, OracleKind, RedisProbe, RedisRead};
 
 /// Most keys a SCAN counts.
@@ -34,7 +34,7 @@ pub async fn run(probe: &RedisProbe, oracle: &Oracle, env: &VerifyEnv<'_>) -> Ve
         RedisRead::Ttl(t) => ("TTL", t),
         RedisRead::Scan(t) => ("SCAN MATCH", t),
     };
-    let ctx = crate::engine::preflight::probe_context(env.plan);
+    let ctx = crate::target_context::probe_context(env.plan);
     let key = template.render(&ctx);
     let subject = match &key {
         Ok(key) => format!("{command} {key}"),

@@ -78,7 +78,7 @@ pub async fn login(plan: &Plan, login: Option<&Login>) -> Result<Captured, Strin
 /// Send `request` once, with the login's captures, and judge the response against its
 /// expectations.
 pub async fn send(plan: &Plan, request: &ProbeRequest, captured: &Captured) -> Reply {
-    let base = crate::engine::preflight::probe_context(plan);
+    let base = crate::target_context::probe_context(plan);
     let ctx = minijinja::context! { ..Value::from_serialize(captured), ..base };
     let mut reply = Reply {
         line: describe(request),

@@ -26,7 +26,7 @@ use sqlx::{Column, ConnectOptions, Connection, Executor, Row, Statement, TypeInf
 use super::VerifyEnv;
 use super::jobs::TrackedJob;
 use super::value::{scalar_holds, show};
-use crate::report::verify::{LatencyStats, VerifySection};
+use crate::report::verify_section::{LatencyStats, VerifySection};
 use ledger::GroundTruth;
 use shakedown_plan::model_verify::{Oracle, OracleKind, ScalarExpect, SqlLedger, SqlProbe};
 

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::VerifyEnv;
 use super::object_store::Bucket;
-use crate::report::verify::{LatencyStats, VerifySection};
+use crate::report::verify_section::{LatencyStats, VerifySection};
 use shakedown_plan::model_verify::{Oracle, StoreProbe};
 
 /// Write, read back and delete `count` objects.

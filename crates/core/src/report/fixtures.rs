@@ -7,33 +7,20 @@
 
 use std::collections::BTreeMap;
 
+use crate::check::{CheckKind, TargetCheck, ThresholdResult};
 use crate::ledger::summary::{LedgerExample, LedgerSummary};
 use crate::metrics::summary::{
     ErrorCluster, GaugeSummary, LatencySummary, LoadSummary, StepSummary,
 };
-use crate::report::model::{
-    CheckKind, CheckReport, Phase, Report, RunInfo, SCHEMA_VERSION, TargetCheck, ThresholdResult,
-    ToolInfo,
-};
+use crate::report::model::{CheckReport, Phase, Report, RunInfo, SCHEMA_VERSION, ToolInfo};
 use crate::status::{Status, Verdict};
 use shakedown_plan::model::LedgerClass;
 
 /// A required load check with a status and nothing else.
 pub fn check(id: &str, status: Status) -> CheckReport {
     CheckReport {
-        id: id.into(),
-        name: format!("check {id}"),
-        kind: CheckKind::Load,
-        required: true,
         status,
-        reason: String::new(),
-        hint: None,
-        metrics: None,
-        thresholds: Vec::new(),
-        ledger: None,
-        fault: None,
-        streams: None,
-        verify: None,
+        ..CheckReport::not_run(id, &format!("check {id}"), CheckKind::Load, true, "")
     }
 }
 
@@ -160,13 +147,8 @@ fn ledger_l1() -> LedgerSummary {
 /// characters in the places that exporters must escape.
 pub fn sample_report() -> Report {
     let l1 = CheckReport {
-        id: "L1".into(),
-        name: "Concurrency: 20 concurrent x 3 rounds of create-and-fetch".into(),
-        kind: CheckKind::Load,
-        required: true,
         status: Status::Fail,
         reason: "p(95) < 5000ms: measured 6120.4ms; lost == 0: measured 2".into(),
-        hint: None,
         metrics: Some(LoadSummary {
             requests: 180,
             failures: 2,
@@ -205,26 +187,27 @@ pub fn sample_report() -> Report {
             threshold("stuck == 0", Some(0.0), "count", true),
         ],
         ledger: Some(ledger_l1()),
-        fault: None,
-        streams: None,
-        verify: None,
+        ..CheckReport::not_run(
+            "L1",
+            "Concurrency: 20 concurrent x 3 rounds of create-and-fetch",
+            CheckKind::Load,
+            true,
+            "",
+        )
     };
     let l2 = CheckReport {
-        id: "L2".into(),
-        name: "Mixed workload: 10 calibrate and 10 autotune at once".into(),
-        kind: CheckKind::Load,
-        required: true,
         status: Status::Blocked,
         reason: "preflight: GET /api/v1/ops/queue returned 401 Unauthorized".into(),
         hint: Some(
             "check secret ops_key (env TESTBED_OPS_KEY): target ops sends it as X-API-Key".into(),
         ),
-        metrics: None,
-        thresholds: Vec::new(),
-        ledger: None,
-        fault: None,
-        streams: None,
-        verify: None,
+        ..CheckReport::not_run(
+            "L2",
+            "Mixed workload: 10 calibrate and 10 autotune at once",
+            CheckKind::Load,
+            true,
+            "",
+        )
     };
     let mut gauges = BTreeMap::new();
     gauges.insert(
@@ -240,13 +223,8 @@ pub fn sample_report() -> Report {
         },
     );
     let l3 = CheckReport {
-        id: "L3".into(),
-        name: "Exports while clients read run events".into(),
-        kind: CheckKind::Load,
-        required: true,
         status: Status::Pass,
         reason: "3 thresholds held over 60 requests".into(),
-        hint: None,
         metrics: Some(LoadSummary {
             requests: 60,
             failures: 0,
@@ -266,10 +244,13 @@ pub fn sample_report() -> Report {
             threshold("rate(failures) < 0.01", Some(0.0), "ratio", true),
             threshold("max(queue_depth) < 100", Some(17.0), "value", true),
         ],
-        ledger: None,
-        fault: None,
-        streams: None,
-        verify: None,
+        ..CheckReport::not_run(
+            "L3",
+            "Exports while clients read run events",
+            CheckKind::Load,
+            true,
+            "",
+        )
     };
     let mut l4 = check("L4", Status::Skipped);
     l4.name = "Soak | 5 minutes".into();

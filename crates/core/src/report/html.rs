@@ -14,13 +14,14 @@
 
 use std::fmt::Write as _;
 
+use crate::check::format_measured;
 use crate::ledger::summary::LedgerSummary;
 use crate::metrics::summary::{LoadSummary, WindowSummary};
 use crate::report::evidence::RunEvidence;
 use crate::report::export::Exporter;
 use crate::report::html_chart::{self, Band, BandKind, esc};
 use crate::report::html_fault;
-use crate::report::model::{CheckReport, Phase, Report, format_measured, ledger_class_name};
+use crate::report::model::{CheckReport, Phase, Report, ledger_class_name};
 use crate::status::{Status, Verdict};
 
 /// How many failure clusters a check shows.

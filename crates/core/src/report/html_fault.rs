@@ -4,11 +4,12 @@
 
 use std::fmt::Write as _;
 
+use crate::check::format_measured;
 use crate::report::fault::FaultSection;
 use crate::report::fault_windows::fault_windows;
 use crate::report::html::anchor;
 use crate::report::html_chart::{Band, BandKind, Marker, esc};
-use crate::report::model::{CheckReport, Report, format_measured};
+use crate::report::model::{CheckReport, Report};
 
 /// Fault windows and recovery points, from the checks' fault sections when the report has them.
 pub(super) fn fault_marks(report: &Report) -> (Vec<Band>, Vec<Marker>) {

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::report::html_chart::esc;
-use crate::report::verify::VerifySection;
+use crate::report::verify_section::VerifySection;
 
 /// Render the verification section of one check.
 pub fn verify_details(out: &mut String, v: &VerifySection) {

@@ -6,8 +6,9 @@
 
 use std::fmt::Write as _;
 
+use crate::check::TargetCheck;
 use crate::report::export::Exporter;
-use crate::report::model::{CheckReport, Report, TargetCheck, ledger_class_name};
+use crate::report::model::{CheckReport, Report, ledger_class_name};
 use crate::status::Status;
 
 /// Writes `junit.xml`.

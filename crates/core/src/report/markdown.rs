@@ -4,10 +4,11 @@
 
 use std::fmt::Write as _;
 
+use crate::check::format_measured;
 use crate::ledger::summary::LedgerSummary;
 use crate::metrics::summary::LoadSummary;
 use crate::report::export::Exporter;
-use crate::report::model::{CheckReport, Phase, Report, format_measured, ledger_class_name};
+use crate::report::model::{CheckReport, Phase, Report, ledger_class_name};
 use crate::report::table::{Align, Table};
 use crate::status::{Status, Verdict};
 

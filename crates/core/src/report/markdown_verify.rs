@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::report::table::{Align, Table};
-use crate::report::verify::VerifySection;
+use crate::report::verify_section::VerifySection;
 
 /// Findings shown per check in Markdown (the JSON keeps up to 32 per class).
 const SHOWN_FINDINGS: usize = 10;

@@ -33,6 +33,6 @@ mod markdown_verify;
 pub mod model;
 pub mod table;
 pub mod verdict;
-pub mod verify;
+pub mod verify_section;
 
 pub use export::{Exporter, exporters};

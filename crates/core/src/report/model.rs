@@ -6,10 +6,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::{CheckKind, Findings, TargetCheck};
 use crate::ledger::summary::LedgerSummary;
 use crate::metrics::summary::LoadSummary;
 use crate::status::{Status, Verdict};
 use shakedown_plan::model::LedgerClass;
+
+/// Kept at this path for the command line's `hit`, which prints thresholds as the report does.
+pub use crate::check::{ThresholdResult, format_measured};
 
 /// The report's schema version; bump it on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -95,33 +99,6 @@ pub struct RunInfo {
     pub watch: Option<crate::ledger::watch::WatchSummary>,
 }
 
-/// Preflight result for one target.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TargetCheck {
-    /// Target name.
-    pub target: String,
-    /// Base URL (redacted).
-    pub url: String,
-    /// PASS, or BLOCKED with a reason and a hint.
-    pub status: Status,
-    /// What was observed.
-    pub reason: String,
-    /// How to fix it, when BLOCKED.
-    pub hint: Option<String>,
-}
-
-/// The kind of a check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckKind {
-    /// A load test.
-    Load,
-    /// A fault test: background load, real faults, their proof and recovery.
-    Fault,
-    /// A verification after settle: an oracle probe, the artifacts, isolation, a canary.
-    Verify,
-}
-
 /// One check's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckReport {
@@ -154,104 +131,39 @@ pub struct CheckReport {
     pub streams: Option<crate::ledger::streams::StreamCheckSummary>,
     /// For a verification: what it asked, what it observed, and every problem it found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verify: Option<crate::report::verify::VerifySection>,
+    pub verify: Option<crate::report::verify_section::VerifySection>,
 }
 
-/// A threshold and what was measured for it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ThresholdResult {
-    /// The expression as written, e.g. `p(95) < 5000ms`.
-    pub expression: String,
-    /// The measured left-hand side, in the metric's unit; None if it could not be measured.
-    pub measured: Option<f64>,
-    /// Unit of `measured`: "ms", "count", "ratio" or "value".
-    pub unit: String,
-    /// Whether it held. A threshold that could not be measured did not hold.
-    pub passed: bool,
-    /// True when shakedown added it because the plan's thresholds say nothing about failures
-    /// (`count(failures) == 0`); absent for the plan's own.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub default: bool,
-}
-
-/// Format a measured `value` in `unit` ("ms", "count", "ratio" or "value") for people:
-/// `6120.4ms`, `3`, `0.0125`, `42.5`.
-pub fn format_measured(value: f64, unit: &str) -> String {
-    if !value.is_finite() {
-        return value.to_string();
-    }
-    match unit {
-        "ms" => {
-            let decimals = if value.abs() < 10.0 { 2 } else { 1 };
-            format!("{}ms", trim_decimals(value, decimals))
-        }
-        "count" => trim_decimals(value, 0),
-        "ratio" => trim_decimals(value, 4),
-        _ => trim_decimals(value, 2),
-    }
-}
-
-/// `value` with at most `decimals` decimals, without trailing zeros.
-fn trim_decimals(value: f64, decimals: usize) -> String {
-    let text = format!("{value:.decimals$}");
-    let text = if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    };
-    if text == "-0" { "0".to_string() } else { text }
-}
-
-/// The expressions of the thresholds that could not be measured and so leave a check
-/// INCONCLUSIVE: the plan's own. A default that could not be measured (no request after the
-/// recovery, say) is shown as such but does not hold the verdict back.
-pub fn unmeasured(thresholds: &[ThresholdResult]) -> Vec<&str> {
-    thresholds
-        .iter()
-        .filter(|t| t.measured.is_none() && !t.default)
-        .map(|t| t.expression.as_str())
-        .collect()
-}
-
-impl ThresholdResult {
-    /// The measured value in its unit, or `not measured`.
-    pub fn measured_text(&self) -> String {
-        match self.measured {
-            Some(value) => format_measured(value, &self.unit),
-            None => "not measured".to_string(),
-        }
+impl CheckReport {
+    /// Add findings to this check's status, reason and hint by the one gating rule of every
+    /// check ([`crate::check::gate`]).
+    pub fn gate(&mut self, findings: Findings) {
+        crate::check::gate(&mut self.status, &mut self.reason, &mut self.hint, findings);
     }
 
-    /// The expression with its measurement: `p(95) < 5000ms measured 6120.4ms`.
-    pub fn describe(&self) -> String {
-        match self.measured {
-            Some(_) => format!(
-                "{}{} measured {}",
-                self.expression,
-                self.default_mark(),
-                self.measured_text()
-            ),
-            None => format!(
-                "{}{} could not be measured",
-                self.expression,
-                self.default_mark()
-            ),
-        }
-    }
-
-    /// ` (default)` for a threshold shakedown added, else nothing: every report shows it.
-    pub fn default_mark(&self) -> &'static str {
-        if self.default { " (default)" } else { "" }
-    }
-}
-
-impl CheckKind {
-    /// The kind's name as serialised, e.g. `load`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckKind::Load => "load",
-            CheckKind::Fault => "fault",
-            CheckKind::Verify => "verify",
+    /// A check that did not run (yet): INCONCLUSIVE with `reason`, and nothing measured, so it
+    /// can never pass unobserved. The phases set SKIPPED or BLOCKED on it when it will not run.
+    pub fn not_run(
+        id: &str,
+        name: &str,
+        kind: CheckKind,
+        required: bool,
+        reason: &str,
+    ) -> CheckReport {
+        CheckReport {
+            id: id.to_string(),
+            name: name.to_string(),
+            kind,
+            required,
+            status: Status::Inconclusive,
+            reason: reason.to_string(),
+            hint: None,
+            metrics: None,
+            thresholds: Vec::new(),
+            ledger: None,
+            fault: None,
+            streams: None,
+            verify: None,
         }
     }
 }
@@ -303,33 +215,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn units_format_for_people() {
-        assert_eq!(format_measured(6120.43, "ms"), "6120.4ms");
-        assert_eq!(format_measured(5000.0, "ms"), "5000ms");
-        assert_eq!(format_measured(0.354, "ms"), "0.35ms");
-        assert_eq!(format_measured(3.0, "count"), "3");
-        assert_eq!(format_measured(0.0125, "ratio"), "0.0125");
-        assert_eq!(format_measured(0.0, "ratio"), "0");
-        assert_eq!(format_measured(42.5, "value"), "42.5");
-        assert_eq!(format_measured(-0.001, "value"), "0");
-    }
-
-    #[test]
-    fn threshold_describes_its_measurement() {
-        let mut t = ThresholdResult {
-            expression: "p(95) < 5000ms".into(),
-            measured: Some(6120.4),
-            unit: "ms".into(),
-            passed: false,
-            default: false,
-        };
-        assert_eq!(t.describe(), "p(95) < 5000ms measured 6120.4ms");
-        t.measured = None;
-        assert_eq!(t.describe(), "p(95) < 5000ms could not be measured");
-        assert_eq!(t.measured_text(), "not measured");
-    }
-
-    #[test]
     fn a_new_report_is_decided_and_names_this_build() {
         let base = crate::report::fixtures::sample_report();
         let report = Report::new(
@@ -348,9 +233,5 @@ mod tests {
     #[test]
     fn names_match_their_serialised_form() {
         assert_eq!(ledger_class_name(LedgerClass::NotApplied), "not_applied");
-        assert_eq!(
-            serde_json::to_value(CheckKind::Load).ok(),
-            Some(serde_json::Value::from(CheckKind::Load.as_str()))
-        );
     }
 }

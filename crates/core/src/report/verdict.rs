@@ -9,7 +9,8 @@
 //! targets no check already explains, inconclusive checks, the interruption, and last, as notes,
 //! optional checks that did not pass.
 
-use crate::report::model::{CheckReport, Report, TargetCheck};
+use crate::check::TargetCheck;
+use crate::report::model::{CheckReport, Report};
 use crate::status::{Status, Verdict};
 
 impl Report {
@@ -158,8 +159,8 @@ fn all_passed(checks: &[CheckReport]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::check::ThresholdResult;
     use crate::report::fixtures::{check, report_with, target};
-    use crate::report::model::ThresholdResult;
     use crate::status::{Status, Verdict};
 
     #[test]

@@ -9,9 +9,9 @@ use std::time::Duration;
 use futures::FutureExt as _;
 use serde_json::{Value, json};
 
-use crate::engine::preflight::error_chain;
 use crate::faults::journal::Revert;
 use crate::faults::{Applied, Driver, DriverError, DriverFuture};
+use crate::target_context::error_chain;
 use shakedown_plan::model::Plan;
 use shakedown_plan::model_faults::{ControlVerb, RailwayMode, RailwaySpec};
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use shakedown_core::engine::{PhaseHook, RunOptions};
-use shakedown_core::report::verify::VerifySection;
+use shakedown_core::report::verify_section::VerifySection;
 use shakedown_core::status::Status;
 use sqlx::{Connection, PgConnection};
 use tokio_util::sync::CancellationToken;

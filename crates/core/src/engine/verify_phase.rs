@@ -1,32 +1,20 @@
 //! The verification phase: every `[[verify]]` check, in plan order, after settle and after the
-//! load and fault checks are judged, while the system under test still runs.
+//! load and fault checks are judged, while the system under test still runs. The probes observe
+//! and judge each one (`probes`); this phase selects, gates and records them.
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Run, RunOptions};
+use super::{Run, RunOptions, unselected};
+use crate::check::{CheckKind, TargetCheck};
 use crate::probes::{VerifyEnv, judge, observe, tracked_jobs};
-use crate::report::model::{CheckKind, CheckReport, TargetCheck};
+use crate::report::model::CheckReport;
 use crate::status::Status;
 use shakedown_plan::model::Plan;
 use shakedown_plan::model_verify::Verification;
 
 /// The report entry of a verification before it runs.
 pub fn pending_verify_check(v: &Verification) -> CheckReport {
-    CheckReport {
-        id: v.id.clone(),
-        name: v.name.clone(),
-        kind: CheckKind::Verify,
-        required: v.required,
-        status: Status::Inconclusive,
-        reason: "not run yet".into(),
-        hint: None,
-        metrics: None,
-        thresholds: Vec::new(),
-        ledger: None,
-        fault: None,
-        streams: None,
-        verify: None,
-    }
+    CheckReport::not_run(&v.id, &v.name, CheckKind::Verify, v.required, "not run yet")
 }
 
 /// Run every verification and write the report after each. `records` is the settled history,
@@ -86,11 +74,9 @@ fn gate(
     bound: &CancellationToken,
 ) -> Option<CheckReport> {
     let mut check = pending_verify_check(v);
-    if let Some(only) = &options.only
-        && !only.iter().any(|id| id == &v.id)
-    {
+    if let Some(reason) = unselected(&v.id, options) {
         check.status = Status::Skipped;
-        check.reason = format!("not selected by --only {}", only.join(","));
+        check.reason = reason;
         return Some(check);
     }
     if bound.is_cancelled() || records.is_none() {

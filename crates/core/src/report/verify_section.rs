@@ -1,4 +1,4 @@
-//! What a verification check observed: its assertions, its findings (each naming the object or
+//! The report's verify section: what a verification check observed: its assertions, its findings (each naming the object or
 //! key), counts, recorded provenance and latencies. One shape for every kind of check, so that
 //! the exporters and the JSON schema have one thing to render.
 

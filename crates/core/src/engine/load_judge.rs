@@ -1,14 +1,20 @@
-//! Verify: turn a load test's measurements and its ledger classification into a status.
+//! The load judge: after settle, turn a load test's measurements, its ledger classification and
+//! the stream check of the streams it read into its status (the stream check judges fault
+//! checks too). Fault checks have their own judge (`faults::judge`), and the `[[verify]]`
+//! checks run in their own phase (`verify_phase`).
 //!
-//! The rules, in order: a threshold that was measured and did not hold is a FAIL. Otherwise a
-//! threshold that could not be measured, a ledger key that could not be decided, or a test that
-//! sent no request at all is INCONCLUSIVE. Only then is it a PASS. Nothing passes unobserved.
+//! The rules, in order, given to the one gating rule ([`crate::check::gate`]): a threshold that
+//! was measured and did not hold is a FAIL. Otherwise a threshold that could not be measured, a
+//! ledger key that could not be decided, or a test that sent no request at all is INCONCLUSIVE.
+//! Only then is it a PASS. Nothing passes unobserved.
 
+use crate::check::{Findings, ThresholdResult, unmeasured_finding};
 use crate::ledger::streams::StreamCheckSummary;
 use crate::ledger::summary::LedgerSummary;
+use crate::ledger::violations::default_findings;
 use crate::load::LoadOutcome;
-use crate::metrics::thresholds::evaluate;
-use crate::report::model::{CheckReport, ThresholdResult};
+use crate::metrics::thresholds::{LedgerCounts, evaluate};
+use crate::report::model::CheckReport;
 use crate::status::Status;
 use shakedown_plan::model::{LedgerClass, LoadTest};
 
@@ -19,12 +25,16 @@ pub fn judge(
     outcome: &LoadOutcome,
     ledger: Option<&LedgerSummary>,
 ) {
-    check.thresholds = evaluate(&test.thresholds, &outcome.measurements, ledger);
+    let counts = ledger.map(|l| l as &dyn LedgerCounts);
+    check.thresholds = evaluate(&test.thresholds, &outcome.measurements, counts);
     check.ledger = ledger.cloned();
     let (status, reason) = decide(&check.thresholds, outcome, ledger);
     check.status = status;
     check.reason = reason;
-    crate::ledger::gate::apply_defaults(check, ledger, &test.thresholds);
+    if let Some(ledger) = ledger {
+        let findings = default_findings(ledger, &test.thresholds);
+        check.gate(findings);
+    }
 }
 
 /// Every test's stream check, from the stream log and the jobs' final reads. Err if the log
@@ -54,10 +64,11 @@ pub fn judge_streams(
             None => return,
         },
         Err(e) => {
-            if check.status == Status::Pass {
-                check.status = Status::Inconclusive;
-                check.reason = e.clone();
-            }
+            let findings = Findings {
+                undecided: Some(e.clone()),
+                ..Findings::default()
+            };
+            check.gate(findings);
             return;
         }
     };
@@ -89,12 +100,11 @@ pub fn judge_streams(
             e.job, e.consumer, e.why
         ));
     }
-    if check.status == Status::Fail {
-        check.reason = format!("{}; {text}", check.reason);
-    } else {
-        check.status = Status::Fail;
-        check.reason = text;
-    }
+    let findings = Findings {
+        failures: vec![text],
+        ..Findings::default()
+    };
+    check.gate(findings);
 }
 
 /// A test whose run was interrupted: its partial figures are shown, but not judged.
@@ -121,25 +131,12 @@ fn decide(
     if let Some(why) = outcome.summary.nothing_succeeded() {
         failed.insert(0, why);
     }
-    if !failed.is_empty() {
-        return (Status::Fail, failed.join("; "));
-    }
-    let unmeasured = crate::report::model::unmeasured(thresholds);
-    if !unmeasured.is_empty() {
-        return (
-            Status::Inconclusive,
-            format!("could not be measured: {}", unmeasured.join(", ")),
-        );
-    }
-    if let Some(why) = ledger.and_then(LedgerSummary::undecided) {
-        return (Status::Inconclusive, why);
-    }
-    if outcome.summary.requests == 0 {
-        return (
-            Status::Inconclusive,
-            "no request was sent, so nothing was observed".into(),
-        );
-    }
+    let undecided = unmeasured_finding(thresholds)
+        .or_else(|| ledger.and_then(LedgerSummary::undecided))
+        .or_else(|| {
+            (outcome.summary.requests == 0)
+                .then(|| "no request was sent, so nothing was observed".to_string())
+        });
     let mut reason = format!(
         "{} thresholds held over {} requests",
         thresholds.len(),
@@ -152,7 +149,13 @@ fn decide(
             ledger.count(LedgerClass::Ok)
         ));
     }
-    (Status::Pass, reason)
+    let findings = Findings {
+        failures: failed,
+        undecided,
+        hint: None,
+    };
+    let (status, reason, _) = findings.judge(reason);
+    (status, reason)
 }
 
 /// "p(95) < 5000ms: measured 6120.4ms".

@@ -1,5 +1,6 @@
-//! The run's bounds as the load generator sees them: a shared request budget with a deadline,
-//! and the stop signal of one load test.
+//! The run's bounds as the load generator and the ledger's watch see them: a shared request
+//! budget with a deadline, and the stop signal of one load test. Both spend the same budget, so
+//! it sits below both.
 //!
 //! Every request (scenario steps, poll attempts, gauge samples) takes one unit of the budget
 //! before it is sent. When the budget is spent or the deadline has passed, the request is not
@@ -10,7 +11,16 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::StopReason;
+/// Why a load test stopped before it ran to completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The run was cancelled (Ctrl-C, SIGTERM).
+    Cancelled,
+    /// The plan's request limit was reached.
+    RequestLimit,
+    /// The plan's duration limit (the run's deadline) passed.
+    DurationLimit,
+}
 
 /// Remaining requests of the whole run (all tests share one) and the run's deadline.
 #[derive(Debug)]

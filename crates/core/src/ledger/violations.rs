@@ -1,13 +1,15 @@
-//! Which ledger classes fail a check.
+//! Which ledger classes are violations, and which fail a check by default.
 //!
-//! In a run, a test's thresholds gate its ledger: `lost == 0`, `stuck == 0` and so on, as the
+//! The ledger classifies; it does not decide statuses. In a run, a test's thresholds gate its
+//! ledger: `lost == 0`, `stuck == 0` and so on, as the
 //! plan says (a test that names no class is judged on its undecided keys only). Four classes
 //! fail a check **by default**, even when no threshold names them, because no system can mean
 //! them and older plans do not know their names: `state_regression` (terminal is not final),
 //! `conflicting_terminal` (one unit of work ended two ways), `slow` (the plan's own track
 //! `objective` was missed) and `collision` (one job under two keys). A threshold that names one of them (`slow <= 3`) replaces its
 //! default. An objective the reads could not verify (undetermined keys) makes the check
-//! INCONCLUSIVE by default, never PASS.
+//! INCONCLUSIVE by default, never PASS. [`default_findings`] says what these rules find, and
+//! the one gating rule of every check ([`crate::check::gate`]) turns it into a status.
 //!
 //! Offline, `shakedown check` has no thresholds: any [`VIOLATIONS`] class above zero is a
 //! violation (exit 1), otherwise an `unknown` key or an undetermined objective is inconclusive
@@ -15,10 +17,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::check::Findings;
 use crate::ledger::checker::class_name;
 use crate::ledger::summary::LedgerSummary;
-use crate::report::model::CheckReport;
-use crate::status::Status;
 use shakedown_plan::model::{LedgerClass, Threshold, ThresholdMetric};
 
 /// The classes that mean work went wrong: what `shakedown check` exits 1 on.
@@ -81,23 +82,14 @@ pub fn offline_outcome(tests: &BTreeMap<String, LedgerSummary>) -> CheckOutcome 
     }
 }
 
-/// What the default rules say about one test's ledger.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct DefaultFindings {
-    /// Failures, in words.
-    pub failures: Vec<String>,
-    /// Reasons the check cannot pass, in words.
-    pub undecided: Vec<String>,
-}
-
 /// The default rules against a ledger summary, skipping every class a threshold names.
-pub fn default_findings(summary: &LedgerSummary, thresholds: &[Threshold]) -> DefaultFindings {
+pub fn default_findings(summary: &LedgerSummary, thresholds: &[Threshold]) -> Findings {
     let named = |class: LedgerClass| {
         thresholds
             .iter()
             .any(|t| t.metric == ThresholdMetric::Ledger(class))
     };
-    let mut findings = DefaultFindings::default();
+    let mut findings = Findings::default();
     for class in FAIL_BY_DEFAULT {
         let n = summary.count(class);
         if n == 0 || named(class) {
@@ -120,7 +112,7 @@ pub fn default_findings(summary: &LedgerSummary, thresholds: &[Threshold]) -> De
         && o.slow == 0
         && !named(LedgerClass::Slow)
     {
-        findings.undecided.push(format!(
+        findings.undecided = Some(format!(
             "the objective could not be verified for {} keys: each was first read terminal \
              after its objective, but no earlier read came after the objective (settle polls \
              after the load; shorten the load or lengthen the objective)",
@@ -142,37 +134,12 @@ fn meaning(class: LedgerClass) -> &'static str {
     }
 }
 
-/// Apply the default rules to a judged check: a default failure makes it FAIL (kept with any
-/// earlier failure), an unverified objective makes a PASS INCONCLUSIVE. BLOCKED and SKIPPED
-/// checks are left alone.
-pub fn apply_defaults(
-    check: &mut CheckReport,
-    ledger: Option<&LedgerSummary>,
-    thresholds: &[Threshold],
-) {
-    let Some(ledger) = ledger else { return };
-    if matches!(check.status, Status::Blocked | Status::Skipped) {
-        return;
-    }
-    let findings = default_findings(ledger, thresholds);
-    if !findings.failures.is_empty() {
-        let text = findings.failures.join("; ");
-        check.reason = if check.status == Status::Fail {
-            format!("{}; {text}", check.reason)
-        } else {
-            text
-        };
-        check.status = Status::Fail;
-    } else if !findings.undecided.is_empty() && check.status == Status::Pass {
-        check.status = Status::Inconclusive;
-        check.reason = findings.undecided.join("; ");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::gate;
     use crate::ledger::summary::{LedgerExample, ObjectiveSummary};
+    use crate::status::Status;
     use shakedown_plan::model::CmpOp;
 
     fn summary(class: LedgerClass, n: u64) -> LedgerSummary {
@@ -201,47 +168,47 @@ mod tests {
         }
     }
 
-    fn check(status: Status, reason: &str) -> CheckReport {
-        let mut c: CheckReport = serde_json::from_value(serde_json::json!({
-            "id": "L1", "name": "L1", "kind": "load", "required": true, "status": "PASS",
-            "reason": "", "thresholds": []
-        }))
-        .expect("a minimal check report");
-        c.status = status;
-        c.reason = reason.into();
-        c
+    /// A judged check's status and reason after the default rules (no hint: they give none).
+    fn apply_defaults(
+        (status, reason): &mut (Status, String),
+        ledger: &LedgerSummary,
+        thresholds: &[Threshold],
+    ) {
+        gate(
+            status,
+            reason,
+            &mut None,
+            default_findings(ledger, thresholds),
+        );
+    }
+
+    fn check(status: Status, reason: &str) -> (Status, String) {
+        (status, reason.to_string())
     }
 
     #[test]
     fn a_regression_fails_a_passing_check_unless_a_threshold_names_it() {
         let s = summary(LedgerClass::StateRegression, 2);
         let mut c = check(Status::Pass, "3 thresholds held");
-        apply_defaults(&mut c, Some(&s), &[]);
-        assert_eq!(c.status, Status::Fail);
+        apply_defaults(&mut c, &s, &[]);
+        assert_eq!(c.0, Status::Fail);
         assert!(
-            c.reason
-                .starts_with("state_regression == 2 (fails by default"),
+            c.1.starts_with("state_regression == 2 (fails by default"),
             "{}",
-            c.reason
+            c.1
         );
-        assert!(c.reason.contains("k-1"), "{}", c.reason);
+        assert!(c.1.contains("k-1"), "{}", c.1);
         let mut c = check(Status::Pass, "held");
-        apply_defaults(&mut c, Some(&s), &[threshold(LedgerClass::StateRegression)]);
-        assert_eq!(c.status, Status::Pass);
+        apply_defaults(&mut c, &s, &[threshold(LedgerClass::StateRegression)]);
+        assert_eq!(c.0, Status::Pass);
     }
 
     #[test]
-    fn a_default_failure_is_added_to_an_earlier_failure_and_blocked_is_kept() {
+    fn a_default_failure_is_added_to_an_earlier_failure() {
         let s = summary(LedgerClass::ConflictingTerminal, 1);
         let mut c = check(Status::Fail, "lost == 0: measured 2");
-        apply_defaults(&mut c, Some(&s), &[]);
-        assert!(
-            c.reason
-                .starts_with("lost == 0: measured 2; conflicting_terminal == 1")
-        );
-        let mut c = check(Status::Blocked, "preflight");
-        apply_defaults(&mut c, Some(&s), &[]);
-        assert_eq!(c.status, Status::Blocked);
+        apply_defaults(&mut c, &s, &[]);
+        assert!(c.1.starts_with("lost == 0: measured 2; conflicting_terminal == 1"));
     }
 
     #[test]
@@ -255,9 +222,9 @@ mod tests {
             ..LedgerSummary::default()
         };
         let mut c = check(Status::Pass, "held");
-        apply_defaults(&mut c, Some(&s), &[]);
-        assert_eq!(c.status, Status::Inconclusive);
-        assert!(c.reason.contains("2 keys"), "{}", c.reason);
+        apply_defaults(&mut c, &s, &[]);
+        assert_eq!(c.0, Status::Inconclusive);
+        assert!(c.1.contains("2 keys"), "{}", c.1);
         assert_eq!(
             offline_outcome(&BTreeMap::from([("L1".into(), s)])),
             CheckOutcome::Inconclusive
