@@ -40,27 +40,6 @@ mod targets;
 pub mod template;
 mod verify;
 
-/// The model of `[[faults]]`, as the engine has named it so far: see [`model`].
-pub mod model_faults {
-    pub use crate::model::*;
-}
-/// The model of open (arrival-rate) load, as the engine has named it so far: see [`model`].
-pub mod model_open {
-    pub use crate::model::*;
-}
-/// The model of `[proxies]`, as the engine has named it so far: see [`model`].
-pub mod model_proxy {
-    pub use crate::model::*;
-}
-/// The model of WebSocket and SSE steps, as the engine has named it so far: see [`model`].
-pub mod model_stream {
-    pub use crate::model::*;
-}
-/// The model of `[[verify]]` and `[oracles]`, as the engine has named it so far: see [`model`].
-pub mod model_verify {
-    pub use crate::model::*;
-}
-
 use std::path::Path;
 
 pub use bounds::{BYTES_PER_USER, MAX_CONCURRENCY, USER_MEMORY_BUDGET, why_capped};

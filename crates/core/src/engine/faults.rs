@@ -23,8 +23,7 @@ use crate::ledger::summary::LedgerSummary;
 use crate::load::LoadEnv;
 use crate::report::model::{CheckReport, Report};
 use crate::status::Status;
-use shakedown_plan::model::Plan;
-use shakedown_plan::model_faults::FaultTest;
+use shakedown_plan::model::{FaultTest, Plan};
 use shakedown_plan::redact::Redactor;
 
 /// Fault-related flags of a run (`--allow-production`, `--kill-file`).

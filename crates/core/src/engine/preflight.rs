@@ -48,7 +48,7 @@ fn targets_used<'p>(
     plan: &'p Plan,
     only: &[String],
 ) -> Option<std::collections::BTreeSet<&'p str>> {
-    use shakedown_plan::model_verify::VerifyProbe;
+    use shakedown_plan::model::VerifyProbe;
     let selected = |id: &str| only.iter().any(|o| o == id);
     let calls_targets = plan.verifications.iter().any(|v| {
         selected(&v.id) && matches!(v.probe, VerifyProbe::Http(_) | VerifyProbe::Canary(_))

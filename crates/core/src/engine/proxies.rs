@@ -12,8 +12,7 @@ use std::sync::Arc;
 
 use crate::check::TargetCheck;
 use crate::status::Status;
-use shakedown_plan::model::Plan;
-use shakedown_plan::model_proxy::{ProxySpec, bind_addresses};
+use shakedown_plan::model::{Plan, ProxySpec, bind_addresses};
 use shakedown_plan::redact::Redactor;
 use shakedown_proxy::{Proxy, ProxyConfig, probe_upstream};
 

@@ -9,8 +9,7 @@ use crate::check::{CheckKind, TargetCheck};
 use crate::probes::{VerifyEnv, judge, observe, tracked_jobs};
 use crate::report::model::CheckReport;
 use crate::status::Status;
-use shakedown_plan::model::Plan;
-use shakedown_plan::model_verify::Verification;
+use shakedown_plan::model::{Plan, Verification};
 
 /// The report entry of a verification before it runs.
 pub fn pending_verify_check(v: &Verification) -> CheckReport {

@@ -6,8 +6,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use shakedown_plan::model::Plan;
-use shakedown_plan::model_faults::{DriverSpec, FaultAction, FaultTest, Trigger};
+use shakedown_plan::model::{DriverSpec, FaultAction, FaultTest, Plan, Trigger};
 
 fn time(d: Duration) -> String {
     humantime::format_duration(d).to_string()

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use crate::metrics::window_thresholds::FaultSeconds;
 use crate::report::fault::FaultSection;
-use shakedown_plan::model_faults::{FaultAction, FaultTest};
+use shakedown_plan::model::{FaultAction, FaultTest};
 
 /// The fault windows of `section`, in seconds since the start of the run; `offset_ms` is where
 /// the test started on that axis and `end_ms` where it ended (ms since the test's start).

@@ -3,15 +3,14 @@
 //! held is a FAIL; a fault that is not proven is INCONCLUSIVE; then the load and ledger rules
 //! of a load test. A fault check is never PASS unless every fault in it was proven.
 
-use crate::check::ThresholdResult;
-use crate::check::{Findings, unmeasured_finding};
+use crate::check::{Findings, ThresholdResult, unmeasured_finding};
 use crate::ledger::summary::LedgerSummary;
 use crate::ledger::violations::default_findings;
 use crate::metrics::thresholds::{LedgerCounts, evaluate_with};
 use crate::report::fault::FaultSection;
 use crate::report::model::CheckReport;
 use crate::status::Status;
-use shakedown_plan::model_faults::{FaultMetric, FaultTest};
+use shakedown_plan::model::{FaultMetric, FaultTest};
 
 use super::recovery::worst;
 use super::runner::FaultOutcome;

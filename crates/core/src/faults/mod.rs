@@ -34,7 +34,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use journal::Revert;
-use shakedown_plan::model_faults::ControlVerb;
+use shakedown_plan::model::ControlVerb;
 
 /// What a driver call returns: the future of its result.
 pub type DriverFuture<'a, T> = BoxFuture<'a, Result<T, DriverError>>;

@@ -13,8 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::probe;
 use super::recovery::ProbeSample;
 use super::targets::Controlled;
-use shakedown_plan::model::{Plan, Sampler};
-use shakedown_plan::model_faults::RecoveryProbe;
+use shakedown_plan::model::{Plan, RecoveryProbe, Sampler};
 
 /// The most samples kept per series: at the smallest period (50 ms) this is over 15 minutes.
 const MAX_SAMPLES: usize = 20_000;

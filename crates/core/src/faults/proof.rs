@@ -8,8 +8,7 @@ use std::time::Duration;
 use super::Applied;
 use super::drivers::exec::run_shell;
 use super::targets::Controlled;
-use shakedown_plan::model::Plan;
-use shakedown_plan::model_faults::{FaultAction, IdentityProbe};
+use shakedown_plan::model::{FaultAction, IdentityProbe, Plan};
 
 /// Read `target`'s identity: its `identity` probe if the plan gives one, else the driver's own.
 /// `Ok(None)` means there is no way to read it.

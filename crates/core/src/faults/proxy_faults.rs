@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::undo::{CustomRevert, GUARD_SLACK, Undo};
 use super::{Applied, DriverError};
-use shakedown_plan::model_proxy::check_name;
+use shakedown_plan::model::check_name;
 use shakedown_proxy::{Proxy, ProxyError, ToxicSpec};
 
 /// The running proxies of a run, by name.

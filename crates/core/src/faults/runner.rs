@@ -22,7 +22,7 @@ use super::timeline::{Fired, Timeline, now_rfc3339};
 use super::undo::Undo;
 use crate::load::{LoadEnv, LoadOutcome};
 use crate::report::fault::{FaultSection, RecoverySummary};
-use shakedown_plan::model_faults::{FaultAction, FaultTest};
+use shakedown_plan::model::{FaultAction, FaultTest};
 
 /// What every fault test of a run shares.
 #[derive(Clone)]

@@ -18,8 +18,7 @@ use super::{Driver, DriverError, bounded};
 use crate::check::TargetCheck;
 use crate::status::Status;
 use crate::stop::RunStop;
-use shakedown_plan::model::Plan;
-use shakedown_plan::model_faults::DriverSpec;
+use shakedown_plan::model::{DriverSpec, Plan};
 use shakedown_plan::redact::Redactor;
 
 /// One controlled target.

@@ -14,7 +14,7 @@ use super::runner::FaultEnv;
 use super::undo::{GUARD_SLACK, Undo, spawn_guard};
 use super::{Applied, DriverError, act, bounded};
 use crate::report::fault::FaultRecord;
-use shakedown_plan::model_faults::{ControlVerb, FaultAction, FaultTest, Trigger};
+use shakedown_plan::model::{ControlVerb, FaultAction, FaultTest, Trigger};
 
 /// How often a `when` condition is checked.
 const WHEN_POLL: Duration = Duration::from_millis(50);

@@ -13,8 +13,7 @@ use std::time::Duration;
 use super::journal::{Entry, Event, Journal};
 use super::targets::Controlled;
 use super::{act, bounded};
-use shakedown_plan::model::Plan;
-use shakedown_plan::model_faults::ControlVerb;
+use shakedown_plan::model::{ControlVerb, Plan};
 
 /// The longest all reverts together may take.
 pub const REVERT_DEADLINE: Duration = Duration::from_secs(60);

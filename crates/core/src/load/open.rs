@@ -27,7 +27,7 @@ use super::mix;
 use super::schedule::SendSchedule;
 use super::vu::{Runtime, VirtualUser};
 use crate::metrics::aggregator::Event;
-use shakedown_plan::model_open::ArrivalRate;
+use shakedown_plan::model::ArrivalRate;
 
 /// How late past the end of the schedule the dispatcher may still send: sends it reaches later
 /// than this are dropped, so a generator that cannot keep up still ends on time.

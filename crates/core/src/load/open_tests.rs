@@ -9,8 +9,9 @@ use tokio_util::sync::CancellationToken;
 use super::test_server::*;
 use super::*;
 use crate::metrics::thresholds::evaluate;
-use shakedown_plan::model::{CmpOp, Counter, Executor, Method, Threshold, ThresholdMetric};
-use shakedown_plan::model_open::{ArrivalRate, Schedule};
+use shakedown_plan::model::{
+    ArrivalRate, CmpOp, Counter, Executor, Method, Schedule, Threshold, ThresholdMetric,
+};
 
 /// A bound on every test, so that a bug shows as a failure, never a hang.
 const NO_HANG: Duration = Duration::from_secs(30);

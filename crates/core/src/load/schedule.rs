@@ -12,7 +12,7 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use shakedown_plan::model_open::{ArrivalRate, Schedule};
+use shakedown_plan::model::{ArrivalRate, Schedule};
 
 /// One stage with its place on the time axis and in Λ.
 #[derive(Debug, Clone, Copy)]
@@ -135,7 +135,7 @@ impl Iterator for SendSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shakedown_plan::model_open::RateStage;
+    use shakedown_plan::model::RateStage;
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)

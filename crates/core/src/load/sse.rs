@@ -31,7 +31,7 @@ use super::stream_expect::{Sequence, StreamClass, StreamClock, StreamFailure};
 use super::vu::{Runtime, StepEnd};
 use crate::ledger::streams::StreamTrace;
 use crate::metrics::aggregator::Event;
-use shakedown_plan::model_stream::Unexpected;
+use shakedown_plan::model::Unexpected;
 
 /// One reader of one SSE step.
 pub struct Reader<'a> {

@@ -23,8 +23,9 @@ use super::stream_expect::{Matcher, StreamFailure};
 use super::vu::{Runtime, StepEnd, VirtualUser};
 use crate::metrics::aggregator::{Event, Failure, RequestSample};
 use crate::metrics::streams::{StreamEnd, StreamSample};
-use shakedown_plan::model::StepKind;
-use shakedown_plan::model_stream::{Reconnect, StreamExpect, StreamRequest, Unexpected, WsMessage};
+use shakedown_plan::model::{
+    Reconnect, StepKind, StreamExpect, StreamRequest, Unexpected, WsMessage,
+};
 use shakedown_plan::template::Template;
 
 /// Gaps between events are sent to the aggregator in batches of this many: a small batch, since

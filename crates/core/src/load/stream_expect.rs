@@ -13,7 +13,7 @@ use serde_json::Value;
 use serde_json_path::JsonPath;
 use tokio::time::Instant;
 
-use shakedown_plan::model_stream::Unexpected;
+use shakedown_plan::model::Unexpected;
 
 /// The stream failure taxonomy (issue 6), each counted and clustered by signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,10 +14,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json_path::JsonPath;
 
-use shakedown_plan::model::{JsonAssertion, Method, Step, StepKind};
-use shakedown_plan::model_stream::{
+use shakedown_plan::model::{
     EventMatcher, Reconnect, SseStep, StreamExpect, StreamRequest, Unexpected, WsStep,
 };
+use shakedown_plan::model::{JsonAssertion, Method, Step, StepKind};
 use shakedown_plan::template::Template;
 
 /// One beat of a script.

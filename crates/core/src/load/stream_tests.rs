@@ -12,8 +12,7 @@ use super::stream_server::{expect, expected, serve_streams, sse_step, ws_step};
 use super::test_server::{load_test, plan, target};
 use super::tests::{env, rounds, run_test};
 use crate::ledger::streams::StreamCheckSummary;
-use shakedown_plan::model::Step;
-use shakedown_plan::model_stream::{EventMatcher, Unexpected};
+use shakedown_plan::model::{EventMatcher, Step, Unexpected};
 
 /// How one stream of a step ended, as the load test counted it.
 struct Ended {

@@ -13,8 +13,7 @@ use hdrhistogram::Histogram;
 
 use super::Measurements;
 use super::windows::Window;
-use shakedown_plan::model::{Counter, Threshold, ThresholdMetric};
-use shakedown_plan::model_open::WindowScope;
+use shakedown_plan::model::{Counter, Threshold, ThresholdMetric, WindowScope};
 
 /// The seconds of the run (since its start) that fault-scoped thresholds read, as the fault
 /// runner observed them. None means the check has no such window, and thresholds scoped to it

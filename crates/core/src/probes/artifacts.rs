@@ -11,7 +11,7 @@ use super::VerifyEnv;
 use super::jobs::TrackedJob;
 use super::object_store::Bucket;
 use crate::report::verify_section::VerifySection;
-use shakedown_plan::model_verify::{ArtifactsProbe, Oracle};
+use shakedown_plan::model::{ArtifactsProbe, Oracle};
 
 /// Packages checked at once.
 const PARALLEL: usize = 8;
@@ -464,7 +464,7 @@ mod tests {
         std::fs::write(package.join("manifest.json"), manifest).unwrap();
         let oracle = Oracle {
             name: "store".into(),
-            kind: shakedown_plan::model_verify::OracleKind::Local(dir.path().display().to_string()),
+            kind: shakedown_plan::model::OracleKind::Local(dir.path().display().to_string()),
             timeout: std::time::Duration::from_secs(5),
         };
         let plan = crate::load::test_server::plan(vec![], vec![], vec![]);

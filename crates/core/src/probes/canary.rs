@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::VerifyEnv;
 use super::request::{describe, login, send};
 use crate::report::verify_section::{LatencyStats, VerifySection};
-use shakedown_plan::model_verify::CanaryProbe;
+use shakedown_plan::model::CanaryProbe;
 
 /// Make `count` calls, one after another, and record their provenance.
 pub async fn run(probe: &CanaryProbe, env: &VerifyEnv<'_>) -> VerifySection {

@@ -3,7 +3,7 @@
 use super::VerifyEnv;
 use super::request::{describe, login, send};
 use crate::report::verify_section::{LatencyStats, VerifySection};
-use shakedown_plan::model_verify::HttpProbe;
+use shakedown_plan::model::HttpProbe;
 
 /// Send the request once and record what held.
 pub async fn run(probe: &HttpProbe, env: &VerifyEnv<'_>) -> VerifySection {

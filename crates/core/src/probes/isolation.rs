@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::VerifyEnv;
 use super::object_store::Bucket;
 use crate::report::verify_section::VerifySection;
-use shakedown_plan::model_verify::{IsolationProbe, Oracle};
+use shakedown_plan::model::{IsolationProbe, Oracle};
 
 /// List every scanned place and judge each object.
 pub async fn run(probe: &IsolationProbe, oracle: &Oracle, env: &VerifyEnv<'_>) -> VerifySection {

@@ -23,8 +23,7 @@ mod value;
 use crate::check::Findings;
 use crate::report::model::CheckReport;
 use crate::report::verify_section::VerifySection;
-use shakedown_plan::model::Plan;
-use shakedown_plan::model_verify::{Oracle, Verification, VerifyProbe};
+use shakedown_plan::model::{Oracle, Plan, Verification, VerifyProbe};
 use shakedown_plan::redact::Redactor;
 
 pub use jobs::{TrackedJob, tracked_jobs};

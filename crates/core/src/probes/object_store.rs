@@ -12,8 +12,7 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
 use sha2::{Digest, Sha256};
 
-use shakedown_plan::model::Plan;
-use shakedown_plan::model_verify::{Oracle, OracleKind};
+use shakedown_plan::model::{Oracle, OracleKind, Plan};
 
 /// Whether an operation's error means the store could not be reached (nothing was observed),
 /// rather than the store answering with a refusal.

@@ -9,8 +9,7 @@ use sqlx::Connection as _;
 use super::object_store::{Bucket, is_unreachable};
 use crate::check::TargetCheck;
 use crate::status::Status;
-use shakedown_plan::model::Plan;
-use shakedown_plan::model_verify::{Oracle, OracleKind, VerifyProbe};
+use shakedown_plan::model::{Oracle, OracleKind, Plan, VerifyProbe};
 
 /// The name a preflight entry gives an oracle: `oracle NAME`.
 pub fn entry_name(oracle: &str) -> String {
@@ -40,7 +39,7 @@ fn buckets<'p>(plan: &'p Plan, only: Option<&'p [String]>) -> BTreeMap<&'p str, 
 fn selected<'p>(
     plan: &'p Plan,
     only: Option<&'p [String]>,
-) -> impl Iterator<Item = &'p shakedown_plan::model_verify::Verification> {
+) -> impl Iterator<Item = &'p shakedown_plan::model::Verification> {
     plan.verifications
         .iter()
         .filter(move |v| only.is_none_or(|ids| ids.contains(&v.id)))

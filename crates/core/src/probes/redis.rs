@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::VerifyEnv;
 use super::value::{clip, count_holds, same_value, show};
 use crate::report::verify_section::{LatencyStats, VerifySection};
-use shakedown_plan::model_verify::{Oracle, OracleKind, RedisProbe, RedisRead};
+use shakedown_plan::model::{Oracle, OracleKind, RedisProbe, RedisRead};
 
 /// Most keys a SCAN counts.
 pub const SCAN_LIMIT: usize = 100_000;
@@ -245,10 +245,7 @@ async fn ttl(
 
 /// A TTL reply in words, and whether it meets the comparison: `-1` (no expiry) and `-2` (no
 /// such key) have no seconds left to compare, and fail.
-fn ttl_observed(
-    seconds: i64,
-    comparison: &shakedown_plan::model_verify::Comparison,
-) -> (String, bool) {
+fn ttl_observed(seconds: i64, comparison: &shakedown_plan::model::Comparison) -> (String, bool) {
     match seconds {
         -2 => ("absent (TTL -2)".into(), false),
         -1 => ("no expiry (TTL -1)".into(), false),
@@ -374,7 +371,7 @@ fn explain(oracle: &Oracle, doing: &str, error: RedisError) -> String {
 mod tests {
     use super::*;
     use shakedown_plan::model::CmpOp;
-    use shakedown_plan::model_verify::Comparison;
+    use shakedown_plan::model::Comparison;
 
     #[test]
     fn a_ttl_without_expiry_or_key_fails_any_comparison() {

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use minijinja::Value;
 
 use crate::load::{describe_status, json_matches};
-use shakedown_plan::model::{Body, Plan, Target};
-use shakedown_plan::model_verify::{Login, ProbeRequest};
+use shakedown_plan::model::{Body, Login, Plan, ProbeRequest, Target};
 use shakedown_plan::template::Template;
 
 /// The largest response body a probe reads.

@@ -28,7 +28,7 @@ use super::jobs::TrackedJob;
 use super::value::{scalar_holds, show};
 use crate::report::verify_section::{LatencyStats, VerifySection};
 use ledger::GroundTruth;
-use shakedown_plan::model_verify::{Oracle, OracleKind, ScalarExpect, SqlLedger, SqlProbe};
+use shakedown_plan::model::{Oracle, OracleKind, ScalarExpect, SqlLedger, SqlProbe};
 
 /// Rows kept in the report (they are redacted on output).
 pub const KEPT_ROWS: usize = 20;

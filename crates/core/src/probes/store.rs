@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::VerifyEnv;
 use super::object_store::Bucket;
 use crate::report::verify_section::{LatencyStats, VerifySection};
-use shakedown_plan::model_verify::{Oracle, StoreProbe};
+use shakedown_plan::model::{Oracle, StoreProbe};
 
 /// Write, read back and delete `count` objects.
 pub async fn run(probe: &StoreProbe, oracle: &Oracle, env: &VerifyEnv<'_>) -> VerifySection {

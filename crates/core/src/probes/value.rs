@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use shakedown_plan::model_verify::{Comparison, ScalarExpect};
+use shakedown_plan::model::{Comparison, ScalarExpect};
 
 /// Longest rendering of a value in a reason or an assertion.
 const SHOWN_CHARS: usize = 120;

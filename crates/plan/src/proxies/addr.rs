@@ -1,7 +1,7 @@
 //! `{{ proxies.NAME.addr }}`, `{{ proxies.NAME.host }}` and `{{ proxies.NAME.port }}`: where a
 //! plan writes the address of one of its proxies, which is only known once the proxy listens
 //! (port 0 picks a free port). The compiler checks each placeholder; the engine replaces them
-//! when the proxies have started (`model_proxy::bind_addresses`).
+//! when the proxies have started (`proxies::model::bind_addresses`).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use crate::run::check;
-use crate::run::{Outcome, assert_schema_valid, finish, report_json, shakedown};
+use crate::run::{Outcome, assert_schema_valid, check, finish, report_json, shakedown};
 
 fn demo(out: &std::path::Path, defects: &[&str]) -> Outcome {
     let mut command = shakedown();

@@ -8,8 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::run::check;
-use crate::run::{Outcome, assert_schema_valid, finish, report_json, shakedown, write_plan};
+use crate::run::{Outcome, assert_schema_valid, check, finish, report_json, shakedown, write_plan};
 use crate::support::stack::{Stack, StackOptions};
 
 const PASSWORD: &str = "pw-streams-test";

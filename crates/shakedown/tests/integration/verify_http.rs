@@ -5,8 +5,7 @@
 
 use std::time::Duration;
 
-use crate::run::check;
-use crate::run::{assert_schema_valid, report_json, run_plan_env, write_plan};
+use crate::run::{assert_schema_valid, check, report_json, run_plan_env, write_plan};
 use crate::support::stack::{Stack, StackOptions};
 
 const PASSWORD: &str = "pw-verify-http";

@@ -11,7 +11,7 @@ use futures::FutureExt as _;
 use super::tail;
 use crate::faults::journal::Revert;
 use crate::faults::{Applied, Driver, DriverError, DriverFuture};
-use shakedown_plan::model_faults::{ControlVerb, ExecSpec};
+use shakedown_plan::model::{ControlVerb, ExecSpec};
 use shakedown_plan::redact::Redactor;
 
 /// The most output kept from a command, per stream.

@@ -10,8 +10,7 @@ use futures::FutureExt as _;
 use crate::faults::journal::Revert;
 use crate::faults::probe::send;
 use crate::faults::{Applied, Driver, DriverError, DriverFuture};
-use shakedown_plan::model::Plan;
-use shakedown_plan::model_faults::{ControlVerb, HttpSpec};
+use shakedown_plan::model::{ControlVerb, HttpSpec, Plan};
 
 /// An http-controlled target.
 pub struct HttpDriver {

@@ -23,8 +23,7 @@ use super::{group, is_stopped, proc_start_time};
 use crate::faults::journal::{Entry, Event, Journal, Revert};
 use crate::faults::{Applied, Driver, DriverError, DriverFuture};
 use crate::stop::RunStop;
-use shakedown_plan::model::Plan;
-use shakedown_plan::model_faults::{ControlVerb, ProcessSpec, Readiness};
+use shakedown_plan::model::{ControlVerb, Plan, ProcessSpec, Readiness};
 use shakedown_plan::redact::Redactor;
 
 /// How often readiness is polled.

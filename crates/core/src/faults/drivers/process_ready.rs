@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::process::Stdio;
 use std::time::Duration;
 
-use shakedown_plan::model_faults::ProcessSpec;
+use shakedown_plan::model::ProcessSpec;
 
 /// How many of the last lines are kept for an error.
 const TAIL_LINES: usize = 12;

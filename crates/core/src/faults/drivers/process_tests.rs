@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::process::ProcessDriver;
 use crate::faults::{Driver, DriverError};
-use shakedown_plan::model_faults::DriverSpec;
+use shakedown_plan::model::DriverSpec;
 
 /// A driver for target `w` of a plan whose control is `control`.
 fn driver(control: &str, logs: &Path) -> ProcessDriver {

@@ -12,8 +12,7 @@ use serde_json::{Value, json};
 use crate::faults::journal::Revert;
 use crate::faults::{Applied, Driver, DriverError, DriverFuture};
 use crate::target_context::error_chain;
-use shakedown_plan::model::Plan;
-use shakedown_plan::model_faults::{ControlVerb, RailwayMode, RailwaySpec};
+use shakedown_plan::model::{ControlVerb, Plan, RailwayMode, RailwaySpec};
 
 /// The latest deployment of a service in an environment.
 pub const LATEST_DEPLOYMENT: &str = "query latestDeployment($serviceId: String!, $environmentId: String!) { deployments(first: 1, input: { serviceId: $serviceId, environmentId: $environmentId }) { edges { node { id status } } } }";

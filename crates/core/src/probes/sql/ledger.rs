@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use super::super::jobs::TrackedJob;
 use crate::ledger::record::OpType;
 use crate::report::verify_section::VerifySection;
-use shakedown_plan::model_verify::SqlLedger;
+use shakedown_plan::model::SqlLedger;
 
 /// The keys sent, and what the rows said about each.
 #[derive(Debug)]
