@@ -270,7 +270,7 @@ fn summary(
     args: &HitArgs,
     workers: Workers,
     m: &LoadSummary,
-    thresholds: &[shakedown_core::report::model::ThresholdResult],
+    thresholds: &[shakedown_core::check::ThresholdResult],
     histogram: Option<&Histogram<u64>>,
 ) -> HitSummary {
     let l = &m.latency_ms;
@@ -405,7 +405,7 @@ fn human(s: &HitSummary) -> String {
     for t in &s.thresholds {
         let measured = t
             .measured
-            .map(|v| shakedown_core::report::model::format_measured(v, &t.unit))
+            .map(|v| shakedown_core::check::format_measured(v, &t.unit))
             .unwrap_or_else(|| "not measured".into());
         let verdict = if t.passed { "ok  " } else { "FAIL" };
         out.push_str(&format!(

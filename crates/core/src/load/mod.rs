@@ -58,7 +58,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use crate::budget::{RequestBudget, StopReason};
+use crate::budget::{RequestBudget, StopReason};
 
 use crate::budget::StopSignal;
 use crate::ledger::history::Ledger;

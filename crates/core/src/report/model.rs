@@ -6,14 +6,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{CheckKind, Findings, TargetCheck};
+use crate::check::{CheckKind, Findings, TargetCheck, ThresholdResult};
 use crate::ledger::summary::LedgerSummary;
 use crate::metrics::summary::LoadSummary;
 use crate::status::{Status, Verdict};
 use shakedown_plan::model::LedgerClass;
-
-/// Kept at this path for the command line's `hit`, which prints thresholds as the report does.
-pub use crate::check::{ThresholdResult, format_measured};
 
 /// The report's schema version; bump it on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
