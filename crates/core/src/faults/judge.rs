@@ -176,23 +176,15 @@ mod tests {
     use shakedown_plan::model::LedgerClass;
 
     const PLAN: &str = r#"
-[plan]
-name = "f"
-limits = { duration = "1m", requests = 10 }
+plan = { name = "f", limits = { duration = "1m", requests = 10 } }
+scenarios.s.steps = [{ request = "GET api:/health" }]
+faults = [{ id = "C1", timeline = [{ at = "1s", restart = "api" }], load = { scenario = "s", executor = { rounds = { concurrency = 1, rounds = 1 } } } }]
 
 [targets.api]
 url = "http://127.0.0.1:1"
 health = "GET /health"
-identity = { request = "GET /health", value = "$.boot_id" }
 control = { driver = "exec", restart = "true" }
-
-[scenarios.s]
-steps = [{ request = "GET api:/health" }]
-
-[[faults]]
-id = "C1"
-load = { scenario = "s", executor = { rounds = { concurrency = 1, rounds = 1 } } }
-timeline = [{ at = "1s", restart = "api" }]
+identity = { request = "GET /health", value = "$.boot_id" }
 "#;
 
     #[test]

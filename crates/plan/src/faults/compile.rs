@@ -20,12 +20,13 @@ use crate::faults::threshold::{Expectation, FAULT_GRAMMAR, parse_expectation};
 use crate::load::compile::first_line;
 use crate::load::model::LoadTest;
 use crate::load::raw::RawLoad;
-use crate::model::StatusSet;
+use crate::model::{Method, StatusSet};
 use crate::raw::{RawPlanFile, Str};
 use crate::request_line::Form;
 use crate::scenarios::step::CompiledScenario;
 use crate::scope::Scope;
 use crate::targets::model::{ControlVerb, DriverSpec, Probe, Target};
+use crate::template::Template;
 
 /// Signals `kill` accepts.
 pub const SIGNALS: [&str; 7] = ["KILL", "TERM", "INT", "QUIT", "HUP", "USR1", "USR2"];
@@ -368,12 +369,7 @@ impl Compiler<'_> {
             let target = request.target?;
             Some(FaultAction::Request {
                 target,
-                probe: Probe {
-                    method: request.method,
-                    path: request.path,
-                    headers: Vec::new(),
-                    expect_status: StatusSet::Success,
-                },
+                probe: success_probe(request.method, request.path),
                 line: line.get_ref().clone(),
             })
         } else if let Some(toxic) = &e.toxic {
@@ -567,12 +563,7 @@ impl Compiler<'_> {
             {
                 out.push(StopCondition {
                     target,
-                    probe: Probe {
-                        method: request.method,
-                        path: request.path,
-                        headers: Vec::new(),
-                        expect_status: StatusSet::Success,
-                    },
+                    probe: success_probe(request.method, request.path),
                     line: line.get_ref().clone(),
                     every,
                     failures,
@@ -580,5 +571,15 @@ impl Compiler<'_> {
             }
         }
         out
+    }
+}
+
+/// A request a fault or a stop condition sends: no headers of its own, any 2xx is a success.
+fn success_probe(method: Method, path: Template) -> Probe {
+    Probe {
+        method,
+        path,
+        headers: Vec::new(),
+        expect_status: StatusSet::Success,
     }
 }
